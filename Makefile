@@ -1,0 +1,81 @@
+# triage — plain make with pkg-config.
+#   make                 release build in build/
+#   make asan            ASan+UBSan build in build/asan/ (what the tests use)
+#   make check           unit tests (cmocka) under ASan+UBSan, then the integration tests
+#   make unit            unit tests only
+#   make install         PREFIX=/usr/local DESTDIR=
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR   = $(PREFIX)/bin
+
+CC      ?= gcc
+PKGS     = jansson libutf8proc libxxhash
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(PKG_CFLAGS)
+OPT_CFLAGS  ?= -O2 -g
+ASAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LIBS     = $(PKG_LIBS) -lstemmer -lm -lpthread
+
+B  ?= build
+# Object lists: the text core (no Kafka, no network) and the programs.
+CORE_SRC = src/tri_err.c src/buf.c src/u32map.c src/tok.c src/feat.c src/model.c src/clf.c \
+           src/train.c src/evalm.c src/fj.c src/rec.c src/tstamp.c
+CLI_SRC  = src/triage.c src/cli_train.c src/cli_eval.c src/cli_classify.c src/cli_inspect.c src/cli_common.c
+
+CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/stopwords_en.o
+CLI_OBJ  = $(CLI_SRC:src/%.c=$(B)/obj/%.o)
+
+UNIT_TESTS = test_tok test_feat test_model test_train test_evalm test_fj test_tstamp
+UNIT_BINS  = $(UNIT_TESTS:%=$(B)/tests/%)
+
+.PHONY: all asan check unit integration install uninstall clean
+all: $(B)/triage
+
+$(B)/obj/%.o: src/%.c $(wildcard include/*.h) | $(B)/obj
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+
+$(B)/obj $(B)/tests $(B)/gen:
+	mkdir -p $@
+
+# The English stop-word list is compiled in, so models and the CLI never look
+# for files at run time (a model stores its own copy of the list anyway).
+$(B)/gen/stopwords_en.c: conf/stopwords-en.txt | $(B)/gen
+	awk 'BEGIN { print "#include <stddef.h>"; printf "const char tok_stopwords_en[] =\n" } \
+	     /^#/ || NF == 0 { next } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); printf "    \"%s\\n\"\n", $$1 } \
+	     END { print "    \"\";"; print "const size_t tok_stopwords_en_len = sizeof tok_stopwords_en - 1;" }' $< > $@
+
+$(B)/obj/stopwords_en.o: $(B)/gen/stopwords_en.c | $(B)/obj
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+
+$(B)/triage: $(CLI_OBJ) $(CORE_OBJ)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(CORE_OBJ) | $(B)/tests
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $$(pkg-config --cflags cmocka) -o $@ $< $(CORE_OBJ) $(LIBS) $$(pkg-config --libs cmocka)
+
+asan:
+	$(MAKE) B=build/asan OPT_CFLAGS='$(ASAN_CFLAGS)' all
+
+unit:
+	$(MAKE) B=build/asan OPT_CFLAGS='$(ASAN_CFLAGS)' unit-run
+
+unit-run: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
+
+integration: all asan
+	tests/integration/run
+
+check: unit integration
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(B)/triage $(DESTDIR)$(BINDIR)/triage
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/triage
+
+clean:
+	rm -rf build

@@ -1,0 +1,61 @@
+/* fj — a strict, allocation-free JSON scanner and writer for the record hot path.
+ *
+ * Why not jansson here: parsing a 200-byte record into a jansson tree and
+ * printing the answer costs ~3.3 µs, more than the whole per-record budget of
+ * `triage classify` (see scripts/bench-classify). Records are flat objects of
+ * which we read three or four top-level fields, so this module validates the
+ * whole text against RFC 8259 (strings must be valid UTF-8, no control
+ * characters, nesting bounded) in one pass and hands back the spans of the
+ * fields asked for. Everything else (config, metadata, reports) uses jansson.
+ *
+ * Ownership: values point into the caller's input; nothing is allocated except
+ * through the caller's buf_t. */
+#ifndef FJ_H
+#define FJ_H
+#include "buf.h"
+#include <stddef.h>
+#include <stdint.h>
+
+enum fj_type { FJ_MISSING = 0, FJ_NULL, FJ_FALSE, FJ_TRUE, FJ_NUM, FJ_STR, FJ_ARR, FJ_OBJ };
+
+enum fj_status {
+    FJ_OK = 0,
+    FJ_ESYNTAX = -1,  /* not JSON */
+    FJ_EUTF8 = -2,    /* a string holds invalid UTF-8 (or a raw control character) */
+    FJ_ENOTOBJ = -3,  /* valid JSON, but not an object */
+    FJ_EDEPTH = -4,   /* nested deeper than FJ_MAX_DEPTH */
+};
+
+#define FJ_MAX_DEPTH 64
+
+typedef struct fj_val {
+    uint8_t type;        /* enum fj_type */
+    uint8_t escaped;     /* a string containing backslash escapes */
+    const char *raw;     /* the value's JSON text (strings: including quotes) */
+    size_t raw_len;
+} fj_val_t;
+
+/* Validates s[0..len) as one JSON object (surrounding whitespace allowed) and
+ * fills vals[k] for each top-level key equal to keys[k] (the last duplicate
+ * wins, as in jansson). *errpos gets the byte offset of the first error. */
+int fj_scan_object(const char *s, size_t len, const char *const *keys, size_t nkeys,
+                   fj_val_t *vals, size_t *errpos);
+
+/* Appends the decoded contents of a string value to out. A lone surrogate
+ * escape decodes to U+FFFD. Returns 0 or TRI_ENOMEM. */
+int fj_str_decode(const fj_val_t *v, buf_t *out);
+
+/* Whether a number value is an integer (no fraction, no exponent). */
+int fj_num_is_int(const fj_val_t *v);
+
+/* Appends s as a JSON string (with quotes). Invalid UTF-8 becomes U+FFFD so the
+ * output is always valid JSON. */
+void fj_put_str(buf_t *b, const char *s, size_t len);
+
+/* Appends x in [0,1] with four decimals ("0.9731"); out-of-range values clamp. */
+void fj_put_unit(buf_t *b, double x);
+
+/* A short English name for an fj_status. */
+const char *fj_strerror(int st);
+
+#endif

@@ -1,0 +1,171 @@
+#include "rec.h"
+#include "tri_err.h"
+#include "tstamp.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void rec_schema_default(rec_schema_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->id_field = "id";
+    s->text_fields[0] = "text";
+    s->ntext = 1;
+    s->account_field = "account";
+    s->ts_field = "ts";
+}
+
+int rec_schema_set_text(rec_schema_t *s, char *list, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (char *p = list;;) {
+        char *c = strchr(p, ',');
+        if (c)
+            *c = '\0';
+        if (!*p)
+            return tri_errf(err, errlen, TRI_EINVAL, "empty field name in text field list");
+        if (n == REC_MAX_TEXT_FIELDS)
+            return tri_errf(err, errlen, TRI_EINVAL, "at most %d text fields", REC_MAX_TEXT_FIELDS);
+        s->text_fields[n++] = p;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    s->ntext = n;
+    return 0;
+}
+
+void rec_free(rec_t *r)
+{
+    buf_free(&r->text);
+    buf_free(&r->label);
+    buf_free(&r->account);
+}
+
+const char *rec_status_code(int st)
+{
+    static const char *const codes[REC_NSTATUS] = {
+        [REC_OK] = "ok",           [REC_TOO_LARGE] = "too_large", [REC_NOT_JSON] = "not_json",
+        [REC_NOT_OBJECT] = "not_object", [REC_BAD_UTF8] = "invalid_utf8", [REC_NO_ID] = "missing_id",
+        [REC_BAD_ID] = "bad_id",   [REC_NO_TEXT] = "no_text",     [REC_BAD_FIELD] = "bad_field",
+    };
+    return st >= 0 && st < REC_NSTATUS ? codes[st] : "unknown";
+}
+
+static int has_visible(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return 1;
+    return 0;
+}
+
+/* Copies a scalar value as text: strings decoded, numbers and booleans raw. */
+static int scalar_text(const fj_val_t *v, buf_t *out)
+{
+    buf_reset(out);
+    if (v->type == FJ_STR)
+        return fj_str_decode(v, out);
+    buf_append(out, v->raw, v->raw_len);
+    return out->oom ? TRI_ENOMEM : 0;
+}
+
+enum { K_ID, K_LABEL, K_ACCOUNT, K_TS, K_TEXT0 };
+
+int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, char *detail, size_t dlen)
+{
+    const char *keys[K_TEXT0 + REC_MAX_TEXT_FIELDS];
+    fj_val_t vals[K_TEXT0 + REC_MAX_TEXT_FIELDS];
+    keys[K_ID] = s->id_field;
+    keys[K_LABEL] = s->label_field ? s->label_field : "";
+    keys[K_ACCOUNT] = s->account_field ? s->account_field : "";
+    keys[K_TS] = s->ts_field ? s->ts_field : "";
+    for (size_t k = 0; k < s->ntext; k++)
+        keys[K_TEXT0 + k] = s->text_fields[k];
+    size_t nkeys = K_TEXT0 + s->ntext;
+
+    r->has_label = r->has_account = r->has_ts = r->bad_ts = 0;
+    buf_reset(&r->text);
+    if (s->max_bytes && len > s->max_bytes) {
+        snprintf(detail, dlen, "record is %zu bytes, limit is %zu", len, s->max_bytes);
+        return REC_TOO_LARGE;
+    }
+    size_t pos = 0;
+    int st = fj_scan_object(data, len, keys, nkeys, vals, &pos);
+    if (st == FJ_ENOTOBJ) {
+        snprintf(detail, dlen, "valid JSON but not an object");
+        return REC_NOT_OBJECT;
+    }
+    if (st == FJ_EUTF8) {
+        snprintf(detail, dlen, "invalid UTF-8 or raw control character at byte %zu", pos);
+        return REC_BAD_UTF8;
+    }
+    if (st) {
+        snprintf(detail, dlen, "%s at byte %zu", fj_strerror(st), pos);
+        return REC_NOT_JSON;
+    }
+    r->id = vals[K_ID];
+    if (r->id.type == FJ_MISSING || r->id.type == FJ_NULL) {
+        snprintf(detail, dlen, "no '%s' field", s->id_field);
+        return REC_NO_ID;
+    }
+    if (!(r->id.type == FJ_STR && r->id.raw_len > 2) && !fj_num_is_int(&r->id)) {
+        snprintf(detail, dlen, "'%s' must be a non-empty string or an integer", s->id_field);
+        return REC_BAD_ID;
+    }
+    if (r->id.raw_len > REC_MAX_ID_BYTES) {
+        snprintf(detail, dlen, "'%s' is longer than %d bytes", s->id_field, REC_MAX_ID_BYTES);
+        return REC_BAD_ID;
+    }
+    for (size_t k = 0; k < s->ntext; k++) {
+        const fj_val_t *v = &vals[K_TEXT0 + k];
+        if (v->type == FJ_MISSING || v->type == FJ_NULL)
+            continue;
+        if (v->type != FJ_STR) {
+            snprintf(detail, dlen, "text field '%s' is not a string", s->text_fields[k]);
+            return REC_BAD_FIELD;
+        }
+        if (r->text.len)
+            buf_putc(&r->text, '\n');
+        if (fj_str_decode(v, &r->text)) {
+            snprintf(detail, dlen, "out of memory");
+            return REC_BAD_FIELD;
+        }
+    }
+    if (!has_visible(r->text.p, r->text.len)) {
+        snprintf(detail, dlen, "no text in %s%s", s->text_fields[0], s->ntext > 1 ? " and the other text fields" : "");
+        return REC_NO_TEXT;
+    }
+    if (s->label_field) {
+        const fj_val_t *v = &vals[K_LABEL];
+        if (v->type == FJ_STR || v->type == FJ_NUM || v->type == FJ_TRUE || v->type == FJ_FALSE) {
+            if (scalar_text(v, &r->label))
+                return REC_BAD_FIELD;
+            r->has_label = r->label.len > 0;
+        } else if (v->type == FJ_ARR || v->type == FJ_OBJ) {
+            snprintf(detail, dlen, "label field '%s' is not a scalar", s->label_field);
+            return REC_BAD_FIELD;
+        }
+    }
+    if (s->account_field) {
+        const fj_val_t *v = &vals[K_ACCOUNT];
+        if (v->type == FJ_STR || fj_num_is_int(v)) {
+            if (scalar_text(v, &r->account))
+                return REC_BAD_FIELD;
+            r->has_account = r->account.len > 0;
+        }
+    }
+    if (s->ts_field) {
+        const fj_val_t *v = &vals[K_TS];
+        if (v->type == FJ_STR && !v->escaped) {
+            r->has_ts = ts_parse(v->raw + 1, v->raw_len - 2, &r->ts_ms) == 0;
+            r->bad_ts = !r->has_ts;
+        } else if (fj_num_is_int(v) && v->raw[0] != '-') {
+            r->has_ts = ts_parse(v->raw, v->raw_len, &r->ts_ms) == 0;
+            r->bad_ts = !r->has_ts;
+        } else if (v->type != FJ_MISSING && v->type != FJ_NULL) {
+            r->bad_ts = 1;
+        }
+    }
+    return REC_OK;
+}
