@@ -9,9 +9,12 @@ DESTDIR ?=
 BINDIR   = $(PREFIX)/bin
 
 CC      ?= gcc
+# The text core needs only these; the daemon and tools add the I/O libraries.
 PKGS     = jansson libutf8proc libxxhash
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+DPKGS    = rdkafka libuv libcurl libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DPKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+DPKG_LIBS  := $(shell pkg-config --libs $(DPKGS))
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(PKG_CFLAGS)
@@ -27,18 +30,26 @@ CLI_SRC  = src/triage.c src/cli_train.c src/cli_eval.c src/cli_classify.c src/cl
 
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/stopwords_en.o
 CLI_OBJ  = $(CLI_SRC:src/%.c=$(B)/obj/%.o)
+# Test and demo tools (not installed).
+TOOLS    = $(B)/kafka-mock
 
 UNIT_TESTS = test_tok test_feat test_model test_train test_evalm test_fj test_tstamp
 UNIT_BINS  = $(UNIT_TESTS:%=$(B)/tests/%)
 
 .PHONY: all asan check unit integration install uninstall clean
-all: $(B)/triage
+all: $(B)/triage $(TOOLS)
 
 $(B)/obj/%.o: src/%.c $(wildcard include/*.h) | $(B)/obj
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
 
-$(B)/obj $(B)/tests $(B)/gen:
+$(B)/obj $(B)/obj/tools $(B)/tests $(B)/gen:
 	mkdir -p $@
+
+$(B)/obj/tools/%.o: src/tools/%.c $(wildcard include/*.h) | $(B)/obj/tools
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+
+$(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) -lpthread
 
 # The English stop-word list is compiled in, so models and the CLI never look
 # for files at run time (a model stores its own copy of the list anyway).
@@ -70,7 +81,7 @@ integration: all asan
 
 check: unit integration
 
-install: all
+install: $(B)/triage
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(B)/triage $(DESTDIR)$(BINDIR)/triage
 

@@ -342,9 +342,9 @@ int train_fit(const train_opts_t *o, const train_set_t *set, const size_t *idx, 
                 out->weights[(size_t)k * L + c] =
                     (float)-log((rowtot - cn[c] + a) / (tot - nc[c] + a * V));
         }
-        /* Complement NB ignores priors (Rennie et al. 2003; scikit-learn). */
-        for (uint32_t c = 0; c < L; c++)
-            out->bias[c] = 0;
+        /* Rennie et al. (2003) and scikit-learn drop the prior from complement
+         * NB; we keep the log prior as the bias so that a record with no known
+         * n-gram falls back to the most frequent label instead of label 0. */
         break;
     }
     default:
