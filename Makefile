@@ -26,10 +26,14 @@ B  ?= build
 # Object lists: the text core (no Kafka, no network) and the programs.
 CORE_SRC = src/tri_err.c src/buf.c src/u32map.c src/tok.c src/feat.c src/model.c src/clf.c \
            src/train.c src/evalm.c src/fj.c src/rec.c src/tstamp.c
+# I/O edges and daemon services (librdkafka, libuv, libcurl, libmicrohttpd).
+DAEMON_SRC = src/tlog.c src/cfg.c src/otrack.c src/met.c src/adm.c src/kconf.c src/kin.c src/kout.c \
+             src/kmock.c src/reg.c src/pipe.c
 CLI_SRC  = src/triage.c src/cli_train.c src/cli_eval.c src/cli_classify.c src/cli_inspect.c src/cli_common.c
 
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/stopwords_en.o
 CLI_OBJ  = $(CLI_SRC:src/%.c=$(B)/obj/%.o)
+DAEMON_OBJ = $(DAEMON_SRC:src/%.c=$(B)/obj/%.o)
 # Test and demo tools (not installed).
 TOOLS    = $(B)/kafka-mock
 
@@ -37,7 +41,7 @@ UNIT_TESTS = test_tok test_feat test_model test_train test_evalm test_fj test_ts
 UNIT_BINS  = $(UNIT_TESTS:%=$(B)/tests/%)
 
 .PHONY: all asan check unit integration install uninstall clean
-all: $(B)/triage $(TOOLS)
+all: $(B)/triage $(B)/triaged $(TOOLS)
 
 $(B)/obj/%.o: src/%.c $(wildcard include/*.h) | $(B)/obj
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
@@ -48,7 +52,7 @@ $(B)/obj $(B)/obj/tools $(B)/tests $(B)/gen:
 $(B)/obj/tools/%.o: src/tools/%.c $(wildcard include/*.h) | $(B)/obj/tools
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
 
-$(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o
+$(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o $(B)/obj/kmock.o $(B)/obj/tri_err.o
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) -lpthread
 
 # The English stop-word list is compiled in, so models and the CLI never look
@@ -64,8 +68,11 @@ $(B)/obj/stopwords_en.o: $(B)/gen/stopwords_en.c | $(B)/obj
 $(B)/triage: $(CLI_OBJ) $(CORE_OBJ)
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c $(CORE_OBJ) | $(B)/tests
-	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $$(pkg-config --cflags cmocka) -o $@ $< $(CORE_OBJ) $(LIBS) $$(pkg-config --libs cmocka)
+$(B)/triaged: $(B)/obj/triaged.o $(DAEMON_OBJ) $(CORE_OBJ)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(CORE_OBJ) $(DAEMON_OBJ) | $(B)/tests
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $$(pkg-config --cflags cmocka) -o $@ $< $(CORE_OBJ) $(DAEMON_OBJ) $(DPKG_LIBS) $(LIBS) $$(pkg-config --libs cmocka)
 
 asan:
 	$(MAKE) B=build/asan OPT_CFLAGS='$(ASAN_CFLAGS)' all
@@ -81,12 +88,12 @@ integration: all asan
 
 check: unit integration
 
-install: $(B)/triage
+install: $(B)/triage $(B)/triaged
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 755 $(B)/triage $(DESTDIR)$(BINDIR)/triage
+	install -m 755 $(B)/triage $(B)/triaged $(DESTDIR)$(BINDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/triage
+	rm -f $(DESTDIR)$(BINDIR)/triage $(DESTDIR)$(BINDIR)/triaged
 
 clean:
 	rm -rf build

@@ -55,6 +55,12 @@ void fj_put_str(buf_t *b, const char *s, size_t len);
 /* Appends x in [0,1] with four decimals ("0.9731"); out-of-range values clamp. */
 void fj_put_unit(buf_t *b, double x);
 
+/* Whether s[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int fj_utf8_valid(const char *s, size_t len);
+
+/* Appends s as a JSON string holding its standard base64 encoding. */
+void fj_put_base64(buf_t *b, const void *s, size_t len);
+
 /* A short English name for an fj_status. */
 const char *fj_strerror(int st);
 

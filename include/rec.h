@@ -68,4 +68,26 @@ void rec_free(rec_t *r);
 /* Stable snake_case code of a status ("not_json", "missing_id", ...). */
 const char *rec_status_code(int st);
 
+/* The key of a decoded record's output: the id as text (a string id decoded,
+ * an integer id as its digits). Appends to out. */
+void rec_put_key(const rec_t *r, buf_t *out);
+
+/* Appends the labeled output record:
+ *   {"id":...,"label":...,"score":...,"top":[{"label":...,"score":...},...],
+ *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N}
+ * label_json[i] is label i already encoded as a JSON string; model_json the
+ * same for NAME@VERSION; ts_ms the event time. With model_json NULL only
+ * id, label, score and top are written (the `triage classify` format). */
+struct clf_result;
+void rec_put_labeled(buf_t *out, const rec_t *r, const struct clf_result *res, char *const *label_json,
+                     const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms);
+
+/* Appends a dead-letter record:
+ *   {"error":CODE,"detail":...,"topic":...,"partition":P,"offset":O,
+ *    "payload":"..." | "payload_base64":"...","payload_bytes":N[,"payload_truncated":true]}
+ * The payload is kept as a string when it is valid UTF-8, else base64; at
+ * most max_payload bytes of it are copied. */
+void rec_put_dead(buf_t *out, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,
+                  const void *payload, size_t len, size_t max_payload);
+
 #endif

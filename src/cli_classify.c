@@ -50,22 +50,8 @@ static void classify_line(cctx_t *c, const line_t *l)
         c->failed++;
         return;
     }
-    buf_t *o = &c->out;
-    buf_append(o, "{\"id\":", 6);
-    buf_append(o, c->rec.id.raw, c->rec.id.raw_len);
-    buf_append(o, ",\"label\":", 9);
-    buf_append(o, c->label_json[r.label], c->label_json_len[r.label]);
-    buf_append(o, ",\"score\":", 9);
-    fj_put_unit(o, r.score);
-    buf_append(o, ",\"top\":[", 8);
-    for (uint32_t k = 0; k < r.ntop; k++) {
-        buf_append(o, k ? ",{\"label\":" : "{\"label\":", k ? 10 : 9);
-        buf_append(o, c->label_json[r.top[k]], c->label_json_len[r.top[k]]);
-        buf_append(o, ",\"score\":", 9);
-        fj_put_unit(o, r.top_score[k]);
-        buf_putc(o, '}');
-    }
-    buf_append(o, "]}\n", 3);
+    rec_put_labeled(&c->out, &c->rec, &r, c->label_json, c->label_json_len, NULL, 0, 0);
+    buf_putc(&c->out, '\n');
     c->done++;
 }
 

@@ -1,4 +1,5 @@
 #include "rec.h"
+#include "clf.h"
 #include "tri_err.h"
 #include "tstamp.h"
 
@@ -168,4 +169,68 @@ int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, ch
         }
     }
     return REC_OK;
+}
+
+void rec_put_key(const rec_t *r, buf_t *out)
+{
+    if (r->id.type == FJ_STR)
+        fj_str_decode(&r->id, out);
+    else
+        buf_append(out, r->id.raw, r->id.raw_len);
+}
+
+void rec_put_labeled(buf_t *o, const rec_t *r, const clf_result_t *res, char *const *label_json,
+                     const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms)
+{
+    buf_append(o, "{\"id\":", 6);
+    buf_append(o, r->id.raw, r->id.raw_len);
+    buf_append(o, ",\"label\":", 9);
+    buf_append(o, label_json[res->label], label_json_len[res->label]);
+    buf_append(o, ",\"score\":", 9);
+    fj_put_unit(o, res->score);
+    buf_append(o, ",\"top\":[", 8);
+    for (uint32_t k = 0; k < res->ntop; k++) {
+        buf_append(o, k ? ",{\"label\":" : "{\"label\":", k ? 10 : 9);
+        buf_append(o, label_json[res->top[k]], label_json_len[res->top[k]]);
+        buf_append(o, ",\"score\":", 9);
+        fj_put_unit(o, res->top_score[k]);
+        buf_putc(o, '}');
+    }
+    if (!model_json) {
+        buf_append(o, "]}", 2);
+        return;
+    }
+    buf_append(o, "],\"model\":", 10);
+    buf_append(o, model_json, model_json_len);
+    buf_append(o, ",\"account\":", 11);
+    if (r->has_account)
+        fj_put_str(o, r->account.p, r->account.len);
+    else
+        buf_append(o, "null", 4);
+    char ts[40];
+    ts_format(ts_ms, ts, sizeof ts);
+    buf_printf(o, ",\"ts\":\"%s\",\"known\":%u}", ts, res->nknown);
+}
+
+void rec_put_dead(buf_t *o, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,
+                  const void *payload, size_t len, size_t max_payload)
+{
+    buf_printf(o, "{\"error\":\"%s\",\"detail\":", rec_status_code(status));
+    fj_put_str(o, detail, strlen(detail));
+    buf_append(o, ",\"topic\":", 9);
+    fj_put_str(o, topic, strlen(topic));
+    buf_printf(o, ",\"partition\":%d,\"offset\":%lld,", (int)partition, (long long)offset);
+    size_t n = len < max_payload ? len : max_payload;
+    const char *p = payload ? payload : "";
+    if (fj_utf8_valid(p, len)) {
+        /* Cut at a character boundary. */
+        while (n < len && n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+            n--;
+        buf_append(o, "\"payload\":", 10);
+        fj_put_str(o, p, n);
+    } else {
+        buf_append(o, "\"payload_base64\":", 17);
+        fj_put_base64(o, p, n);
+    }
+    buf_printf(o, ",\"payload_bytes\":%zu%s}", len, n < len ? ",\"payload_truncated\":true" : "");
 }

@@ -1,0 +1,95 @@
+#include "kconf.h"
+#include "tlog.h"
+#include "tri_err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int kconf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err, size_t errlen)
+{
+    char e[512];
+    if (rd_kafka_conf_set(conf, key, value, e, sizeof e) != RD_KAFKA_CONF_OK)
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: %s", key, e);
+    return 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    int l = level <= 3 ? TLOG_ERROR : level == 4 ? TLOG_WARN : level <= 6 ? TLOG_INFO : TLOG_DEBUG;
+    tlog(l, "librdkafka", "client=%s facility=%s msg=%s", rd_kafka_name(rk), tlog_q(fac), tlog_q(buf));
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    /* Transport errors are routine while brokers restart; librdkafka retries. */
+    int transient = err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+                    err == RD_KAFKA_RESP_ERR__RESOLVE;
+    tlog(err == RD_KAFKA_RESP_ERR__FATAL ? TLOG_ERROR : transient ? TLOG_WARN : TLOG_ERROR, "kafka_error",
+         "client=%s code=%s reason=%s", rd_kafka_name(rk), rd_kafka_err2name(err), tlog_q(reason));
+}
+
+typedef struct pass_ctx {
+    rd_kafka_conf_t *conf;
+    char *err;
+    size_t errlen;
+} pass_ctx_t;
+
+static int apply_pass(const char *key, const char *value, const char *origin, void *vctx)
+{
+    pass_ctx_t *c = vctx;
+    char e[512];
+    if (rd_kafka_conf_set(c->conf, key, value, e, sizeof e) != RD_KAFKA_CONF_OK)
+        return tri_errf(c->err, c->errlen, TRI_EINVAL, "%s: kafka.%s: %s", origin, key, e);
+    return 0;
+}
+
+rd_kafka_conf_t *kconf_build(const cfg_t *cfg, const char *kind, const char *bootstrap, const char *const *defaults,
+                             char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char id[64];
+    snprintf(id, sizeof id, "triaged-%s-%ld", kind, (long)getpid());
+    if (kconf_set(conf, "bootstrap.servers", bootstrap, err, errlen) || kconf_set(conf, "client.id", id, err, errlen))
+        goto fail;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    for (size_t i = 0; defaults && defaults[i]; i += 2)
+        if (kconf_set(conf, defaults[i], defaults[i + 1], err, errlen))
+            goto fail;
+    pass_ctx_t pc = {conf, err, errlen};
+    if (cfg_each_kafka(cfg, kind, apply_pass, &pc))
+        goto fail;
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int kconf_fatal(rd_kafka_t *rk, char *err, size_t errlen)
+{
+    char e[512];
+    rd_kafka_resp_err_t f = rd_kafka_fatal_error(rk, e, sizeof e);
+    if (!f)
+        return 0;
+    tri_errf(err, errlen, TRI_EIO, "%s: %s", rd_kafka_err2name(f), e);
+    return 1;
+}
+
+int kconf_wakeup_pipe(rd_kafka_queue_t *q, int fds[2])
+{
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC))
+        return TRI_EIO;
+    rd_kafka_queue_io_event_enable(q, fds[1], "1", 1);
+    return 0;
+}
+
+void kconf_drain_fd(int fd)
+{
+    char b[256];
+    while (read(fd, b, sizeof b) > 0)
+        ;
+}

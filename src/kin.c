@@ -1,0 +1,234 @@
+#include "kin.h"
+#include "kconf.h"
+#include "tlog.h"
+#include "tri_err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct kin {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int fds[2];
+    kin_hooks_t hooks;
+    kin_stats_t stats;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    kin_t *k = opaque;
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t r = 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            r = rd_kafka_assign(rk, parts);
+        k->stats.assigns++;
+        tlog(TLOG_INFO, "partitions_assigned", "count=%d protocol=%s", parts->cnt, coop ? "cooperative" : "eager");
+        if (!e && !r && k->hooks.assigned)
+            k->hooks.assigned(k->hooks.ctx, parts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        int lost = rd_kafka_assignment_lost(rk);
+        k->stats.revokes++;
+        if (lost)
+            k->stats.lost++;
+        tlog(lost ? TLOG_WARN : TLOG_INFO, lost ? "partitions_lost" : "partitions_revoked", "count=%d", parts->cnt);
+        if (k->hooks.revoking)
+            k->hooks.revoking(k->hooks.ctx, parts, lost);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            r = rd_kafka_assign(rk, NULL);
+    } else {
+        tlog(TLOG_ERROR, "rebalance_failed", "code=%s", rd_kafka_err2name(err));
+        if (k->hooks.revoking)
+            k->hooks.revoking(k->hooks.ctx, parts, 1);
+        r = rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        tlog(TLOG_ERROR, "assign_failed", "msg=%s", tlog_q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+    }
+    if (r)
+        tlog(TLOG_ERROR, "assign_failed", "code=%s", rd_kafka_err2name(r));
+}
+
+int kin_new(const cfg_t *cfg, const char *bootstrap, const kin_hooks_t *hooks, kin_t **out, char *err, size_t errlen)
+{
+    /* A group without committed offsets reads from the beginning, so records
+     * published before the first worker came up are not skipped; operators
+     * may still override kafka.auto.offset.reset. */
+    static const char *const defaults[] = {"auto.offset.reset", "earliest", NULL};
+    rd_kafka_conf_t *conf = kconf_build(cfg, "consumer", bootstrap, defaults, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
+    char ms[32];
+    snprintf(ms, sizeof ms, "%lld", (long long)cfg_int(cfg, "input.commit.interval.ms"));
+    if (kconf_set(conf, "group.id", cfg_str(cfg, "input.group"), err, errlen) ||
+        kconf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+        kconf_set(conf, "enable.auto.commit", "true", err, errlen) ||
+        kconf_set(conf, "auto.commit.interval.ms", ms, err, errlen) ||
+        kconf_set(conf, "partition.assignment.strategy", cfg_str(cfg, "input.assignment"), err, errlen) ||
+        kconf_set(conf, "enable.partition.eof", "false", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return TRI_EINVAL;
+    }
+    kin_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        rd_kafka_conf_destroy(conf);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
+    k->fds[0] = k->fds[1] = -1;
+    if (hooks)
+        k->hooks = *hooks;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, k);
+    char e[512];
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!k->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(k);
+        return tri_errf(err, errlen, TRI_EINVAL, "consumer: %s", e);
+    }
+    rd_kafka_poll_set_consumer(k->rk);
+    k->q = rd_kafka_queue_get_consumer(k->rk);
+    if (kconf_wakeup_pipe(k->q, k->fds)) {
+        kin_destroy(k);
+        return tri_errf(err, errlen, TRI_EIO, "pipe: out of descriptors");
+    }
+    *out = k;
+    return 0;
+}
+
+rd_kafka_t *kin_rk(kin_t *k) { return k->rk; }
+int kin_fd(const kin_t *k) { return k->fds[0]; }
+kin_stats_t kin_stats(const kin_t *k) { return k->stats; }
+
+int kin_subscribe(kin_t *k, const char *topics, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    char *copy = strdup(topics), *save = NULL;
+    if (!copy) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t n = strlen(t);
+        while (n && t[n - 1] == ' ')
+            t[--n] = '\0';
+        if (n)
+            rd_kafka_topic_partition_list_add(l, t, RD_KAFKA_PARTITION_UA);
+    }
+    free(copy);
+    int rc = 0;
+    if (!l->cnt)
+        rc = tri_errf(err, errlen, TRI_EINVAL, "input.topics names no topic");
+    else {
+        rd_kafka_resp_err_t r = rd_kafka_subscribe(k->rk, l);
+        if (r)
+            rc = tri_errf(err, errlen, TRI_EINVAL, "subscribe: %s", rd_kafka_err2str(r));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+rd_kafka_message_t *kin_poll(kin_t *k)
+{
+    kconf_drain_fd(k->fds[0]);
+    return rd_kafka_consumer_poll(k->rk, 0);
+}
+
+int kin_store(kin_t *k, const char *topic, int32_t partition, int64_t next_offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
+    rd_kafka_resp_err_t r = rd_kafka_offsets_store(k->rk, l);
+    if (!r && l->elems[0].err)
+        r = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (r)
+        tlog(TLOG_WARN, "offset_store_failed", "topic=%s partition=%d offset=%lld code=%s", tlog_q(topic),
+             (int)partition, (long long)next_offset, rd_kafka_err2name(r));
+    return r ? TRI_EINVAL : 0;
+}
+
+int kin_commit(kin_t *k, char *err, size_t errlen)
+{
+    rd_kafka_resp_err_t r = rd_kafka_commit(k->rk, NULL, 0);
+    if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
+    return 0;
+}
+
+int kin_pause_parts(kin_t *k, const rd_kafka_topic_partition_list_t *parts, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t r = pause ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return r ? TRI_EINVAL : 0;
+}
+
+int kin_pause(kin_t *k, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(k->rk, &l) || !l)
+        return TRI_EINVAL;
+    int rc = l->cnt ? kin_pause_parts(k, l, pause) : 0;
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+int kin_joined(kin_t *k)
+{
+    char *id = rd_kafka_memberid(k->rk);
+    int j = id && *id;
+    if (id)
+        rd_kafka_mem_free(k->rk, id);
+    return j;
+}
+
+int64_t kin_lag(kin_t *k, const char *topic, int32_t partition)
+{
+    int64_t lo, hi;
+    if (rd_kafka_get_watermark_offsets(k->rk, topic, partition, &lo, &hi) || hi < 0)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    int64_t pos = -1;
+    if (!rd_kafka_position(k->rk, l) && !l->elems[0].err)
+        pos = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (pos < 0)
+        pos = lo;
+    return hi > pos ? hi - pos : 0;
+}
+
+void kin_close(kin_t *k)
+{
+    if (!k || !k->rk)
+        return;
+    rd_kafka_resp_err_t r = rd_kafka_consumer_close(k->rk);
+    if (r)
+        tlog(TLOG_WARN, "consumer_close", "code=%s", rd_kafka_err2name(r));
+}
+
+void kin_destroy(kin_t *k)
+{
+    if (!k)
+        return;
+    if (k->q)
+        rd_kafka_queue_destroy(k->q);
+    if (k->rk)
+        rd_kafka_destroy(k->rk);
+    if (k->fds[0] >= 0)
+        close(k->fds[0]);
+    if (k->fds[1] >= 0)
+        close(k->fds[1]);
+    free(k);
+}

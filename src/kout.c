@@ -1,0 +1,126 @@
+#include "kout.h"
+#include "kconf.h"
+#include "tlog.h"
+#include "tri_err.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TOPICS 8
+
+struct kout {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int fds[2];
+    kout_dr_fn dr;
+    void *ctx;
+    rd_kafka_topic_t *topics[MAX_TOPICS];
+    size_t ntopics;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    kout_t *k = opaque;
+    k->dr(k->ctx, m->_private, m->err);
+}
+
+int kout_new(const cfg_t *cfg, const char *bootstrap, kout_dr_fn dr, void *ctx, kout_t **out, char *err,
+             size_t errlen)
+{
+    /* Defaults an operator may override: a short linger batches small
+     * records without adding visible latency; the local queue is sized well
+     * above input.max.inflight so back-pressure engages before __QUEUE_FULL. */
+    static const char *const defaults[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
+                                           "compression.type", "lz4", NULL};
+    rd_kafka_conf_t *conf = kconf_build(cfg, "producer", bootstrap, defaults, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
+    if (kconf_set(conf, "enable.idempotence", "true", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return TRI_EINVAL;
+    }
+    kout_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        rd_kafka_conf_destroy(conf);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
+    k->fds[0] = k->fds[1] = -1;
+    k->dr = dr;
+    k->ctx = ctx;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, k);
+    char e[512];
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+    if (!k->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(k);
+        return tri_errf(err, errlen, TRI_EINVAL, "producer: %s", e);
+    }
+    k->q = rd_kafka_queue_get_main(k->rk);
+    if (kconf_wakeup_pipe(k->q, k->fds)) {
+        kout_destroy(k);
+        return tri_errf(err, errlen, TRI_EIO, "pipe: out of descriptors");
+    }
+    *out = k;
+    return 0;
+}
+
+rd_kafka_t *kout_rk(kout_t *k) { return k->rk; }
+int kout_fd(const kout_t *k) { return k->fds[0]; }
+
+static rd_kafka_topic_t *topic(kout_t *k, const char *name)
+{
+    for (size_t i = 0; i < k->ntopics; i++)
+        if (!strcmp(rd_kafka_topic_name(k->topics[i]), name))
+            return k->topics[i];
+    if (k->ntopics == MAX_TOPICS)
+        return NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(k->rk, name, NULL);
+    if (t)
+        k->topics[k->ntopics++] = t;
+    return t;
+}
+
+rd_kafka_resp_err_t kout_produce(kout_t *k, const char *name, const void *key, size_t klen, const void *val,
+                                 size_t vlen, void *opaque)
+{
+    rd_kafka_topic_t *t = topic(k, name);
+    if (!t)
+        return RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, 0, (void *)val, vlen, key, klen, opaque) == -1)
+        return rd_kafka_last_error();
+    return 0;
+}
+
+void kout_poll(kout_t *k)
+{
+    kconf_drain_fd(k->fds[0]);
+    rd_kafka_poll(k->rk, 0);
+}
+
+int kout_flush(kout_t *k, int timeout_ms)
+{
+    rd_kafka_flush(k->rk, timeout_ms);
+    return rd_kafka_outq_len(k->rk);
+}
+
+int kout_outstanding(kout_t *k) { return rd_kafka_outq_len(k->rk); }
+
+void kout_destroy(kout_t *k)
+{
+    if (!k)
+        return;
+    for (size_t i = 0; i < k->ntopics; i++)
+        rd_kafka_topic_destroy(k->topics[i]);
+    if (k->q)
+        rd_kafka_queue_destroy(k->q);
+    if (k->rk)
+        rd_kafka_destroy(k->rk);
+    if (k->fds[0] >= 0)
+        close(k->fds[0]);
+    if (k->fds[1] >= 0)
+        close(k->fds[1]);
+    free(k);
+}

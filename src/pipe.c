@@ -1,0 +1,932 @@
+#include "pipe.h"
+#include "kconf.h"
+#include "kin.h"
+#include "kout.h"
+#include "otrack.h"
+#include "rec.h"
+#include "tlog.h"
+#include "tri_err.h"
+#include "tstamp.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Batches are recycled: their arenas and record arrays keep their capacity. */
+#define FREE_BATCHES 8
+#define POLL_BUDGET 4096   /* messages taken per loop turn before yielding */
+
+enum { B_FILLING, B_QUEUED, B_WORKING, B_WORKED };
+
+typedef struct pbatch pbatch_t;
+
+/* One consumed record, from poll to delivery report. */
+typedef struct prec {
+    rd_kafka_message_t *msg;   /* owned until enqueued to the producer */
+    ot_part_t *part;           /* reference, until delivered or dropped */
+    uint64_t seq;
+    pbatch_t *b;
+    uint32_t out_off, out_len, key_off, key_len;  /* in b->arena */
+    int16_t status;            /* REC_OK: labeled; else dead-lettered */
+    int32_t label;
+    uint32_t nknown;
+} prec_t;
+
+struct pbatch {
+    pl_t *pl;
+    uv_work_t work;
+    prec_t *recs;
+    size_t n, cap;
+    buf_t arena;               /* outputs and keys: freed as one */
+    rec_t rec;                 /* decode scratch for the worker */
+    reg_model_t *model;        /* the one version that scores this batch */
+    clf_t *clf;
+    uint64_t t_first;          /* uv_hrtime of the first record */
+    uint64_t work_ns;
+    size_t produced;           /* records handed to the producer */
+    size_t outstanding;        /* records not yet delivered */
+    int state;
+    int finished;              /* worker done (under pl->mu) */
+    int after_pending;         /* libuv's after-work callback still to run */
+    pbatch_t *next;            /* FIFO of batches not yet fully produced */
+};
+
+struct pl {
+    uv_loop_t *loop;
+    const cfg_t *cfg;
+    kin_t *kin;
+    kout_t *kout;
+    reg_t *reg;
+    uv_poll_t cpoll, ppoll;
+    uv_timer_t linger, tick, retry;
+    uv_idle_t more;
+    int handles_open, closing;
+
+    rec_schema_t schema;
+    char *textlist;
+    size_t batch_size, max_inflight, dlq_max;
+    uint64_t linger_ms, flush_ms;
+    int workers;
+    char *out_topic, *dlq_topic;
+
+    pbatch_t *cur, *head, *tail, *freelist;
+    size_t nfree;
+    int nworking;
+    ot_part_t **parts;
+    size_t nparts, capparts;
+    ot_part_t *last_part;
+    prec_t **retry_q;
+    size_t nretry, capretry;
+    uint64_t retry_ms;
+    size_t inflight;
+    int paused, in_revoke, started, stopping, finalizing;
+    uint64_t stop_deadline;
+    void (*stop_done)(void *);
+    void *stop_ctx;
+    int fatal;
+    char fatal_msg[256];
+    uint64_t n_in, n_out, n_dead, n_failed_dr;
+    uint64_t last_dr_failure_ns;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+
+    met_family_t *f_in, *f_out, *f_dead, *f_batches, *f_batch_size, *f_batch_latency, *f_classify, *f_labels,
+        *f_unknown, *f_lag, *f_assigned, *f_rebalances, *f_inflight, *f_paused, *f_dr_fail;
+};
+
+static void produce_ready(pl_t *pl);
+static void on_more(uv_idle_t *h);
+static void kick(pl_t *pl);
+static void backpressure(pl_t *pl);
+static void check_stop(pl_t *pl);
+
+/* ---- batches ---- */
+
+static pbatch_t *batch_get(pl_t *pl)
+{
+    pbatch_t *b = pl->freelist;
+    if (b) {
+        pl->freelist = b->next;
+        pl->nfree--;
+    } else {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL;
+        b->pl = pl;
+        b->work.data = b;
+    }
+    b->n = b->produced = b->outstanding = 0;
+    b->state = B_FILLING;
+    b->finished = b->after_pending = 0;
+    b->next = NULL;
+    b->model = NULL;
+    b->clf = NULL;
+    buf_reset(&b->arena);
+    return b;
+}
+
+static void batch_destroy(pbatch_t *b)
+{
+    free(b->recs);
+    buf_free(&b->arena);
+    rec_free(&b->rec);
+    free(b);
+}
+
+/* Frees a batch once nothing refers to it any more. */
+static void batch_maybe_free(pl_t *pl, pbatch_t *b)
+{
+    if (b->state == B_FILLING || b->after_pending || b->produced < b->n || b->outstanding)
+        return;
+    if (b->model) {
+        reg_model_unref(b->model);
+        b->model = NULL;
+    }
+    if (pl->nfree < FREE_BATCHES && b->arena.cap < (64u << 20)) {
+        b->next = pl->freelist;
+        pl->freelist = b;
+        pl->nfree++;
+    } else {
+        batch_destroy(b);
+    }
+}
+
+/* ---- partition trackers ---- */
+
+static ot_part_t *find_part(pl_t *pl, const char *topic, int32_t partition)
+{
+    ot_part_t *l = pl->last_part;
+    if (l && l->partition == partition && !strcmp(l->topic, topic))
+        return l;
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (pl->parts[i]->partition == partition && !strcmp(pl->parts[i]->topic, topic))
+            return pl->last_part = pl->parts[i];
+    return NULL;
+}
+
+static ot_part_t *add_part(pl_t *pl, const char *topic, int32_t partition)
+{
+    ot_part_t *t = find_part(pl, topic, partition);
+    if (t)
+        return t;
+    if (pl->nparts == pl->capparts) {
+        size_t cap = pl->capparts ? pl->capparts * 2 : 16;
+        ot_part_t **v = realloc(pl->parts, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        pl->parts = v;
+        pl->capparts = cap;
+    }
+    t = ot_new(topic, partition);
+    if (t)
+        pl->parts[pl->nparts++] = t;
+    return t;
+}
+
+static void remove_part(pl_t *pl, ot_part_t *t)
+{
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (pl->parts[i] == t) {
+            pl->parts[i] = pl->parts[--pl->nparts];
+            break;
+        }
+    if (pl->last_part == t)
+        pl->last_part = NULL;
+    t->revoked = 1;
+    ot_unref(t);
+}
+
+/* ---- classification (worker thread) ---- */
+
+static void classify_one(pl_t *pl, pbatch_t *b, prec_t *r)
+{
+    const rd_kafka_message_t *m = r->msg;
+    char detail[256];
+    buf_t *a = &b->arena;
+    r->label = -1;
+    r->nknown = 0;
+    int st = rec_decode(&pl->schema, m->payload, m->len, &b->rec, detail, sizeof detail);
+    if (st == REC_OK) {
+        clf_result_t res;
+        if (clf_classify(b->clf, b->rec.text.p, b->rec.text.len, &res)) {
+            st = REC_BAD_FIELD;
+            snprintf(detail, sizeof detail, "out of memory while classifying");
+        } else {
+            int64_t ts = b->rec.has_ts ? b->rec.ts_ms : rd_kafka_message_timestamp(m, NULL);
+            if (ts < 0)
+                ts = ts_now_ms();
+            r->key_off = (uint32_t)a->len;
+            rec_put_key(&b->rec, a);
+            r->key_len = (uint32_t)(a->len - r->key_off);
+            r->out_off = (uint32_t)a->len;
+            rec_put_labeled(a, &b->rec, &res, b->model->label_json, b->model->label_json_len, b->model->tag_json,
+                            b->model->tag_json_len, ts);
+            r->out_len = (uint32_t)(a->len - r->out_off);
+            r->label = (int32_t)res.label;
+            r->nknown = res.nknown;
+        }
+    }
+    r->status = (int16_t)st;
+    if (st != REC_OK) {
+        r->key_off = (uint32_t)a->len;
+        buf_append(a, m->key, m->key ? m->key_len : 0);
+        r->key_len = (uint32_t)(a->len - r->key_off);
+        r->out_off = (uint32_t)a->len;
+        rec_put_dead(a, st, detail, rd_kafka_topic_name(m->rkt), m->partition, m->offset, m->payload, m->len,
+                     pl->dlq_max);
+        r->out_len = (uint32_t)(a->len - r->out_off);
+    }
+}
+
+static void batch_work(uv_work_t *w)
+{
+    pbatch_t *b = w->data;
+    pl_t *pl = b->pl;
+    uint64_t t0 = uv_hrtime();
+    for (size_t i = 0; i < b->n; i++)
+        classify_one(pl, b, &b->recs[i]);
+    b->work_ns = uv_hrtime() - t0;
+    pthread_mutex_lock(&pl->mu);
+    b->finished = 1;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* Loop side of a finished classification. */
+static void finish_work(pl_t *pl, pbatch_t *b)
+{
+    b->state = B_WORKED;
+    pl->nworking--;
+    reg_clf_put(b->model, b->clf);
+    b->clf = NULL;
+    if (b->arena.oom) {
+        /* Nothing can be produced from a truncated arena: fail loudly, keep
+         * the offsets unstored so the records are read again. */
+        pl->fatal = 1;
+        snprintf(pl->fatal_msg, sizeof pl->fatal_msg, "out of memory encoding a batch");
+    }
+    met_inc(met_series0(pl->f_batches), 1);
+    met_observe(pl->f_batch_size, met_series0(pl->f_batch_size), (double)b->n);
+    met_observe(pl->f_classify, met_series0(pl->f_classify), (double)b->work_ns / 1e9);
+    reg_model_t *m = b->model;
+    for (size_t i = 0; i < b->n; i++) {
+        prec_t *r = &b->recs[i];
+        if (r->label < 0)
+            continue;
+        if (!m->label_series[r->label])
+            m->label_series[r->label] = met_series1(pl->f_labels, model_label(m->model, (uint32_t)r->label));
+        met_inc(m->label_series[r->label], 1);
+        if (!r->nknown)
+            met_inc(met_series0(pl->f_unknown), 1);
+    }
+}
+
+static void batch_after(uv_work_t *w, int status)
+{
+    (void)status;
+    pbatch_t *b = w->data;
+    pl_t *pl = b->pl;
+    b->after_pending = 0;
+    if (b->state == B_WORKING)
+        finish_work(pl, b);
+    produce_ready(pl);
+    kick(pl);
+    batch_maybe_free(pl, b);
+    check_stop(pl);
+}
+
+static void start_work(pl_t *pl, pbatch_t *b)
+{
+    reg_model_t *m = reg_current(pl->reg);
+    clf_t *c = m ? reg_clf_get(m) : NULL;
+    if (!c)
+        return; /* stays queued; the tick retries */
+    b->model = reg_model_ref(m);
+    b->clf = c;
+    b->state = B_WORKING;
+    b->finished = 0;
+    b->after_pending = 1;
+    pl->nworking++;
+    if (uv_queue_work(pl->loop, &b->work, batch_work, batch_after)) {
+        /* Cannot happen with a live loop; keep it queued and retry. */
+        b->state = B_QUEUED;
+        b->after_pending = 0;
+        pl->nworking--;
+        reg_clf_put(m, c);
+        reg_model_unref(b->model);
+        b->model = NULL;
+        b->clf = NULL;
+    }
+}
+
+static void kick(pl_t *pl)
+{
+    for (pbatch_t *b = pl->head; b && pl->nworking < pl->workers; b = b->next)
+        if (b->state == B_QUEUED)
+            start_work(pl, b);
+}
+
+static void close_batch(pl_t *pl)
+{
+    pbatch_t *b = pl->cur;
+    uv_timer_stop(&pl->linger);
+    if (!b)
+        return;
+    pl->cur = NULL;
+    if (!b->n) {
+        b->state = B_WORKED;
+        batch_maybe_free(pl, b);
+        return;
+    }
+    b->state = B_QUEUED;
+    b->outstanding = b->n;
+    if (pl->tail)
+        pl->tail->next = b;
+    else
+        pl->head = b;
+    pl->tail = b;
+    kick(pl);
+}
+
+static void on_linger(uv_timer_t *t) { close_batch(t->data); }
+
+/* ---- output ---- */
+
+static rd_kafka_resp_err_t produce_rec(pl_t *pl, prec_t *r)
+{
+    pbatch_t *b = r->b;
+    return kout_produce(pl->kout, r->status == REC_OK ? pl->out_topic : pl->dlq_topic, b->arena.p + r->key_off,
+                        r->key_len, b->arena.p + r->out_off, r->out_len, r);
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void arm_retry(pl_t *pl, uint64_t ms)
+{
+    uv_timer_stop(&pl->retry);
+    uv_timer_start(&pl->retry, on_retry, ms, 0);
+}
+
+static void push_retry(pl_t *pl, prec_t *r)
+{
+    if (pl->nretry == pl->capretry) {
+        size_t cap = pl->capretry ? pl->capretry * 2 : 64;
+        prec_t **v = realloc(pl->retry_q, cap * sizeof *v);
+        if (!v) {
+            pl->fatal = 1;
+            snprintf(pl->fatal_msg, sizeof pl->fatal_msg, "out of memory queueing a retry");
+            return;
+        }
+        pl->retry_q = v;
+        pl->capretry = cap;
+    }
+    pl->retry_q[pl->nretry++] = r;
+    if (!uv_is_active((uv_handle_t *)&pl->retry))
+        arm_retry(pl, pl->retry_ms);
+}
+
+
+/* Enqueues the records of classified batches, in batch order. */
+static void produce_ready(pl_t *pl)
+{
+    pbatch_t *b;
+    while ((b = pl->head) && b->state == B_WORKED) {
+        while (b->produced < b->n) {
+            prec_t *r = &b->recs[b->produced];
+            rd_kafka_resp_err_t e = produce_rec(pl, r);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                kout_poll(pl->kout);
+                arm_retry(pl, 5);
+                return;
+            }
+            if (e) {
+                tlog(TLOG_ERROR, "produce_failed", "code=%s", rd_kafka_err2name(e));
+                pl->n_failed_dr++;
+                met_inc(met_series0(pl->f_dr_fail), 1);
+                push_retry(pl, r);
+            }
+            rd_kafka_message_destroy(r->msg);
+            r->msg = NULL;
+            b->produced++;
+        }
+        pl->head = b->next;
+        if (!pl->head)
+            pl->tail = NULL;
+        b->next = NULL;
+        batch_maybe_free(pl, b);
+    }
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    pl_t *pl = t->data;
+    produce_ready(pl);
+    size_t k = 0;
+    for (size_t i = 0; i < pl->nretry; i++) {
+        prec_t *r = pl->retry_q[i];
+        rd_kafka_resp_err_t e = produce_rec(pl, r);
+        if (e)
+            pl->retry_q[k++] = r;
+    }
+    pl->nretry = k;
+    if (k) {
+        pl->retry_ms = pl->retry_ms * 2 > 5000 ? 5000 : pl->retry_ms * 2;
+        arm_retry(pl, pl->retry_ms);
+    }
+}
+
+static void on_dr(void *ctx, void *opaque, rd_kafka_resp_err_t err)
+{
+    pl_t *pl = ctx;
+    prec_t *r = opaque;
+    if (err) {
+        /* librdkafka already retried for message.timeout.ms; try again, later:
+         * the record stays outstanding and its offset unstored. */
+        pl->n_failed_dr++;
+        pl->last_dr_failure_ns = uv_hrtime();
+        met_inc(met_series0(pl->f_dr_fail), 1);
+        if (pl->n_failed_dr < 10 || pl->n_failed_dr % 1000 == 0)
+            tlog(TLOG_ERROR, "delivery_failed", "code=%s failures=%llu", rd_kafka_err2name(err),
+                 (unsigned long long)pl->n_failed_dr);
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+            pl->fatal = 1;
+            snprintf(pl->fatal_msg, sizeof pl->fatal_msg, "producer: %s", rd_kafka_err2str(err));
+        }
+        push_retry(pl, r);
+        return;
+    }
+    pl->retry_ms = 100;
+    int64_t store;
+    ot_part_t *t = r->part;
+    if (ot_done(t, r->seq, &store) == 1 && !t->revoked)
+        kin_store(pl->kin, t->topic, t->partition, store);
+    ot_unref(t);
+    r->part = NULL;
+    if (r->status == REC_OK) {
+        pl->n_out++;
+        met_inc(met_series0(pl->f_out), 1);
+    } else {
+        pl->n_dead++;
+        met_inc(met_series1(pl->f_dead, rec_status_code(r->status)), 1);
+    }
+    pl->inflight--;
+    pbatch_t *b = r->b;
+    if (--b->outstanding == 0 && b->produced == b->n) {
+        met_observe(pl->f_batch_latency, met_series0(pl->f_batch_latency),
+                    (double)(uv_hrtime() - b->t_first) / 1e9);
+        batch_maybe_free(pl, b);
+    }
+    backpressure(pl);
+}
+
+/* ---- input ---- */
+
+static void backpressure(pl_t *pl)
+{
+    if (pl->in_revoke || !pl->started || pl->finalizing)
+        return;
+    if (!pl->paused && pl->inflight >= pl->max_inflight) {
+        if (!kin_pause(pl->kin, 1)) {
+            pl->paused = 1;
+            met_set(met_series0(pl->f_paused), 1);
+            tlog(TLOG_WARN, "input_paused", "inflight=%zu limit=%zu", pl->inflight, pl->max_inflight);
+        }
+    } else if (pl->paused && pl->inflight <= pl->max_inflight / 2) {
+        if (!kin_pause(pl->kin, 0)) {
+            pl->paused = 0;
+            met_set(met_series0(pl->f_paused), 0);
+            tlog(TLOG_INFO, "input_resumed", "inflight=%zu", pl->inflight);
+        }
+    }
+}
+
+static void on_message(pl_t *pl, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        char fe[256];
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL || kconf_fatal(kin_rk(pl->kin), fe, sizeof fe)) {
+            pl->fatal = 1;
+            snprintf(pl->fatal_msg, sizeof pl->fatal_msg, "consumer: %s", rd_kafka_message_errstr(m));
+        }
+        tlog(m->err == RD_KAFKA_RESP_ERR__FATAL ? TLOG_ERROR : TLOG_WARN, "consume_error", "code=%s msg=%s",
+             rd_kafka_err2name(m->err), tlog_q(rd_kafka_message_errstr(m)));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    ot_part_t *t = find_part(pl, topic, m->partition);
+    if (!t)
+        t = add_part(pl, topic, m->partition);
+    if (!pl->cur) {
+        pl->cur = batch_get(pl);
+        if (pl->cur) {
+            pl->cur->t_first = uv_hrtime();
+            uv_timer_start(&pl->linger, on_linger, pl->linger_ms, 0);
+        }
+    }
+    pbatch_t *b = pl->cur;
+    if (b && b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : pl->batch_size;
+        prec_t *v = realloc(b->recs, cap * sizeof *v);
+        if (v) {
+            b->recs = v;
+            b->cap = cap;
+        }
+    }
+    uint64_t seq = t ? ot_push(t, m->offset) : UINT64_MAX;
+    if (!b || b->n == b->cap || seq == UINT64_MAX) {
+        /* Out of memory: drop the message unprocessed. Its offset is never
+         * stored, so it is read again after a restart; stop cleanly. */
+        pl->fatal = 1;
+        snprintf(pl->fatal_msg, sizeof pl->fatal_msg, "out of memory buffering input");
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    prec_t *r = &b->recs[b->n++];
+    memset(r, 0, sizeof *r);
+    r->msg = m;
+    r->part = ot_ref(t);
+    r->seq = seq;
+    r->b = b;
+    pl->inflight++;
+    pl->n_in++;
+    met_inc(met_series0(pl->f_in), 1);
+    if (b->n >= pl->batch_size)
+        close_batch(pl);
+}
+
+static void poll_input(pl_t *pl)
+{
+    size_t n = 0;
+    rd_kafka_message_t *m;
+    while (!pl->stopping && !pl->fatal && n < POLL_BUDGET && (m = kin_poll(pl->kin))) {
+        on_message(pl, m);
+        n++;
+    }
+    backpressure(pl);
+    if (n >= POLL_BUDGET)
+        uv_idle_start(&pl->more, on_more);
+}
+
+static void on_more(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    poll_input(h->data);
+}
+
+static void on_cpoll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    poll_input(h->data);
+}
+
+static void on_ppoll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    pl_t *pl = h->data;
+    kout_poll(pl->kout);
+    check_stop(pl);
+}
+
+/* ---- rebalance hooks (run inside kin_poll / kin_close) ---- */
+
+static void on_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
+{
+    pl_t *pl = ctx;
+    for (int i = 0; i < parts->cnt; i++) {
+        ot_part_t *old = find_part(pl, parts->elems[i].topic, parts->elems[i].partition);
+        if (old)
+            remove_part(pl, old); /* a stale tracker from a lost assignment */
+        add_part(pl, parts->elems[i].topic, parts->elems[i].partition);
+    }
+    met_inc(met_series1(pl->f_rebalances, "assign"), 1);
+    if (pl->paused)
+        kin_pause_parts(pl->kin, parts, 1);
+}
+
+static int in_set(const rd_kafka_topic_partition_list_t *parts, const ot_part_t *t)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition == t->partition && !strcmp(parts->elems[i].topic, t->topic))
+            return 1;
+    return 0;
+}
+
+/* Drops the records of revoked partitions that no worker has started on. */
+static void drop_records(pl_t *pl, pbatch_t *b, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        prec_t *r = &b->recs[i];
+        if (in_set(parts, r->part)) {
+            rd_kafka_message_destroy(r->msg);
+            ot_unref(r->part);
+            pl->inflight--;
+            if (b->state == B_QUEUED)
+                b->outstanding--;
+            continue;
+        }
+        b->recs[k++] = *r;
+    }
+    b->n = k;
+}
+
+static void on_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    pl_t *pl = ctx;
+    pl->in_revoke = 1;
+    if (pl->cur)
+        drop_records(pl, pl->cur, parts);
+    pbatch_t *prev = NULL;
+    for (pbatch_t *b = pl->head; b;) {
+        pbatch_t *next = b->next;
+        if (b->state == B_QUEUED) {
+            drop_records(pl, b, parts);
+            if (!b->n) {
+                if (prev)
+                    prev->next = next;
+                else
+                    pl->head = next;
+                if (pl->tail == b)
+                    pl->tail = prev;
+                b->state = B_WORKED;
+                batch_maybe_free(pl, b);
+                b = next;
+                continue;
+            }
+        }
+        prev = b;
+        b = next;
+    }
+    if (!lost) {
+        /* Finish what the workers hold, hand everything classified to the
+         * producer, wait for the deliveries (bounded) and commit, so the next
+         * owner starts after our last delivered record. */
+        for (pbatch_t *b = pl->head; b; b = b->next) {
+            if (b->state != B_WORKING)
+                continue;
+            pthread_mutex_lock(&pl->mu);
+            while (!b->finished)
+                pthread_cond_wait(&pl->cv, &pl->mu);
+            pthread_mutex_unlock(&pl->mu);
+            finish_work(pl, b);
+        }
+        produce_ready(pl);
+        uint64_t timeout = pl->finalizing && uv_hrtime() > pl->stop_deadline ? 0 : pl->flush_ms;
+        int left = kout_flush(pl->kout, (int)timeout);
+        if (left)
+            tlog(TLOG_WARN, "revoke_flush_incomplete", "undelivered=%d", left);
+        char err[TRI_ERRLEN];
+        if (kin_commit(pl->kin, err, sizeof err))
+            tlog(TLOG_WARN, "commit_failed", "msg=%s", tlog_q(err));
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        ot_part_t *t = find_part(pl, parts->elems[i].topic, parts->elems[i].partition);
+        if (t)
+            remove_part(pl, t);
+    }
+    met_inc(met_series1(pl->f_rebalances, lost ? "lost" : "revoke"), 1);
+    pl->in_revoke = 0;
+    backpressure(pl);
+}
+
+/* ---- lifecycle ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+    pl_t *pl = t->data;
+    char fe[256];
+    if (!pl->fatal && (kconf_fatal(kout_rk(pl->kout), fe, sizeof fe) || kconf_fatal(kin_rk(pl->kin), fe, sizeof fe))) {
+        pl->fatal = 1;
+        snprintf(pl->fatal_msg, sizeof pl->fatal_msg, "%s", fe);
+    }
+    kout_poll(pl->kout);
+    if (pl->started && !pl->stopping)
+        poll_input(pl);
+    kick(pl);
+    check_stop(pl);
+}
+
+int pl_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, met_t *met, pl_t **out, char *err,
+           size_t errlen)
+{
+    pl_t *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    pl->loop = loop;
+    pl->cfg = cfg;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->cv, NULL);
+    rec_schema_default(&pl->schema);
+    pl->schema.id_field = cfg_str(cfg, "input.id.field");
+    pl->schema.account_field = *cfg_str(cfg, "input.account.field") ? cfg_str(cfg, "input.account.field") : NULL;
+    pl->schema.ts_field = *cfg_str(cfg, "input.ts.field") ? cfg_str(cfg, "input.ts.field") : NULL;
+    pl->schema.max_bytes = (size_t)cfg_int(cfg, "input.max.bytes");
+    pl->textlist = strdup(cfg_str(cfg, "input.text.fields"));
+    int rc;
+    if (!pl->textlist) {
+        rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+        goto fail;
+    }
+    char terr[TRI_ERRLEN];
+    if (rec_schema_set_text(&pl->schema, pl->textlist, terr, sizeof terr)) {
+        rc = tri_errf(err, errlen, TRI_EINVAL, "%s: input.text.fields: %s", cfg_origin(cfg, "input.text.fields"),
+                      terr);
+        goto fail;
+    }
+    pl->batch_size = (size_t)cfg_int(cfg, "batch.size");
+    pl->linger_ms = (uint64_t)cfg_int(cfg, "batch.linger.ms");
+    pl->workers = (int)cfg_int(cfg, "batch.workers");
+    pl->max_inflight = (size_t)cfg_int(cfg, "input.max.inflight");
+    pl->dlq_max = (size_t)cfg_int(cfg, "output.dlq.payload.max.bytes");
+    pl->flush_ms = (uint64_t)cfg_int(cfg, "output.flush.timeout.ms");
+    pl->out_topic = strdup(cfg_str(cfg, "output.topic"));
+    pl->dlq_topic = strdup(cfg_str(cfg, "output.dlq.topic"));
+    pl->retry_ms = 100;
+
+    static const double size_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 5000};
+    static const double lat_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+    static const double cls_bounds[] = {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5};
+    pl->f_in = met_family(met, MET_COUNTER, "triage_records_in_total", "Records consumed.", NULL, NULL, 0);
+    pl->f_out = met_family(met, MET_COUNTER, "triage_records_out_total", "Labeled records delivered.", NULL, NULL, 0);
+    pl->f_dead = met_family(met, MET_COUNTER, "triage_records_dead_lettered_total",
+                            "Records delivered to the dead-letter topic, by reason.", "reason", NULL, 0);
+    pl->f_batches = met_family(met, MET_COUNTER, "triage_batches_total", "Batches classified.", NULL, NULL, 0);
+    pl->f_batch_size = met_family(met, MET_HISTOGRAM, "triage_batch_size", "Records per batch.", NULL, size_bounds,
+                                  sizeof size_bounds / sizeof *size_bounds);
+    pl->f_batch_latency = met_family(met, MET_HISTOGRAM, "triage_batch_latency_seconds",
+                                     "From a batch's first record consumed to its last output delivered.", NULL,
+                                     lat_bounds, sizeof lat_bounds / sizeof *lat_bounds);
+    pl->f_classify = met_family(met, MET_HISTOGRAM, "triage_classify_seconds",
+                                "Time to decode, classify and encode one batch.", NULL, cls_bounds,
+                                sizeof cls_bounds / sizeof *cls_bounds);
+    pl->f_labels = met_family(met, MET_COUNTER, "triage_labels_total", "Records classified, by predicted label.",
+                              "label", NULL, 0);
+    pl->f_unknown = met_family(met, MET_COUNTER, "triage_unknown_text_total",
+                               "Records with no n-gram known to the model.", NULL, NULL, 0);
+    pl->f_lag = met_family(met, MET_GAUGE, "triage_consumer_lag", "Records behind the high watermark.",
+                           "topic,partition", NULL, 0);
+    pl->f_assigned = met_family(met, MET_GAUGE, "triage_assigned_partitions", "Partitions assigned to this worker.",
+                                NULL, NULL, 0);
+    pl->f_rebalances = met_family(met, MET_COUNTER, "triage_rebalances_total", "Rebalance events, by kind.", "kind",
+                                  NULL, 0);
+    pl->f_inflight = met_family(met, MET_GAUGE, "triage_inflight_records", "Records consumed, not yet delivered.",
+                                NULL, NULL, 0);
+    pl->f_paused = met_family(met, MET_GAUGE, "triage_input_paused", "1 while back-pressure pauses the input.", NULL,
+                              NULL, 0);
+    pl->f_dr_fail = met_family(met, MET_COUNTER, "triage_delivery_failures_total",
+                               "Output deliveries that failed and were retried.", NULL, NULL, 0);
+    if (!pl->out_topic || !pl->dlq_topic || !pl->f_dr_fail) {
+        rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+        goto fail;
+    }
+    kin_hooks_t hooks = {on_assigned, on_revoking, pl};
+    if ((rc = kin_new(cfg, bootstrap, &hooks, &pl->kin, err, errlen)))
+        goto fail;
+    if ((rc = kout_new(cfg, bootstrap, on_dr, pl, &pl->kout, err, errlen)))
+        goto fail;
+    uv_poll_init(loop, &pl->cpoll, kin_fd(pl->kin));
+    uv_poll_init(loop, &pl->ppoll, kout_fd(pl->kout));
+    uv_timer_init(loop, &pl->linger);
+    uv_timer_init(loop, &pl->tick);
+    uv_timer_init(loop, &pl->retry);
+    uv_idle_init(loop, &pl->more);
+    pl->cpoll.data = pl->ppoll.data = pl->linger.data = pl->tick.data = pl->retry.data = pl->more.data = pl;
+    pl->handles_open = 6;
+    uv_poll_start(&pl->ppoll, UV_READABLE, on_ppoll);
+    uv_timer_start(&pl->tick, on_tick, 50, 50);
+    *out = pl;
+    return 0;
+fail:
+    pl_free(pl);
+    return rc;
+}
+
+int pl_start(pl_t *pl, reg_t *reg, char *err, size_t errlen)
+{
+    pl->reg = reg;
+    int rc = kin_subscribe(pl->kin, cfg_str(pl->cfg, "input.topics"), err, errlen);
+    if (rc)
+        return rc;
+    pl->started = 1;
+    uv_poll_start(&pl->cpoll, UV_READABLE, on_cpoll);
+    tlog(TLOG_INFO, "consuming", "topics=%s group=%s batch_size=%zu linger_ms=%llu",
+         tlog_q(cfg_str(pl->cfg, "input.topics")), tlog_q(cfg_str(pl->cfg, "input.group")), pl->batch_size,
+         (unsigned long long)pl->linger_ms);
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    pl_t *pl = h->data;
+    if (--pl->handles_open == 0 && pl->stop_done)
+        pl->stop_done(pl->stop_ctx);
+}
+
+static void finalize(pl_t *pl)
+{
+    pl->finalizing = 1;
+    if (pl->inflight)
+        tlog(TLOG_WARN, "shutdown_undelivered", "records=%zu note=%s", pl->inflight,
+             tlog_q("their offsets stay uncommitted: they will be processed again"));
+    char err[TRI_ERRLEN];
+    if (pl->started && kin_commit(pl->kin, err, sizeof err))
+        tlog(TLOG_WARN, "commit_failed", "msg=%s", tlog_q(err));
+    kin_close(pl->kin);
+    kout_flush(pl->kout, 1000);
+    tlog(TLOG_INFO, "pipeline_stopped", "in=%llu out=%llu dead=%llu", (unsigned long long)pl->n_in,
+         (unsigned long long)pl->n_out, (unsigned long long)pl->n_dead);
+    pl->closing = 1;
+    uv_close((uv_handle_t *)&pl->cpoll, on_closed);
+    uv_close((uv_handle_t *)&pl->ppoll, on_closed);
+    uv_close((uv_handle_t *)&pl->linger, on_closed);
+    uv_close((uv_handle_t *)&pl->tick, on_closed);
+    uv_close((uv_handle_t *)&pl->retry, on_closed);
+    uv_close((uv_handle_t *)&pl->more, on_closed);
+}
+
+static void check_stop(pl_t *pl)
+{
+    if (!pl->stopping || pl->finalizing || pl->in_revoke)
+        return;
+    int idle = !pl->head && !pl->nworking && !pl->inflight;
+    if (idle || uv_hrtime() > pl->stop_deadline || pl->fatal)
+        finalize(pl);
+}
+
+void pl_stop(pl_t *pl, void (*done)(void *), void *ctx)
+{
+    if (pl->stopping)
+        return;
+    pl->stopping = 1;
+    pl->stop_done = done;
+    pl->stop_ctx = ctx;
+    pl->stop_deadline = uv_hrtime() + pl->flush_ms * 1000000ull;
+    uv_poll_stop(&pl->cpoll);
+    uv_idle_stop(&pl->more);
+    close_batch(pl);
+    tlog(TLOG_INFO, "pipeline_stopping", "inflight=%zu batches_working=%d", pl->inflight, pl->nworking);
+    check_stop(pl);
+}
+
+void pl_free(pl_t *pl)
+{
+    if (!pl)
+        return;
+    /* By now every batch is done (or the process is exiting after a
+     * timeout); release what is left. */
+    while (pl->freelist) {
+        pbatch_t *b = pl->freelist;
+        pl->freelist = b->next;
+        batch_destroy(b);
+    }
+    for (size_t i = 0; i < pl->nparts; i++)
+        ot_unref(pl->parts[i]);
+    free(pl->parts);
+    free(pl->retry_q);
+    if (pl->kin)
+        kin_destroy(pl->kin);
+    if (pl->kout)
+        kout_destroy(pl->kout);
+    free(pl->textlist);
+    free(pl->out_topic);
+    free(pl->dlq_topic);
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->cv);
+    free(pl);
+}
+
+void pl_status(pl_t *pl, pl_status_t *st)
+{
+    memset(st, 0, sizeof *st);
+    st->started = pl->started;
+    st->joined = pl->started && kin_joined(pl->kin);
+    st->assigned = (int)pl->nparts;
+    st->fatal = pl->fatal;
+    snprintf(st->fatal_msg, sizeof st->fatal_msg, "%s", pl->fatal_msg);
+    st->producer_ok = !pl->fatal && !pl->nretry;
+    st->in = pl->n_in;
+    st->out = pl->n_out;
+    st->dead = pl->n_dead;
+    st->inflight = pl->inflight;
+    st->paused = pl->paused;
+}
+
+void pl_refresh_metrics(pl_t *pl)
+{
+    met_reset_family(pl->f_lag);
+    for (size_t i = 0; i < pl->nparts; i++) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", (int)pl->parts[i]->partition);
+        int64_t lag = kin_lag(pl->kin, pl->parts[i]->topic, pl->parts[i]->partition);
+        if (lag >= 0) {
+            const char *v[] = {pl->parts[i]->topic, p};
+            met_set(met_series(pl->f_lag, v), (double)lag);
+        }
+    }
+    met_set(met_series0(pl->f_assigned), (double)pl->nparts);
+    met_set(met_series0(pl->f_inflight), (double)pl->inflight);
+}

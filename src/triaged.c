@@ -1,0 +1,329 @@
+/* triaged — the daemon: wiring only. Configuration (cfg), logging (tlog), the
+ * embedded Kafka (kmock), the model registry (reg), the classify pipeline
+ * (pipe), metrics (met) and the admin server (adm) meet here and nowhere
+ * else; each module knows only the ones below it.
+ *
+ * Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 after a fatal
+ * runtime error, 2 for a bad configuration. */
+#include "adm.h"
+#include "cfg.h"
+#include "kconf.h"
+#include "kmock.h"
+#include "met.h"
+#include "pipe.h"
+#include "reg.h"
+#include "tlog.h"
+#include "tri_err.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define TRIAGED_VERSION "0.1.0"
+
+typedef struct daemon {
+    uv_loop_t *loop;
+    cfg_t *cfg;
+    kmock_t *mock;
+    char *bootstrap;
+    met_t *met;
+    adm_t *adm;
+    reg_t *reg;
+    pl_t *pl;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t snap;
+    int stopping, exit_code;
+    met_family_t *f_up;
+} daemon_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: triaged [-c FILE] [--set KEY=VALUE]... [--check-config]\n"
+               "       triaged --config-doc      print every configuration key, documented\n"
+               "Consumes JSON records from Kafka, classifies them in batches, publishes id + label.\n"
+               "Without -c, the defaults apply: an embedded Kafka mock cluster and model.source\n"
+               "from --set. Signals: TERM/INT stop cleanly, HUP re-checks the model and reopens the log.\n");
+}
+
+static int check_kafka(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen)
+{
+    static const char *const kinds[] = {"consumer", "producer"};
+    for (int i = 0; i < 2; i++) {
+        rd_kafka_conf_t *c = kconf_build(cfg, kinds[i], bootstrap, NULL, err, errlen);
+        if (!c)
+            return TRI_EINVAL;
+        rd_kafka_conf_destroy(c);
+    }
+    return 0;
+}
+
+static void publish_status(daemon_t *d)
+{
+    pl_status_t st = {0};
+    if (d->pl) {
+        pl_status(d->pl, &st);
+        pl_refresh_metrics(d->pl);
+    }
+    reg_model_t *cur = d->reg ? reg_current(d->reg) : NULL;
+    if (!d->adm)
+        return;
+    buf_t b = BUF_INIT;
+    met_render(d->met, &b);
+    adm_publish(d->adm, "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len);
+    buf_reset(&b);
+    int ready = cur && st.started && (st.assigned || st.joined) && st.producer_ok && !d->stopping;
+    buf_printf(&b, "%s\nmodel: %s\nconsumer: %s (%d partitions)\nproducer: %s\n", ready ? "ready" : "not ready",
+               cur ? cur->version : "none loaded", st.joined ? "in group" : st.started ? "joining" : "not started",
+               st.assigned, st.fatal ? st.fatal_msg : st.producer_ok ? "ok" : "deliveries failing");
+    adm_publish(d->adm, "/readyz", ready ? 200 : 503, "text/plain; charset=utf-8", b.p, b.len);
+    buf_free(&b);
+    adm_heartbeat(d->adm);
+}
+
+static void on_snap(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    publish_status(d);
+    if (d->pl && !d->stopping) {
+        pl_status_t st;
+        pl_status(d->pl, &st);
+        if (st.fatal) {
+            tlog(TLOG_ERROR, "fatal", "msg=%s", tlog_q(st.fatal_msg));
+            d->exit_code = 1;
+            raise(SIGTERM);
+        }
+    }
+}
+
+static void on_pipeline_stopped(void *ctx)
+{
+    daemon_t *d = ctx;
+    uv_stop(d->loop);
+}
+
+static void begin_stop(daemon_t *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    tlog(TLOG_INFO, "stopping", "reason=%s", why);
+    publish_status(d);
+    if (d->reg)
+        reg_close(d->reg);
+    if (d->pl)
+        pl_stop(d->pl, on_pipeline_stopped, d);
+    else
+        uv_stop(d->loop);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    daemon_t *d = h->data;
+    if (sig == SIGHUP) {
+        char err[TRI_ERRLEN];
+        if (tlog_reopen(err, sizeof err))
+            tlog(TLOG_ERROR, "log_reopen_failed", "msg=%s", tlog_q(err));
+        tlog(TLOG_INFO, "sighup", "action=%s", tlog_q("re-check model, reopen log"));
+        if (d->reg)
+            reg_check_now(d->reg);
+        return;
+    }
+    begin_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_model(void *ctx, reg_model_t *m)
+{
+    daemon_t *d = ctx;
+    (void)m;
+    if (d->pl || d->stopping)
+        return;
+    /* The first model is in: only now join the group, so a worker without a
+     * model never takes partitions from one that has it. */
+    char err[TRI_ERRLEN];
+    if (pl_new(d->loop, d->cfg, d->bootstrap, d->met, &d->pl, err, sizeof err) ||
+        pl_start(d->pl, d->reg, err, sizeof err)) {
+        tlog(TLOG_ERROR, "fatal", "msg=%s", tlog_q(err));
+        fprintf(stderr, "triaged: %s\n", err);
+        d->exit_code = 1;
+        begin_stop(d, "startup failure");
+    }
+}
+
+static int start_embedded(daemon_t *d, char *err, size_t errlen)
+{
+    int rc = kmock_start(1, &d->mock, err, errlen);
+    if (rc)
+        return rc;
+    int parts = (int)cfg_int(d->cfg, "kafka.embedded.partitions");
+    char *topics = strdup(cfg_str(d->cfg, "input.topics")), *save = NULL;
+    if (!topics)
+        return TRI_ENOMEM;
+    for (char *t = strtok_r(topics, ", ", &save); t && !rc; t = strtok_r(NULL, ", ", &save))
+        rc = kmock_topic(d->mock, t, parts, err, errlen);
+    free(topics);
+    if (!rc)
+        rc = kmock_topic(d->mock, cfg_str(d->cfg, "output.topic"), parts, err, errlen);
+    if (!rc)
+        rc = kmock_topic(d->mock, cfg_str(d->cfg, "output.dlq.topic"), 1, err, errlen);
+    if (rc)
+        return rc;
+    d->bootstrap = strdup(kmock_bootstraps(d->mock));
+    printf("embedded kafka: %s   (try: kcat -b %s -L)\n", d->bootstrap, d->bootstrap);
+    fflush(stdout);
+    tlog(TLOG_INFO, "embedded_kafka", "bootstrap=%s partitions=%d", d->bootstrap, parts);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"set", required_argument, 0, 's'},
+        {"check-config", no_argument, 0, 'C'},   {"config-doc", no_argument, 0, 'D'},
+        {"print-config", no_argument, 0, 'P'},   {"version", no_argument, 0, 'V'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    daemon_t d = {0};
+    const char *file = NULL;
+    char **sets = NULL;
+    size_t nsets = 0;
+    int check_only = 0, print = 0, c;
+    char err[TRI_ERRLEN];
+    while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': file = optarg; break;
+        case 's': {
+            char **v = realloc(sets, (nsets + 1) * sizeof *v);
+            if (!v)
+                return 1;
+            sets = v;
+            sets[nsets++] = optarg;
+            break;
+        }
+        case 'C': check_only = 1; break;
+        case 'P': print = 1; break;
+        case 'D': cfg_write_doc(stdout); return 0;
+        case 'V': printf("triaged %s (librdkafka %s)\n", TRIAGED_VERSION, rd_kafka_version_str()); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "triaged: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (cfg_new(&d.cfg))
+        return 1;
+    if (file && cfg_load_file(d.cfg, file, err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        cfg_free(d.cfg);
+        free(sets);
+        return 2;
+    }
+    for (size_t i = 0; i < nsets; i++) {
+        char origin[32];
+        snprintf(origin, sizeof origin, "--set %zu", i + 1);
+        if (cfg_set_arg(d.cfg, sets[i], origin, err, sizeof err)) {
+            fprintf(stderr, "triaged: %s\n", err);
+            cfg_free(d.cfg);
+            free(sets);
+            return 2;
+        }
+    }
+    free(sets);
+    int rc = 2;
+    const char *role = cfg_str(d.cfg, "role");
+    if (strcmp(role, "classify")) {
+        fprintf(stderr, "triaged: %s: role %s is not available in this build (only classify)\n",
+                cfg_origin(d.cfg, "role"), role);
+        goto out;
+    }
+    if (!*cfg_str(d.cfg, "model.source")) {
+        fprintf(stderr, "triaged: %s: model.source is required (a model file)\n", cfg_origin(d.cfg, "model.source"));
+        goto out;
+    }
+    const char *boot = cfg_str(d.cfg, "kafka.bootstrap.servers");
+    if (check_kafka(d.cfg, strcmp(boot, "embedded") ? boot : "127.0.0.1:9092", err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        goto out;
+    }
+    int level = tlog_level_parse(cfg_str(d.cfg, "log.level"));
+    if (tlog_open(cfg_str(d.cfg, "log.file"), level, !strcmp(cfg_str(d.cfg, "log.format"), "json"), err,
+                  sizeof err)) {
+        fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "log.file"), err);
+        goto out;
+    }
+    if (print)
+        cfg_write_effective(d.cfg, stdout);
+    if (check_only) {
+        printf("configuration ok\n");
+        rc = 0;
+        goto out;
+    }
+
+    rc = 1;
+    signal(SIGPIPE, SIG_IGN);
+    d.loop = uv_default_loop();
+    d.met = met_new();
+    if (!d.met)
+        goto out;
+    d.f_up = met_family(d.met, MET_GAUGE, "triage_up", "1 while triaged runs.", NULL, NULL, 0);
+    met_set(met_series0(d.f_up), 1);
+    tlog(TLOG_INFO, "starting", "version=%s role=%s", TRIAGED_VERSION, role);
+    if (!strcmp(boot, "embedded")) {
+        if (start_embedded(&d, err, sizeof err)) {
+            fprintf(stderr, "triaged: embedded kafka: %s\n", err);
+            goto out;
+        }
+    } else if (!(d.bootstrap = strdup(boot))) {
+        goto out;
+    }
+    const char *listen = cfg_str(d.cfg, "admin.listen");
+    if (strcmp(listen, "off") && *listen) {
+        if (adm_start(listen, (unsigned)cfg_int(d.cfg, "admin.max.connections"), &d.adm, err, sizeof err)) {
+            fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "admin.listen"), err);
+            rc = 2;
+            goto out;
+        }
+        tlog(TLOG_INFO, "admin_listening", "address=%s port=%d", tlog_q(listen), adm_port(d.adm));
+    }
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_signal_init(d.loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_signal, SIGHUP);
+    uv_timer_init(d.loop, &d.snap);
+    d.snap.data = &d;
+    uv_timer_start(&d.snap, on_snap, 0, 1000);
+
+    reg_hooks_t hooks = {on_model, &d};
+    if (reg_new(d.loop, d.cfg, d.met, &hooks, &d.reg, err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    rc = d.exit_code;
+    /* Close what is left and let libuv finish the close callbacks. */
+    uv_close((uv_handle_t *)&d.sigterm, NULL);
+    uv_close((uv_handle_t *)&d.sigint, NULL);
+    uv_close((uv_handle_t *)&d.sighup, NULL);
+    uv_close((uv_handle_t *)&d.snap, NULL);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    tlog(TLOG_INFO, "stopped", "exit=%d", rc);
+out:
+    pl_free(d.pl);
+    reg_free(d.reg);
+    adm_stop(d.adm);
+    kmock_stop(d.mock);
+    met_free(d.met);
+    free(d.bootstrap);
+    cfg_free(d.cfg);
+    if (d.loop)
+        uv_loop_close(d.loop);
+    tlog_close();
+    return rc;
+}
