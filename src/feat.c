@@ -59,7 +59,8 @@ uint32_t feat_bucket_of(const feat_config_t *c, const char *const *toks, size_t 
 
 static int grow(feat_vec_t *v, size_t need, int want_pos)
 {
-    if (need <= v->cap)
+    /* A vector first used without positions may be reused with them. */
+    if (need <= v->cap && (!want_pos || v->pos))
         return 0;
     size_t cap = v->cap ? v->cap : 256;
     while (cap < need)

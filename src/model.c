@@ -581,6 +581,14 @@ static int build_index(model_t *m)
         size_t i = b & m->fused_mask;
         while (*(uint32_t *)(m->fused + i * m->fused_stride))
             i = (i + 1) & m->fused_mask;
+        for (size_t k = b & m->fused_mask;; k = (k + 1) & m->fused_mask) {
+            uint32_t e;
+            memcpy(&e, m->fused + k * m->fused_stride, 4);
+            if (!e)
+                break;
+            if (e == key)
+                return TRI_EFORMAT; /* two rows for one bucket: ambiguous */
+        }
         unsigned char *slot = m->fused + i * m->fused_stride;
         memcpy(slot, &key, 4);
         memcpy(slot + 4, m->weights + (size_t)r * m->nlabels, 4 * (size_t)m->nlabels);
@@ -592,8 +600,9 @@ static int finish_load(model_t *m, model_t **out, char *err, size_t errlen)
 {
     m->refs = 1;
     int rc = parse(m, err, errlen);
-    if (!rc && build_index(m))
-        rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory building the scoring index");
+    if (!rc && (rc = build_index(m)))
+        rc = rc == TRI_EFORMAT ? tri_errf(err, errlen, rc, "table: a bucket appears twice")
+                               : tri_errf(err, errlen, rc, "out of memory building the scoring index");
     if (rc) {
         model_destroy(m);
         return rc;

@@ -479,7 +479,10 @@ static int finish_word(tok_t *t, tok_list_t *out, size_t off, int kind)
 
 /* Scans a word starting at s[i]: letters/digits/marks, inner apostrophes before
  * a letter, and inner . , : between digits of a number. Returns the end. */
-static size_t scan_word(const unsigned char *s, size_t i, size_t len, buf_t *text, size_t off, int *kind)
+/* off: where the token started in text (a sigil such as '#' may precede
+ * the word: it counts toward TOK_MAX_BYTES through `start`). */
+static size_t scan_word(const unsigned char *s, size_t i, size_t len, buf_t *text, size_t off, size_t start,
+                        int *kind)
 {
     int digits_only = 1;
     while (i < len) {
@@ -489,7 +492,7 @@ static size_t scan_word(const unsigned char *s, size_t i, size_t len, buf_t *tex
             size_t j = i;
             while (j < len && s[j] < 128 && (ascii_cls[s[j]] & (C_AL | C_DG)))
                 j++;
-            size_t room = TOK_MAX_BYTES > text->len - off ? TOK_MAX_BYTES - (text->len - off) : 0;
+            size_t room = TOK_MAX_BYTES > text->len - start ? TOK_MAX_BYTES - (text->len - start) : 0;
             size_t n = j - i < room ? j - i : room;
             if (n && !buf_reserve(text, n)) {
                 char *d = text->p + text->len;
@@ -513,7 +516,7 @@ static size_t scan_word(const unsigned char *s, size_t i, size_t len, buf_t *tex
         if (c >= 128 && is_word_cp(cp)) {
             if (utf8proc_category(cp) != UTF8PROC_CATEGORY_ND)
                 digits_only = 0;
-            if (text->len - off + 12 <= TOK_MAX_BYTES)
+            if (text->len - start + 12 <= TOK_MAX_BYTES)
                 put_folded(text, cp);
             i += n;
             continue;
@@ -524,14 +527,14 @@ static size_t scan_word(const unsigned char *s, size_t i, size_t len, buf_t *tex
             if (nx >= 128)
                 decode(s, i + n, len, &nx);
             if (is_apostrophe(cp) && !digits_only && is_word_cp(nx) && !(nx < 128 && (ascii_cls[nx] & C_DG))) {
-                if (text->len - off + 12 <= TOK_MAX_BYTES)
+                if (text->len - start + 12 <= TOK_MAX_BYTES)
                     buf_putc(text, '\'');
                 i += n;
                 continue;
             }
             if ((cp == '.' || cp == ',' || cp == ':') && digits_only && nx < 128 && nx >= 0 &&
                 (ascii_cls[nx] & C_DG)) {
-                if (text->len - off + 12 <= TOK_MAX_BYTES)
+                if (text->len - start + 12 <= TOK_MAX_BYTES)
                     buf_putc(text, (char)cp);
                 i += n;
                 continue;
@@ -592,7 +595,7 @@ int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out)
             if (k & (C_AL | C_DG)) {
                 size_t off = out->text.len;
                 int kind;
-                i = scan_word(s, i, len, &out->text, off, &kind);
+                i = scan_word(s, i, len, &out->text, off, off, &kind);
                 if (out->text.oom || (rc = finish_word(t, out, off, kind)))
                     return TRI_ENOMEM;
                 prev_word = 1;
@@ -603,11 +606,14 @@ int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out)
                 buf_putc(&out->text, (char)c);
                 size_t j = i + 1;
                 if (c == '@') {
-                    while (j < len && s[j] < 128 && (ascii_cls[s[j]] & (C_AL | C_DG)) && j - i <= 50)
-                        buf_putc(&out->text, (char)ascii_lower[s[j++]]);
+                    /* Handles are ASCII; a longer run than any real handle is
+                     * cut, and the rest of it skipped, not made a word. */
+                    for (; j < len && s[j] < 128 && (ascii_cls[s[j]] & (C_AL | C_DG)); j++)
+                        if (j - i <= 50)
+                            buf_putc(&out->text, (char)ascii_lower[s[j]]);
                 } else {
                     int kind;
-                    j = scan_word(s, j, len, &out->text, off + 1, &kind);
+                    j = scan_word(s, j, len, &out->text, off + 1, off, &kind);
                 }
                 if (out->text.oom)
                     return TRI_ENOMEM;
@@ -670,7 +676,7 @@ int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out)
         if (is_word_cp(cp)) {
             size_t off = out->text.len;
             int kind;
-            i = scan_word(s, i, len, &out->text, off, &kind);
+            i = scan_word(s, i, len, &out->text, off, off, &kind);
             if (out->text.oom || (rc = finish_word(t, out, off, kind)))
                 return TRI_ENOMEM;
             prev_word = 1;

@@ -48,6 +48,7 @@ static const char usage[] =
     "  clear                             drop all pending injected errors\n"
     "  topic NAME:PARTITIONS | leader TOPIC PARTITION B\n"
     "  coordinator group|transaction KEY B | help\n"
+    "  count TOPIC                       messages ever written to TOPIC\n"
     "Unknown topics are auto-created with 4 partitions when a client asks.\n"
     "LIMIT: the mock keeps at most 5 MB or 100,000 messages per partition and\n"
     "silently drops the oldest beyond that.\n";
@@ -155,6 +156,44 @@ static void report(rd_kafka_resp_err_t err)
         reply("ok");
 }
 
+/* Messages ever written to a topic (sum of high watermarks), through a
+ * client of our own cluster, created on first use. Tests use it to follow
+ * progress without consuming the topic. */
+static void count_topic(kmock_t *km, const char *topic)
+{
+    static rd_kafka_t *rk;
+    char errstr[512];
+    if (!rk) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", kmock_bootstraps(km), errstr, sizeof errstr) ||
+            rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) ||
+            !(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
+            rd_kafka_conf_destroy(conf);
+            reply("error %s", errstr);
+            return;
+        }
+    }
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = t ? rd_kafka_metadata(rk, 0, t, &md, 5000) : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (!err && (md->topic_cnt != 1 || md->topics[0].err))
+        err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    long long total = 0;
+    for (int i = 0; !err && i < md->topics[0].partition_cnt; i++) {
+        int64_t lo, hi;
+        err = rd_kafka_query_watermark_offsets(rk, topic, md->topics[0].partitions[i].id, &lo, &hi, 5000);
+        total += hi;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (t)
+        rd_kafka_topic_destroy(t);
+    if (err)
+        report(err);
+    else
+        reply("ok %lld", total);
+}
+
 /* One line in, exactly one reply line out (blank lines and '#' comments get
  * none, so command scripts can be annotated). */
 static void handle_command(kmock_t *km, char *line)
@@ -177,7 +216,7 @@ static void handle_command(kmock_t *km, char *line)
         reply("error too many arguments");
     else if (!strcmp(cmd, "help"))
         reply("ok commands: down B, up B, rtt B MS, error APIKEY CODE COUNT, clear, "
-              "topic NAME:PARTS, leader TOPIC PART B, coordinator group|transaction KEY B");
+              "topic NAME:PARTS, leader TOPIC PART B, coordinator group|transaction KEY B, count TOPIC");
     else if ((!strcmp(cmd, "down") || !strcmp(cmd, "up")) && n == 2) {
         if (!parse_long(tok[1], -1, INT32_MAX, &b))
             reply("error bad broker id");
@@ -211,6 +250,8 @@ static void handle_command(kmock_t *km, char *line)
         for (int16_t k = 0; k <= APIKEY_MAX; k++)
             rd_kafka_mock_clear_request_errors(mc, k);
         reply("ok");
+    } else if (!strcmp(cmd, "count") && n == 2) {
+        count_topic(km, tok[1]);
     } else if (!strcmp(cmd, "topic") && n == 2) {
         if ((why = create_topic(km, tok[1])))
             reply("error %s", why);

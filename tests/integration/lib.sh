@@ -40,3 +40,94 @@ finish() {
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" = 0 ]
 }
+
+# ---- Kafka and daemon helpers ----
+KMOCK_LINES=0
+# start_kafka ARGS...: starts the mock cluster helper; sets KAFKA (bootstrap list).
+start_kafka() {
+    mkfifo "$TMP/kcmd"
+    "$BIN/kafka-mock" "$@" <"$TMP/kcmd" >"$TMP/kmock.out" 2>"$TMP/kmock.err" &
+    KMOCK_PID=$!
+    exec 9>"$TMP/kcmd"
+    CLEANUP+=("kill $KMOCK_PID")
+    local i
+    for i in $(seq 1 100); do
+        [ -s "$TMP/kmock.out" ] && break
+        sleep 0.1
+    done
+    KAFKA=$(head -1 "$TMP/kmock.out")
+    KMOCK_LINES=1
+    [ -n "$KAFKA" ] || { echo "kafka-mock did not start: $(cat "$TMP/kmock.err")"; exit 1; }
+}
+# kcmd COMMAND...: sends a fault command to the mock, prints its one-line reply.
+kcmd() {
+    echo "$*" >&9
+    local i
+    for i in $(seq 1 300); do
+        if [ "$(wc -l <"$TMP/kmock.out")" -gt "$KMOCK_LINES" ]; then
+            KMOCK_LINES=$((KMOCK_LINES + 1))
+            sed -n "${KMOCK_LINES}p" "$TMP/kmock.out"
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "error no reply"
+    return 1
+}
+# topic_count TOPIC: messages ever written to TOPIC.
+topic_count() { kcmd count "$1" | awk '$1 == "ok" { print $2 }'; }
+# wait_count TOPIC N [SECONDS]: waits until TOPIC holds at least N messages.
+wait_count() {
+    local deadline=$(( $(date +%s) + ${3:-120} )) c
+    while :; do
+        c=$(topic_count "$1")
+        [ "${c:-0}" -ge "$2" ] && return 0
+        [ "$(date +%s)" -ge "$deadline" ] && { echo "  (timeout: $1 has ${c:-0} of $2)"; return 1; }
+        sleep 0.2
+    done
+}
+# write_conf FILE: a triaged config for the test cluster; append sections.
+write_conf() {
+    local f=$1
+    {
+        echo "[kafka]"
+        echo "bootstrap.servers = $KAFKA"
+        echo "session.timeout.ms = 6000"
+        echo "heartbeat.interval.ms = 500"
+        echo "topic.metadata.refresh.interval.ms = 2000"
+        echo "[admin]"
+        echo "listen = 127.0.0.1:0"
+        echo "[log]"
+        echo "level = info"
+    } >"$f"
+}
+# start_triaged NAME CONF [--set K=V]...: starts a worker in the background;
+# sets PID_<NAME>; its log is $TMP/NAME.log.
+start_triaged() {
+    local name=$1 conf=$2; shift 2
+    "$BIN/triaged" -c "$conf" "$@" >"$TMP/$name.stdout" 2>>"$TMP/$name.log" &
+    eval "PID_$name=$!"
+    CLEANUP+=("kill -9 $!")
+}
+# admin_port NAME: the admin port a worker logged.
+admin_port() {
+    local i p
+    for i in $(seq 1 100); do
+        p=$(grep -o 'event=admin_listening[^ ]* [^ ]* port=[0-9]*' "$TMP/$1.log" 2>/dev/null | tail -1 | sed 's/.*port=//')
+        [ -n "$p" ] && { echo "$p"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+# wait_ready NAME [SECONDS]: waits for /readyz to answer 200.
+wait_ready() {
+    local port; port=$(admin_port "$1") || return 1
+    local deadline=$(( $(date +%s) + ${2:-60} ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+# consume TOPIC FILE: writes every message of TOPIC as "key<TAB>value" lines.
+consume() { kcat -b "$KAFKA" -C -t "$1" -e -q -f '%k\t%s\n' >"$2" 2>/dev/null; }

@@ -1,0 +1,1067 @@
+/* Unit tests for the model file format, loader and scorer (include/model.h).
+ * The hostile-file tests rebuild files with a valid checksum so that the
+ * loader's structural checks, not the checksum, must refuse them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "clf.h"
+#include "model.h"
+#include "tri_err.h"
+
+/* ---- a small hand-built model ---- */
+
+#define NL 3
+#define NR 4
+static const char *const LABELS[NL] = {"neg", "pos", "neutral"};
+static const float BIAS[NL] = {-1.0f, -0.5f, -2.0f};
+static const uint32_t BUCKETS[NR] = {5, 100, 1023, 37};
+static const float WEIGHTS[NR * NL] = {
+    0.25f, -0.75f, 1.5f,   /* bucket 5 */
+    -3.0f, 2.0f, 0.125f,   /* bucket 100 */
+    0.5f, 0.5f, -0.5f,     /* bucket 1023 */
+    4.0f, -4.0f, 0.0f,     /* bucket 37 */
+};
+static const char STOP[] = "the\nand\n";
+static const char META[] = "{\"trained\":\"2015-02-16\",\"n\":3}";
+
+static model_spec_t small_spec(void)
+{
+    model_spec_t s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.tok.stem, sizeof s.tok.stem, "english");
+    s.tok.stopwords = STOP;
+    s.tok.stopwords_len = sizeof STOP - 1;
+    s.feat.ngram_min = 1;
+    s.feat.ngram_max = 2;
+    s.feat.bits = 10;
+    s.feat.seed = 42;
+    s.feat.mode = FEAT_COUNTS;
+    s.temperature = 1.5f;
+    s.nlabels = NL;
+    s.labels = LABELS;
+    s.bias = BIAS;
+    s.nrows = NR;
+    s.buckets = BUCKETS;
+    s.weights = WEIGHTS;
+    s.meta_json = META;
+    return s;
+}
+
+static void write_small(buf_t *b)
+{
+    model_spec_t s = small_spec();
+    char err[TRI_ERRLEN] = "";
+    int rc = model_write(&s, b, err, sizeof err);
+    if (rc)
+        fail_msg("model_write: %s", err);
+}
+
+/* Loads a copy of data in an exactly-sized heap buffer (so ASan sees overreads). */
+static int load_exact(const void *data, size_t len, model_t **m, char *err, size_t errlen)
+{
+    void *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    if (len)
+        memcpy(copy, data, len);
+    err[0] = '\0';
+    *m = NULL;
+    int rc = model_load_mem(copy, len, m, err, errlen);
+    free(copy);
+    return rc;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static uint32_t rd32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static void wr32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void wr64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* XXH64 (seed 0) of the file with bytes 24..31 zeroed, stored at 24. */
+static void fix_checksum(unsigned char *f, size_t n)
+{
+    memset(f + 24, 0, 8);
+    uint64_t h = XXH64(f, n, 0);
+    wr64(f + 24, h);
+}
+
+/* ---- round trip ---- */
+
+static void check_small_model(const model_t *m)
+{
+    assert_int_equal(model_nlabels(m), NL);
+    for (uint32_t i = 0; i < NL; i++) {
+        assert_string_equal(model_label(m, i), LABELS[i]);
+        assert_int_equal(model_label_index(m, LABELS[i]), (int)i);
+    }
+    assert_int_equal(model_label_index(m, "nope"), -1);
+    assert_string_equal(model_label(m, NL), "?");
+
+    const feat_config_t *fc = model_feat_config(m);
+    assert_int_equal(fc->ngram_min, 1);
+    assert_int_equal(fc->ngram_max, 2);
+    assert_int_equal(fc->bits, 10);
+    assert_true(fc->seed == 42);
+    assert_int_equal(fc->mode, FEAT_COUNTS);
+    const tok_config_t *tc = model_tok_config(m);
+    assert_string_equal(tc->stem, "english");
+    assert_int_equal(tc->stopwords_len, sizeof STOP - 1);
+    assert_memory_equal(tc->stopwords, STOP, sizeof STOP - 1);
+    assert_true(model_temperature(m) == 1.5f);
+
+    const float *bias = model_bias(m);
+    for (uint32_t i = 0; i < NL; i++)
+        assert_true(bias[i] == BIAS[i]);
+    assert_int_equal(model_nrows(m), NR);
+    /* Every row once, with its bucket and weights (in any row order). */
+    int seen[NR] = {0};
+    for (uint32_t r = 0; r < NR; r++) {
+        uint32_t b = UINT32_MAX;
+        const float *w = model_row(m, r, &b);
+        assert_non_null(w);
+        int k = -1;
+        for (int j = 0; j < NR; j++)
+            if (BUCKETS[j] == b)
+                k = j;
+        assert_true(k >= 0);
+        assert_false(seen[k]);
+        seen[k] = 1;
+        for (uint32_t c = 0; c < NL; c++)
+            assert_true(w[c] == WEIGHTS[k * NL + c]);
+    }
+    assert_null(model_row(m, NR, NULL));
+
+    json_t *meta = model_meta(m);
+    assert_true(json_is_object(meta));
+    assert_string_equal(json_string_value(json_object_get(meta, "trained")), "2015-02-16");
+    assert_int_equal(json_integer_value(json_object_get(meta, "n")), 3);
+
+    /* Scores: bias + sum of the rows of known ids; repeats count each time. */
+    const uint32_t ids[] = {5, 1023, 999, 5, 0};
+    float sc[NL];
+    uint32_t known = 99;
+    model_score(m, ids, 5, sc, &known);
+    assert_int_equal(known, 3);
+    assert_true(fabsf(sc[0] - (-1.0f + 0.25f * 2 + 0.5f)) < 1e-6f);
+    assert_true(fabsf(sc[1] - (-0.5f - 0.75f * 2 + 0.5f)) < 1e-6f);
+    assert_true(fabsf(sc[2] - (-2.0f + 1.5f * 2 - 0.5f)) < 1e-6f);
+    model_score(m, ids + 2, 1, sc, &known);
+    assert_int_equal(known, 0);
+    for (uint32_t c = 0; c < NL; c++)
+        assert_true(sc[c] == BIAS[c]);
+    const uint32_t all[] = {5, 100, 1023, 37};
+    model_score(m, all, 4, sc, NULL);
+    assert_true(fabsf(sc[0] - (-1.0f + 0.25f - 3.0f + 0.5f + 4.0f)) < 1e-6f);
+    assert_true(fabsf(sc[1] - (-0.5f - 0.75f + 2.0f + 0.5f - 4.0f)) < 1e-6f);
+    assert_true(fabsf(sc[2] - (-2.0f + 1.5f + 0.125f - 0.5f + 0.0f)) < 1e-6f);
+
+    /* Probabilities: softmax(score / 1.5). */
+    float in[NL] = {1.0f, 2.5f, -0.5f}, p[NL];
+    model_probs(m, in, p);
+    double z = exp(1.0 / 1.5) + exp(2.5 / 1.5) + exp(-0.5 / 1.5);
+    assert_true(fabs(p[0] - exp(1.0 / 1.5) / z) < 1e-6);
+    assert_true(fabs(p[1] - exp(2.5 / 1.5) / z) < 1e-6);
+    assert_true(fabs(p[2] - exp(-0.5 / 1.5) / z) < 1e-6);
+    /* In place. */
+    model_probs(m, in, in);
+    assert_true(fabs(in[1] - p[1]) < 1e-7);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    write_small(&b);
+    const unsigned char *f = (const unsigned char *)b.p;
+    assert_memory_equal(f, "TRIAGEMD", 8);
+    assert_int_equal(rd32(f + 8), MODEL_FORMAT_VERSION);
+    assert_int_equal(rd32(f + 12), 64);
+    assert_true(rd64(f + 16) == b.len);
+
+    model_t *m;
+    char err[TRI_ERRLEN];
+    int rc = load_exact(b.p, b.len, &m, err, sizeof err);
+    if (rc)
+        fail_msg("load: %s", err);
+    check_small_model(m);
+    assert_int_equal(model_bytes(m), b.len);
+    /* The checksum is XXH64 of the file with its own field zeroed. */
+    unsigned char *z = malloc(b.len);
+    memcpy(z, b.p, b.len);
+    memset(z + 24, 0, 8);
+    assert_true(model_checksum(m) == XXH64(z, b.len, 0));
+    assert_true(model_checksum(m) == rd64(f + 24));
+    free(z);
+    model_unref(m);
+
+    /* Writing is deterministic, and appends after existing content. */
+    buf_t b2 = BUF_INIT;
+    buf_append(&b2, "prefix", 6);
+    write_small(&b2);
+    assert_int_equal(b2.len, b.len + 6);
+    assert_memory_equal(b2.p + 6, b.p, b.len);
+    buf_free(&b2);
+    buf_free(&b);
+}
+
+static void test_round_trip_variants(void **state)
+{
+    (void)state;
+    char err[TRI_ERRLEN];
+    /* No rows, no stemmer, no stop words, NULL meta -> {}. */
+    model_spec_t s = small_spec();
+    memset(&s.tok, 0, sizeof s.tok);
+    s.nrows = 0;
+    s.meta_json = NULL;
+    buf_t b = BUF_INIT;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), 0);
+    model_t *m;
+    assert_int_equal(load_exact(b.p, b.len, &m, err, sizeof err), 0);
+    assert_int_equal(model_nrows(m), 0);
+    assert_string_equal(model_tok_config(m)->stem, "");
+    assert_int_equal(model_tok_config(m)->stopwords_len, 0);
+    assert_true(json_is_object(model_meta(m)));
+    assert_int_equal(json_object_size(model_meta(m)), 0);
+    const uint32_t ids[] = {5};
+    float sc[NL];
+    uint32_t known = 7;
+    model_score(m, ids, 1, sc, &known);
+    assert_int_equal(known, 0);
+    assert_true(sc[0] == -1.0f);
+    model_unref(m);
+    buf_free(&b);
+
+    /* Many rows (table growth, collisions in the probe sequence). */
+    s = small_spec();
+    s.nlabels = 2;
+    s.feat.bits = 12;
+    uint32_t nb = 1000;
+    uint32_t *bk = malloc(nb * sizeof *bk);
+    float *w = malloc(nb * 2 * sizeof *w);
+    for (uint32_t i = 0; i < nb; i++) {
+        bk[i] = (i * 37u) % 4096u; /* distinct: 37 is odd */
+        w[2 * i] = (float)i;
+        w[2 * i + 1] = -(float)i;
+    }
+    s.nrows = nb;
+    s.buckets = bk;
+    s.weights = w;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), 0);
+    assert_int_equal(load_exact(b.p, b.len, &m, err, sizeof err), 0);
+    assert_int_equal(model_nrows(m), nb);
+    for (uint32_t i = 0; i < nb; i += 7) {
+        model_score(m, &bk[i], 1, sc, &known);
+        assert_int_equal(known, 1);
+        assert_true(sc[0] == -1.0f + (float)i);
+        assert_true(sc[1] == -0.5f - (float)i);
+    }
+    model_unref(m);
+    buf_free(&b);
+    free(bk);
+    free(w);
+}
+
+static void test_write_errors(void **state)
+{
+    (void)state;
+    char err[TRI_ERRLEN];
+    buf_t b = BUF_INIT;
+    model_spec_t s = small_spec();
+    uint32_t dup[NR] = {5, 100, 5, 37};
+    s.buckets = dup;
+    err[0] = '\0';
+    assert_int_equal(model_write(&s, &b, err, sizeof err), TRI_EINVAL);
+    assert_non_null(strstr(err, "twice"));
+    uint32_t big[NR] = {5, 100, 1024, 37}; /* >= 2^10 */
+    s.buckets = big;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), TRI_EINVAL);
+    s = small_spec();
+    s.temperature = 0;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), TRI_EINVAL);
+    s.temperature = NAN;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), TRI_EINVAL);
+    s = small_spec();
+    s.nlabels = 0;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), TRI_EINVAL);
+    s = small_spec();
+    s.feat.bits = 4;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), TRI_EINVAL);
+    buf_free(&b);
+}
+
+/* ---- damaged files ---- */
+
+static void test_every_truncation(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    write_small(&b);
+    char err[TRI_ERRLEN];
+    for (size_t n = 0; n < b.len; n++) {
+        model_t *m = NULL;
+        int rc = load_exact(b.p, n, &m, err, sizeof err);
+        if (rc != TRI_EFORMAT || err[0] == '\0' || m)
+            fail_msg("prefix of %zu/%zu bytes: rc %d, message '%s'", n, b.len, rc, err);
+    }
+    /* Trailing bytes are refused too. */
+    buf_t big = BUF_INIT;
+    buf_append(&big, b.p, b.len);
+    buf_append(&big, "\0\0\0\0\0\0\0\0", 8);
+    model_t *m = NULL;
+    assert_int_equal(load_exact(big.p, big.len, &m, err, sizeof err), TRI_EFORMAT);
+    assert_true(strlen(err) > 0);
+    buf_free(&big);
+    buf_free(&b);
+}
+
+static void test_every_bit_flip(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    write_small(&b);
+    unsigned char *f = malloc(b.len);
+    char err[TRI_ERRLEN];
+    size_t bits = b.len * 8;
+    for (size_t bit = 0; bit < bits; bit++) {
+        memcpy(f, b.p, b.len);
+        f[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        model_t *m = NULL;
+        int rc = load_exact(f, b.len, &m, err, sizeof err);
+        if (rc != TRI_EFORMAT || err[0] == '\0' || m)
+            fail_msg("bit %zu (byte %zu) flipped: rc %d, message '%s'", bit, bit / 8, rc, err);
+    }
+    free(f);
+    buf_free(&b);
+}
+
+/* The same flips with the checksum recomputed: the structural checks see every
+ * one. Some are harmless (a weight's low bit) and load; none may crash, and
+ * what loads must be usable. */
+static void test_bit_flips_with_valid_checksum(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    write_small(&b);
+    unsigned char *f = malloc(b.len);
+    char err[TRI_ERRLEN];
+    size_t loaded = 0;
+    for (size_t bit = 0; bit < b.len * 8; bit++) {
+        if (bit / 8 >= 24 && bit / 8 < 32)
+            continue;
+        memcpy(f, b.p, b.len);
+        f[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        fix_checksum(f, b.len);
+        model_t *m = NULL;
+        int rc = load_exact(f, b.len, &m, err, sizeof err);
+        if (rc) {
+            if (rc != TRI_EFORMAT || !err[0])
+                fail_msg("bit %zu: rc %d, message '%s'", bit, rc, err);
+            continue;
+        }
+        loaded++;
+        uint32_t L = model_nlabels(m), R = model_nrows(m);
+        assert_true(L >= 1 && L <= MODEL_MAX_LABELS);
+        for (uint32_t i = 0; i < L; i++)
+            assert_non_null(model_label(m, i));
+        float *sc = malloc(L * sizeof *sc);
+        uint32_t *ids = malloc((R + 1) * sizeof *ids);
+        for (uint32_t r = 0; r < R; r++) {
+            const float *w = model_row(m, r, &ids[r]);
+            assert_non_null(w);
+            assert_true(ids[r] < (1u << model_feat_config(m)->bits));
+            for (uint32_t c = 0; c < L; c++)
+                assert_true(isfinite(w[c]));
+        }
+        uint32_t known;
+        model_score(m, ids, R, sc, &known);
+        assert_int_equal(known, R);
+        model_probs(m, sc, sc);
+        clf_t *cl;
+        assert_int_equal(clf_new(m, &cl, err, sizeof err), 0);
+        clf_result_t res;
+        assert_int_equal(clf_classify(cl, "the flights and delays", 22, &res), 0);
+        assert_true(res.label < L);
+        clf_free(cl);
+        free(sc);
+        free(ids);
+        model_unref(m);
+    }
+    /* Flips in the weights at least load. */
+    print_message("%zu of %zu flips (checksum fixed) loaded\n", loaded, b.len * 8 - 64);
+    assert_true(loaded > 0);
+    free(f);
+    buf_free(&b);
+}
+
+/* Sections of a file, to rebuild hostile variants with valid checksums. */
+typedef struct secs {
+    unsigned char *p[8];
+    size_t n[8];
+} secs_t;
+
+static void split(const buf_t *b, secs_t *s)
+{
+    const unsigned char *f = (const unsigned char *)b->p;
+    memset(s, 0, sizeof *s);
+    uint32_t nsec = rd32(f + 32);
+    assert_int_equal(nsec, 7);
+    for (uint32_t i = 0; i < nsec; i++) {
+        const unsigned char *e = f + 64 + 24 * i;
+        uint32_t id = rd32(e);
+        assert_true(id >= 1 && id <= 7);
+        size_t off = rd64(e + 8), len = rd64(e + 16);
+        s->p[id] = malloc(len ? len : 1);
+        memcpy(s->p[id], f + off, len);
+        s->n[id] = len;
+    }
+}
+
+static void secs_free(secs_t *s)
+{
+    for (int i = 0; i < 8; i++)
+        free(s->p[i]);
+}
+
+static void set_sec(secs_t *s, int id, const void *data, size_t n)
+{
+    free(s->p[id]);
+    s->p[id] = malloc(n ? n : 1);
+    memcpy(s->p[id], data, n);
+    s->n[id] = n;
+}
+
+/* Lays out the sections like the writer (ids in `order`, nsec of them) with a
+ * valid size and checksum. */
+static void assemble_ids(const secs_t *s, const uint32_t *order, uint32_t nsec, buf_t *out)
+{
+    buf_reset(out);
+    static const unsigned char z[64];
+    buf_append(out, "TRIAGEMD", 8);
+    uint32_t v = 1, h = 64;
+    buf_append(out, &v, 4);
+    buf_append(out, &h, 4);
+    buf_append(out, z, 16);
+    buf_append(out, &nsec, 4);
+    buf_append(out, z, 28);
+    size_t tab = out->len;
+    for (uint32_t i = 0; i < nsec; i++)
+        buf_append(out, z, 24);
+    for (uint32_t i = 0; i < nsec; i++) {
+        if (out->len % 8)
+            buf_append(out, z, 8 - out->len % 8);
+        uint32_t id = order[i];
+        uint64_t off = out->len, len = id < 8 ? s->n[id] : 0;
+        if (id < 8)
+            buf_append(out, s->p[id], s->n[id]);
+        unsigned char *e = (unsigned char *)out->p + tab + 24 * i;
+        wr32(e, id);
+        wr32(e + 4, 0);
+        wr64(e + 8, off);
+        wr64(e + 16, len);
+    }
+    assert_false(out->oom);
+    wr64((unsigned char *)out->p + 16, out->len);
+    fix_checksum((unsigned char *)out->p, out->len);
+}
+
+static void assemble(const secs_t *s, buf_t *out)
+{
+    static const uint32_t order[7] = {1, 2, 3, 4, 5, 6, 7};
+    assemble_ids(s, order, 7, out);
+}
+
+/* Expects the loader to refuse f with TRI_EFORMAT and a message containing needle. */
+static void expect_refused(const buf_t *f, const char *needle, const char *what)
+{
+    char err[TRI_ERRLEN];
+    model_t *m = NULL;
+    int rc = load_exact(f->p, f->len, &m, err, sizeof err);
+    if (rc == 0) {
+        model_unref(m);
+        fail_msg("%s: accepted", what);
+    }
+    if (rc != TRI_EFORMAT || !err[0] || m)
+        fail_msg("%s: rc %d, message '%s'", what, rc, err);
+    if (needle && !strstr(err, needle))
+        fail_msg("%s: message '%s' does not mention '%s'", what, err, needle);
+}
+
+static void test_assembler_matches_writer(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, a = BUF_INIT;
+    write_small(&b);
+    secs_t s;
+    split(&b, &s);
+    assemble(&s, &a);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.p, b.p, b.len);
+    secs_free(&s);
+    buf_free(&a);
+    buf_free(&b);
+}
+
+enum { S_CONF = 1, S_STOP, S_LABL, S_BIAS, S_TABL, S_WGHT, S_META };
+
+/* A header or section-table field changed, checksum recomputed. */
+static void hostile_header(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, h = BUF_INIT;
+    write_small(&b);
+    unsigned char *f;
+    size_t size = b.len;
+#define VARIANT(what, needle, ...)                                              \
+    do {                                                                        \
+        buf_reset(&h);                                                          \
+        buf_append(&h, b.p, b.len);                                             \
+        f = (unsigned char *)h.p;                                               \
+        __VA_ARGS__;                                                            \
+        fix_checksum(f, h.len);                                                 \
+        expect_refused(&h, needle, what);                                       \
+    } while (0)
+    /* Entry i of the section table is at 64 + 24 i; the writer orders by id. */
+#define ENTRY(id) (f + 64 + 24 * ((id) - 1))
+    VARIANT("format version 2", "version", wr32(f + 8, 2));
+    VARIANT("format version 0", "version", wr32(f + 8, 0));
+    VARIANT("bad magic", NULL, f[0] = 'X');
+    VARIANT("header size", NULL, wr32(f + 12, 72));
+    VARIANT("section count 0", NULL, wr32(f + 32, 0));
+    VARIANT("section count 17", NULL, wr32(f + 32, 17));
+    VARIANT("section count 6", "missing", wr32(f + 32, 6));
+    VARIANT("section count 8", NULL, wr32(f + 32, 8));
+    VARIANT("reserved header byte", NULL, f[40] = 1);
+    VARIANT("META offset past the end", NULL, wr64(ENTRY(S_META) + 8, size + 8));
+    VARIANT("META offset far past the end", NULL, wr64(ENTRY(S_META) + 8, UINT64_MAX - 7));
+    VARIANT("META length past the end", NULL, wr64(ENTRY(S_META) + 16, size));
+    VARIANT("META huge length", NULL, wr64(ENTRY(S_META) + 16, UINT64_MAX));
+    VARIANT("WGHT offset unaligned", NULL, wr64(ENTRY(S_WGHT) + 8, rd64(ENTRY(S_WGHT) + 8) + 4));
+    VARIANT("CONF offset in the header", NULL, wr64(ENTRY(S_CONF) + 8, 0));
+    VARIANT("CONF offset in the section table", NULL, wr64(ENTRY(S_CONF) + 8, 64));
+    VARIANT("unknown section id", NULL, wr32(ENTRY(S_META), 9));
+    VARIANT("section id 0", NULL, wr32(ENTRY(S_META), 0));
+    VARIANT("duplicate section id", NULL, wr32(ENTRY(S_META), S_WGHT));
+    VARIANT("section reserved field", NULL, wr32(ENTRY(S_BIAS) + 4, 1));
+    VARIANT("BIAS section too short", NULL, wr64(ENTRY(S_BIAS) + 16, 8));
+    VARIANT("WGHT section too short", NULL, wr64(ENTRY(S_WGHT) + 16, 44));
+    VARIANT("CONF section too short", NULL, wr64(ENTRY(S_CONF) + 16, 120));
+    VARIANT("STOP longer than CONF says", NULL, wr64(ENTRY(S_STOP) + 16, 9));
+    VARIANT("TABL section shorter than capacity", NULL, wr64(ENTRY(S_TABL) + 16, 128));
+    VARIANT("file size field too big", NULL, wr64(f + 16, size + 8));
+    VARIANT("file size field too small", NULL, wr64(f + 16, size - 8));
+#undef ENTRY
+#undef VARIANT
+    buf_free(&h);
+    buf_free(&b);
+}
+
+/* Offsets inside the CONF section. */
+enum { C_TOKV = 0, C_FEATV = 4, C_NMIN = 8, C_NMAX = 12, C_BITS = 16, C_MODE = 20, C_SEED = 24, C_NLAB = 32,
+       C_TEMP = 36, C_STOPLEN = 40, C_RES = 44, C_STEM = 48 };
+
+static void hostile_conf(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, h = BUF_INIT;
+    write_small(&b);
+    secs_t s0;
+    split(&b, &s0);
+    unsigned char conf[128];
+    assert_int_equal(s0.n[S_CONF], 128);
+#define CONF_VARIANT(what, needle, ...)                 \
+    do {                                                \
+        memcpy(conf, s0.p[S_CONF], 128);                \
+        __VA_ARGS__;                                    \
+        secs_t s = s0;                                  \
+        s.p[S_CONF] = conf;                             \
+        assemble(&s, &h);                               \
+        expect_refused(&h, needle, what);               \
+    } while (0)
+    CONF_VARIANT("tokenizer version 2", "version", wr32(conf + C_TOKV, 2));
+    CONF_VARIANT("feature hash version 2", "version", wr32(conf + C_FEATV, 2));
+    CONF_VARIANT("ngram_min 0", NULL, wr32(conf + C_NMIN, 0));
+    CONF_VARIANT("ngram_max 6", NULL, wr32(conf + C_NMAX, 6));
+    CONF_VARIANT("ngram_min > max", NULL, wr32(conf + C_NMIN, 3));
+    CONF_VARIANT("bits 40", NULL, wr32(conf + C_BITS, 40));
+    CONF_VARIANT("bits 7", NULL, wr32(conf + C_BITS, 7));
+    CONF_VARIANT("bits 9 (bucket 1023 too big)", NULL, wr32(conf + C_BITS, 9));
+    CONF_VARIANT("mode 2", NULL, wr32(conf + C_MODE, 2));
+    CONF_VARIANT("nlabels 0", NULL, wr32(conf + C_NLAB, 0));
+    CONF_VARIANT("nlabels 2 (LABL has 3)", NULL, wr32(conf + C_NLAB, 2));
+    CONF_VARIANT("nlabels 4 (LABL has 3)", NULL, wr32(conf + C_NLAB, 4));
+    CONF_VARIANT("nlabels huge", NULL, wr32(conf + C_NLAB, 0xFFFFFFFFu));
+    CONF_VARIANT("temperature NaN", NULL, { float t = NAN; memcpy(conf + C_TEMP, &t, 4); });
+    CONF_VARIANT("temperature inf", NULL, { float t = INFINITY; memcpy(conf + C_TEMP, &t, 4); });
+    CONF_VARIANT("temperature 0", NULL, { float t = 0; memcpy(conf + C_TEMP, &t, 4); });
+    CONF_VARIANT("temperature negative", NULL, { float t = -1; memcpy(conf + C_TEMP, &t, 4); });
+    CONF_VARIANT("stop length mismatch", NULL, wr32(conf + C_STOPLEN, 7));
+    CONF_VARIANT("stop length huge", NULL, wr32(conf + C_STOPLEN, 0xFFFFFFFFu));
+    CONF_VARIANT("CONF reserved field", NULL, wr32(conf + C_RES, 1));
+    CONF_VARIANT("stem not terminated", NULL, memset(conf + C_STEM, 'a', 32));
+    CONF_VARIANT("unknown stemmer", NULL, memcpy(conf + C_STEM, "klingon", 8));
+    CONF_VARIANT("CONF reserved tail", NULL, conf[127] = 1);
+#undef CONF_VARIANT
+    /* STOP with a NUL and with invalid UTF-8 (same length as the original). */
+    secs_t s = s0;
+    s.p[S_STOP] = (unsigned char *)"the\nan\0\n";
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "NUL in stop words");
+    s.p[S_STOP] = (unsigned char *)"the\n\xFF\xFEnd\n";
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "invalid UTF-8 in stop words");
+    secs_free(&s0);
+    buf_free(&h);
+    buf_free(&b);
+}
+
+static void put_labels(secs_t *s, const char *const *names, size_t n, size_t extra)
+{
+    buf_t l = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len = (uint32_t)strlen(names[i]);
+        buf_append(&l, &len, 4);
+        buf_append(&l, names[i], len);
+    }
+    for (size_t i = 0; i < extra; i++)
+        buf_putc(&l, 'x');
+    set_sec(s, S_LABL, l.p ? l.p : "", l.len);
+    buf_free(&l);
+}
+
+static void hostile_labels(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, h = BUF_INIT;
+    write_small(&b);
+    secs_t s;
+    split(&b, &s);
+    char err[TRI_ERRLEN];
+    model_t *m;
+
+    /* Control: rewriting the same labels loads. */
+    put_labels(&s, LABELS, 3, 0);
+    assemble(&s, &h);
+    assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+    model_unref(m);
+
+    put_labels(&s, (const char *const[]){"neg", "pos", "neg"}, 3, 0);
+    assemble(&s, &h);
+    expect_refused(&h, "twice", "duplicate label");
+    put_labels(&s, (const char *const[]){"neg", "", "neutral"}, 3, 0);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "empty label");
+    put_labels(&s, (const char *const[]){"neg", "p\nos", "neutral"}, 3, 0);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "control character in label");
+    put_labels(&s, (const char *const[]){"neg", "p\xFFs", "neutral"}, 3, 0);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "invalid UTF-8 in label");
+    put_labels(&s, (const char *const[]){"neg", "pos\xC3", "neutral"}, 3, 0);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "truncated UTF-8 in label");
+    char longl[300];
+    memset(longl, 'a', 257);
+    longl[257] = '\0';
+    put_labels(&s, (const char *const[]){"neg", longl, "neutral"}, 3, 0);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "257-byte label");
+    put_labels(&s, LABELS, 3, 1);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "trailing byte in LABL");
+    put_labels(&s, LABELS, 2, 0);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "LABL with 2 labels of 3");
+    /* A length running past the section. */
+    put_labels(&s, LABELS, 3, 0);
+    wr32(s.p[S_LABL] + s.n[S_LABL] - 11, 0xFFFFFFF0u);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "label length past the section");
+
+    secs_free(&s);
+    buf_free(&h);
+    buf_free(&b);
+}
+
+/* Builds a TABL section: cap slots, nrows, and (bucket, row) pairs placed by
+ * linear probing unless `raw` gives the slots directly. */
+static void put_table(secs_t *s, uint32_t cap, uint32_t nrows, const uint32_t *raw_slots)
+{
+    size_t n = 8 + (size_t)cap * 8;
+    unsigned char *t = calloc(1, n);
+    wr32(t, cap);
+    wr32(t + 4, nrows);
+    memcpy(t + 8, raw_slots, (size_t)cap * 8);
+    free(s->p[S_TABL]);
+    s->p[S_TABL] = t;
+    s->n[S_TABL] = n;
+}
+
+static void put_weights(secs_t *s, uint32_t nrows, float value)
+{
+    size_t n = (size_t)nrows * NL;
+    float *w = malloc(n * sizeof *w + 1);
+    for (size_t i = 0; i < n; i++)
+        w[i] = value;
+    set_sec(s, S_WGHT, w, n * sizeof *w);
+    free(w);
+}
+
+static void hostile_table_and_values(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, h = BUF_INIT;
+    write_small(&b);
+    secs_t s0, s;
+    split(&b, &s0);
+    char err[TRI_ERRLEN];
+    model_t *m;
+    uint32_t cap0 = rd32(s0.p[S_TABL]);
+    assert_int_equal(cap0, 16);
+    assert_int_equal(rd32(s0.p[S_TABL] + 4), NR);
+    uint32_t slots[2 * 64];
+
+    /* Control: a table we build ourselves (4 rows, buckets 5, 100, 1023, 37) loads. */
+    memset(slots, 0, sizeof slots);
+    /* Home slots with mask 15: 5 -> 5, 100 -> 4, 1023 -> 15, 37 -> 5 (probes to 6). */
+    slots[2 * 5] = 6, slots[2 * 5 + 1] = 0;
+    slots[2 * 4] = 101, slots[2 * 4 + 1] = 1;
+    slots[2 * 15] = 1024, slots[2 * 15 + 1] = 2;
+    slots[2 * 6] = 38, slots[2 * 6 + 1] = 3;
+    s = s0;
+    s.p[S_TABL] = NULL;
+    put_table(&s, 16, 4, slots);
+    assemble(&s, &h);
+    assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+    check_small_model(m);
+    model_unref(m);
+    uint32_t good[2 * 16];
+    memcpy(good, s.p[S_TABL] + 8, sizeof good);
+
+#define TABLE_VARIANT(what, cap, nrows, ...)                 \
+    do {                                                     \
+        memcpy(slots, good, sizeof good);                    \
+        __VA_ARGS__;                                         \
+        put_table(&s, (cap), (nrows), slots);                \
+        assemble(&s, &h);                                    \
+        expect_refused(&h, NULL, what);                      \
+    } while (0)
+    TABLE_VARIANT("huge nrows", 16, 0xFFFFFFFFu, (void)0);
+    TABLE_VARIANT("nrows = capacity", 16, 16, (void)0);
+    TABLE_VARIANT("nrows 5, 4 slots used", 16, 5, (void)0);
+    TABLE_VARIANT("nrows 3, 4 slots used", 16, 3, (void)0);
+    TABLE_VARIANT("row index out of range", 16, 4, slots[2 * 6 + 1] = 4);
+    TABLE_VARIANT("row index huge", 16, 4, slots[2 * 6 + 1] = 0xFFFFFFFFu);
+    TABLE_VARIANT("row used twice", 16, 4, slots[2 * 6 + 1] = 0);
+    TABLE_VARIANT("bucket >= 2^bits", 16, 4, slots[2 * 6] = 1025);
+    TABLE_VARIANT("bucket huge", 16, 4, slots[2 * 6] = 0xFFFFFFFFu);
+    TABLE_VARIANT("empty slot with a row", 16, 4, slots[2 * 0 + 1] = 2);
+    TABLE_VARIANT("capacity not a power of two", 15, 4, (void)0);
+    TABLE_VARIANT("capacity 0", 0, 0, (void)0);
+#undef TABLE_VARIANT
+    {
+        /* nrows 5 with WGHT sized for 5 rows, but only 4 slots used: row 4
+         * would have no bucket. */
+        put_table(&s, 16, 5, good);
+        put_weights(&s, 5, 0.5f);
+        assemble(&s, &h);
+        expect_refused(&h, NULL, "5 rows, 4 used slots, WGHT for 5");
+        put_weights(&s, NR, 0.5f);
+    }
+    {
+        /* Capacity field larger than the section. */
+        put_table(&s, 16, 4, good);
+        wr32(s.p[S_TABL], 32);
+        assemble(&s, &h);
+        expect_refused(&h, NULL, "capacity larger than the section");
+    }
+    {
+        /* A full table: 16 slots, 16 rows, no empty slot (lookups of an absent
+         * bucket would never stop); WGHT sized to match. */
+        uint32_t full[2 * 16];
+        for (uint32_t i = 0; i < 16; i++) {
+            full[2 * i] = i + 1; /* bucket i at its home slot */
+            full[2 * i + 1] = i;
+        }
+        put_table(&s, 16, 16, full);
+        put_weights(&s, 16, 0.5f);
+        assemble(&s, &h);
+        expect_refused(&h, NULL, "table without an empty slot");
+        put_weights(&s, NR, 0.5f);
+    }
+    put_table(&s, 16, 4, good);
+
+    /* Values. */
+    float w[NR * NL];
+    memcpy(w, WEIGHTS, sizeof w);
+    w[7] = NAN;
+    set_sec(&s, S_WGHT, w, sizeof w);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "NaN weight");
+    w[7] = -INFINITY;
+    set_sec(&s, S_WGHT, w, sizeof w);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "infinite weight");
+    set_sec(&s, S_WGHT, WEIGHTS, sizeof WEIGHTS);
+    float bb[NL] = {0, INFINITY, 0};
+    set_sec(&s, S_BIAS, bb, sizeof bb);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "infinite bias");
+    bb[1] = NAN;
+    set_sec(&s, S_BIAS, bb, sizeof bb);
+    assemble(&s, &h);
+    expect_refused(&h, NULL, "NaN bias");
+    set_sec(&s, S_BIAS, BIAS, sizeof BIAS);
+
+    /* Metadata. */
+    static const char *const bad_meta[] = {"", "[1,2]", "{\"a\":", "{\"a\":1,\"a\":2}", "null", "{} x",
+                                           "{\"a\":\"\xFF\"}"};
+    for (size_t i = 0; i < sizeof bad_meta / sizeof *bad_meta; i++) {
+        set_sec(&s, S_META, bad_meta[i], strlen(bad_meta[i]));
+        assemble(&s, &h);
+        expect_refused(&h, NULL, bad_meta[i]);
+    }
+    set_sec(&s, S_META, META, strlen(META));
+
+    /* Control after all edits: the restored sections load again. */
+    assemble(&s, &h);
+    assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+    model_unref(m);
+
+    /* Section order does not matter, but each must be present once. */
+    const uint32_t rev[7] = {7, 6, 5, 4, 3, 2, 1};
+    assemble_ids(&s, rev, 7, &h);
+    assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+    check_small_model(m);
+    model_unref(m);
+    const uint32_t missing[6] = {1, 2, 3, 4, 5, 6};
+    assemble_ids(&s, missing, 6, &h);
+    expect_refused(&h, "META", "META missing");
+    const uint32_t twice[8] = {1, 2, 3, 4, 5, 6, 7, 7};
+    assemble_ids(&s, twice, 8, &h);
+    expect_refused(&h, NULL, "META twice");
+
+    /* s shares the sections it did not replace with s0; s0's table is its own. */
+    secs_free(&s);
+    free(s0.p[S_TABL]);
+    buf_free(&h);
+    buf_free(&b);
+}
+
+/* Two slots holding the same bucket (rows 0 and 3 both claim bucket 5). The
+ * writer refuses such a table ("bucket appears twice"), the format describes a
+ * linear-probing table of distinct buckets, and the result is ambiguous:
+ * scoring uses one row while model_row (and so `triage inspect`) lists both.
+ * The loader must refuse it. */
+static void hostile_duplicate_bucket(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, h = BUF_INIT;
+    write_small(&b);
+    secs_t s;
+    split(&b, &s);
+    uint32_t slots[2 * 16];
+    memset(slots, 0, sizeof slots);
+    slots[2 * 5] = 6, slots[2 * 5 + 1] = 0;      /* bucket 5, row 0 */
+    slots[2 * 4] = 101, slots[2 * 4 + 1] = 1;    /* bucket 100, row 1 */
+    slots[2 * 15] = 1024, slots[2 * 15 + 1] = 2; /* bucket 1023, row 2 */
+    slots[2 * 6] = 6, slots[2 * 6 + 1] = 3;      /* bucket 5 again (instead of 37), row 3 */
+    put_table(&s, 16, 4, slots);
+    assemble(&s, &h);
+    secs_free(&s);
+    buf_free(&b);
+    char err[TRI_ERRLEN];
+    model_t *m = NULL;
+    int rc = load_exact(h.p, h.len, &m, err, sizeof err);
+    buf_free(&h);
+    if (rc == 0) {
+        uint32_t b0 = 0, b3 = 0;
+        model_row(m, 0, &b0);
+        model_row(m, 3, &b3);
+        model_unref(m);
+        fail_msg("the same bucket in two slots: accepted (rows 0 and 3 both have bucket %u/%u)", b0, b3);
+    }
+    assert_int_equal(rc, TRI_EFORMAT);
+    assert_true(strlen(err) > 0);
+}
+
+/* ---- files and references ---- */
+
+static void test_file_round_trip(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/triage-test-model-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[TRI_ERRLEN];
+    snprintf(path, sizeof path, "%s/m.triage", dir);
+    buf_t b = BUF_INIT;
+    write_small(&b);
+    assert_int_equal(model_save_file(path, b.p, b.len, err, sizeof err), 0);
+    /* Saving again replaces the file atomically; no temporary is left. */
+    assert_int_equal(model_save_file(path, b.p, b.len, err, sizeof err), 0);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            files++;
+    closedir(d);
+    assert_int_equal(files, 1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal((size_t)st.st_size, b.len);
+
+    model_t *m = NULL;
+    assert_int_equal(model_load_file(path, &m, err, sizeof err), 0);
+    check_small_model(m);
+    model_t *mm;
+    assert_int_equal(model_load_mem(b.p, b.len, &mm, err, sizeof err), 0);
+    assert_true(model_checksum(m) == model_checksum(mm));
+    assert_int_equal(model_bytes(m), b.len);
+    model_unref(mm);
+    model_unref(m);
+
+    /* A damaged file: the message names the path. */
+    b.p[100] ^= 1;
+    assert_int_equal(model_save_file(path, b.p, b.len, err, sizeof err), 0);
+    err[0] = '\0';
+    assert_int_equal(model_load_file(path, &m, err, sizeof err), TRI_EFORMAT);
+    assert_non_null(strstr(err, path));
+    /* Empty file. */
+    assert_int_equal(model_save_file(path, "", 0, err, sizeof err), 0);
+    assert_int_equal(model_load_file(path, &m, err, sizeof err), TRI_EFORMAT);
+    assert_true(strlen(err) > 0);
+    unlink(path);
+    /* Missing file, a directory, an unwritable destination. */
+    assert_int_equal(model_load_file(path, &m, err, sizeof err), TRI_ENOENT);
+    assert_int_equal(model_load_file(dir, &m, err, sizeof err), TRI_EINVAL);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/m", dir);
+    assert_int_equal(model_save_file(bad, b.p, b.len, err, sizeof err), TRI_EIO);
+    assert_int_equal(rmdir(dir), 0);
+    buf_free(&b);
+}
+
+#define REF_THREADS 4
+#define REF_ITERS 20000
+static void *ref_worker(void *arg)
+{
+    model_t *m = arg;
+    for (int i = 0; i < REF_ITERS; i++) {
+        model_t *r = model_ref(m);
+        if (r != m)
+            abort();
+        model_unref(r);
+    }
+    return NULL;
+}
+
+static void test_refcounting(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    write_small(&b);
+    char err[TRI_ERRLEN];
+    model_t *m;
+    assert_int_equal(model_load_mem(b.p, b.len, &m, err, sizeof err), 0);
+    buf_free(&b); /* the model owns a copy */
+    assert_ptr_equal(model_ref(m), m);
+    model_unref(m); /* back to one reference: still usable (ASan would see a use after free) */
+    assert_string_equal(model_label(m, 1), "pos");
+
+    /* A classifier holds its own reference: the model outlives our unref. */
+    clf_t *c;
+    assert_int_equal(clf_new(m, &c, err, sizeof err), 0);
+    assert_ptr_equal(clf_model(c), m);
+    pthread_t th[REF_THREADS];
+    for (int i = 0; i < REF_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, ref_worker, m), 0);
+    for (int i = 0; i < REF_THREADS; i++)
+        pthread_join(th[i], NULL);
+    model_unref(m);
+    clf_result_t r;
+    assert_int_equal(clf_classify(c, "the", 3, &r), 0);
+    assert_int_equal(r.ntokens, 0); /* "the" is a stop word of this model */
+    assert_int_equal(r.nknown, 0);
+    assert_int_equal(r.ntop, 3);
+    /* Scores are the biases: pos (-0.5) > neg (-1) > neutral (-2). */
+    assert_int_equal(r.label, 1);
+    assert_int_equal(r.top[1], 0);
+    assert_int_equal(r.top[2], 2);
+    clf_free(c); /* last reference: freed here (LeakSanitizer checks) */
+    model_unref(NULL);
+}
+
+/* Equal scores: the lower label index ranks first. */
+static void test_classify_ties(void **state)
+{
+    (void)state;
+    model_spec_t s = small_spec();
+    static const float zero[NL] = {0, 0, 0};
+    s.bias = zero;
+    memset(&s.tok, 0, sizeof s.tok);
+    buf_t b = BUF_INIT;
+    char err[TRI_ERRLEN];
+    assert_int_equal(model_write(&s, &b, err, sizeof err), 0);
+    model_t *m;
+    assert_int_equal(model_load_mem(b.p, b.len, &m, err, sizeof err), 0);
+    clf_t *c;
+    assert_int_equal(clf_new(m, &c, err, sizeof err), 0);
+    model_unref(m);
+    clf_result_t r;
+    assert_int_equal(clf_classify(c, "nothing known here", 18, &r), 0);
+    assert_int_equal(r.ntokens, 3);
+    assert_int_equal(r.nfeatures, 3 + 2);
+    assert_int_equal(r.nknown, 0);
+    assert_int_equal(r.label, 0);
+    assert_int_equal(r.top[0], 0);
+    assert_int_equal(r.top[1], 1);
+    assert_int_equal(r.top[2], 2);
+    assert_true(fabsf(r.score - 1.0f / 3) < 1e-6f);
+    assert_true(fabsf(r.top_score[2] - 1.0f / 3) < 1e-6f);
+    clf_free(c);
+    buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_round_trip_variants),
+        cmocka_unit_test(test_write_errors),
+        cmocka_unit_test(test_every_truncation),
+        cmocka_unit_test(test_every_bit_flip),
+        cmocka_unit_test(test_bit_flips_with_valid_checksum),
+        cmocka_unit_test(test_assembler_matches_writer),
+        cmocka_unit_test(hostile_header),
+        cmocka_unit_test(hostile_conf),
+        cmocka_unit_test(hostile_labels),
+        cmocka_unit_test(hostile_table_and_values),
+        cmocka_unit_test(hostile_duplicate_bucket),
+        cmocka_unit_test(test_file_round_trip),
+        cmocka_unit_test(test_refcounting),
+        cmocka_unit_test(test_classify_ties),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
