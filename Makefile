@@ -35,9 +35,10 @@ CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/stopwords_en.o
 CLI_OBJ  = $(CLI_SRC:src/%.c=$(B)/obj/%.o)
 DAEMON_OBJ = $(DAEMON_SRC:src/%.c=$(B)/obj/%.o)
 # Test and demo tools (not installed).
-TOOLS    = $(B)/kafka-mock
+TOOLS    = $(B)/kafka-mock $(B)/kafka-load
 
-UNIT_TESTS = test_tok test_feat test_model test_train test_evalm test_fj test_tstamp
+UNIT_TESTS = test_tok test_feat test_model test_train test_evalm test_fj test_tstamp \
+             $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_d_*.c))
 UNIT_BINS  = $(UNIT_TESTS:%=$(B)/tests/%)
 
 .PHONY: all asan check unit integration install uninstall clean
@@ -51,6 +52,9 @@ $(B)/obj $(B)/obj/tools $(B)/tests $(B)/gen:
 
 $(B)/obj/tools/%.o: src/tools/%.c $(wildcard include/*.h) | $(B)/obj/tools
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+
+$(B)/kafka-load: $(B)/obj/tools/kafka_load.o
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) $(PKG_LIBS) -lpthread
 
 $(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o $(B)/obj/kmock.o $(B)/obj/tri_err.o
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) -lpthread

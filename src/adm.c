@@ -145,6 +145,10 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     const char *colon = strrchr(listen, ':');
     if (!colon || colon == listen || strlen(listen) >= sizeof host)
         return tri_errf(err, errlen, TRI_EINVAL, "admin.listen '%s' is not host:port", listen);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 0 || port > 65535)
+        return tri_errf(err, errlen, TRI_EINVAL, "admin.listen '%s': port must be 0-65535", listen);
     size_t hl = (size_t)(colon - listen);
     memcpy(host, listen, hl);
     host[hl] = '\0';

@@ -44,8 +44,9 @@ static const def_t defs[] = {
      "Optional event-time field: RFC 3339 or epoch milliseconds; else the Kafka timestamp is used."},
     {"input.max.inflight", T_INT, "20000", 1, 10000000, NULL,
      "Records consumed but not yet delivered; above this the partitions are paused (back-pressure)."},
-    {"input.commit.interval.ms", T_MS, "1000", 10, 3600000, NULL,
-     "How often delivered offsets are committed (also on revoke and shutdown)."},
+    {"input.commit.interval.ms", T_MS, "250", 10, 3600000, NULL,
+     "How often delivered offsets are committed (also on revoke and shutdown). After a crash,\n"
+     "about this much work is done again (at-least-once), so keep it short."},
 
     {"output.topic", T_STR, "triage.labeled", 0, 0, NULL, "Topic for labeled records (key = id)."},
     {"output.dlq.topic", T_STR, "triage.dlq", 0, 0, NULL,
@@ -473,7 +474,7 @@ int cfg_load_file(cfg_t *c, const char *path, char *err, size_t errlen)
         }
         /* Quoted values keep '#' and surrounding spaces; otherwise " #" starts a comment. */
         if (*value == '"') {
-            char *e = strrchr(value + 1, '"');
+            char *e = strchr(value + 1, '"');
             if (!e || (*trim(e + 1) && *trim(e + 1) != '#')) {
                 rc = tri_errf(err, errlen, TRI_EINVAL, "%s: unterminated quoted value", origin);
                 break;

@@ -560,8 +560,12 @@ static void poll_input(pl_t *pl)
 {
     size_t n = 0;
     rd_kafka_message_t *m;
+    /* Back-pressure is checked per message. Polling goes on while paused:
+     * rebalances are served from the same queue, and the group would evict
+     * a member that stops polling for max.poll.interval.ms. */
     while (!pl->stopping && !pl->fatal && n < POLL_BUDGET && (m = kin_poll(pl->kin))) {
         on_message(pl, m);
+        backpressure(pl);
         n++;
     }
     backpressure(pl);
@@ -779,6 +783,10 @@ int pl_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, met_t *met,
                               NULL, 0);
     pl->f_dr_fail = met_family(met, MET_COUNTER, "triage_delivery_failures_total",
                                "Output deliveries that failed and were retried.", NULL, NULL, 0);
+    /* Known reasons start at zero, so a dashboard sees the series before the
+     * first bad record. */
+    for (int st = REC_OK + 1; st < REC_NSTATUS && pl->f_dead; st++)
+        met_series1(pl->f_dead, rec_status_code(st));
     if (!pl->out_topic || !pl->dlq_topic || !pl->f_dr_fail) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;

@@ -98,7 +98,9 @@ const char *tlog_q(const char *s)
     if (!s)
         s = "";
     o[n++] = '"';
-    for (; *s && n < cap - 8; s++) {
+    /* Room kept at the end for the longest escape (6), "..." and the closing
+     * quote with its NUL. */
+    for (; *s && n < cap - 12; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             o[n++] = '\\';
@@ -119,6 +121,40 @@ const char *tlog_q(const char *s)
     o[n++] = '"';
     o[n] = '\0';
     return o;
+}
+
+/* Whether s[0..n) is a JSON number (RFC 8259 grammar: no leading zeros,
+ * no '+', no hex, no nan/inf). */
+static int json_number(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n)
+        return 0;
+    if (s[i] == '0')
+        i++;
+    else if (s[i] >= '1' && s[i] <= '9')
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return 0;
+    if (i < n && s[i] == '.') {
+        if (++i >= n || s[i] < '0' || s[i] > '9')
+            return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || s[i] < '0' || s[i] > '9')
+            return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    return i == n;
 }
 
 /* Converts "k=v k2=\"a b\"" into JSON members. Values in quotes are already
@@ -157,13 +193,9 @@ static size_t fields_to_json(const char *f, char *o, size_t cap)
             const char *v = f;
             while (*f && *f != ' ')
                 f++;
-            char *end;
-            char tmp[64];
             size_t vl = (size_t)(f - v);
-            snprintf(tmp, sizeof tmp, "%.*s", (int)(vl < 63 ? vl : 63), v);
-            strtod(tmp, &end);
-            if (vl && vl < 63 && *end == '\0')
-                n += (size_t)snprintf(o + n, cap - n, "%s", tmp);
+            if (json_number(v, vl))
+                n += (size_t)snprintf(o + n, cap - n, "%.*s", (int)vl, v);
             else
                 n += (size_t)snprintf(o + n, cap - n, "\"%.*s\"", (int)vl, v);
         }

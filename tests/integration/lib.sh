@@ -17,7 +17,7 @@ CLEANUP=()
 cleanup() {
     local c
     for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
-    rm -rf "$TMP"
+    [ "${KEEP_TMP:-0}" = 1 ] && echo "kept $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
@@ -42,7 +42,6 @@ finish() {
 }
 
 # ---- Kafka and daemon helpers ----
-KMOCK_LINES=0
 # start_kafka ARGS...: starts the mock cluster helper; sets KAFKA (bootstrap list).
 start_kafka() {
     mkfifo "$TMP/kcmd"
@@ -56,17 +55,20 @@ start_kafka() {
         sleep 0.1
     done
     KAFKA=$(head -1 "$TMP/kmock.out")
-    KMOCK_LINES=1
+    echo 1 >"$TMP/kmock.lines"
     [ -n "$KAFKA" ] || { echo "kafka-mock did not start: $(cat "$TMP/kmock.err")"; exit 1; }
 }
 # kcmd COMMAND...: sends a fault command to the mock, prints its one-line reply.
+# (The count of replies read lives in a file: callers run this in subshells.)
 kcmd() {
     echo "$*" >&9
-    local i
+    local i seen
+    seen=$(cat "$TMP/kmock.lines")
     for i in $(seq 1 300); do
-        if [ "$(wc -l <"$TMP/kmock.out")" -gt "$KMOCK_LINES" ]; then
-            KMOCK_LINES=$((KMOCK_LINES + 1))
-            sed -n "${KMOCK_LINES}p" "$TMP/kmock.out"
+        if [ "$(wc -l <"$TMP/kmock.out")" -gt "$seen" ]; then
+            seen=$((seen + 1))
+            echo "$seen" >"$TMP/kmock.lines"
+            sed -n "${seen}p" "$TMP/kmock.out"
             return 0
         fi
         sleep 0.05
