@@ -32,6 +32,12 @@ model_t *clf_model(const clf_t *c);
 /* Returns 0 or TRI_ENOMEM. */
 int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r);
 
+/* The smoke test of a loaded model: every probe text stored in its metadata
+ * at training time must get its expected label. Catches a damaged or
+ * mismatched model that still parses. Returns 0 or TRI_EINVAL with the first
+ * mismatch in err. Uses its own scorer (thread-safe). */
+int clf_probe(model_t *m, char *err, size_t errlen);
+
 /* Fills r from raw scores (used by trainers that score without text). */
 void clf_result_from_scores(const model_t *m, const float *raw, float *probs, clf_result_t *r);
 

@@ -27,7 +27,15 @@ typedef struct kin_hooks {
 
 typedef struct kin kin_t;
 
-int kin_new(const cfg_t *cfg, const char *bootstrap, const kin_hooks_t *hooks, kin_t **out, char *err, size_t errlen);
+typedef struct kin_opts {
+    const char *group;
+    const char *assignment;       /* partition.assignment.strategy */
+    int64_t commit_interval_ms;   /* > 0: librdkafka commits stored offsets this often;
+                                     0: the owner commits explicitly (kin_commit_offsets) */
+} kin_opts_t;
+
+int kin_new(const cfg_t *cfg, const kin_opts_t *o, const char *bootstrap, const kin_hooks_t *hooks, kin_t **out,
+            char *err, size_t errlen);
 void kin_destroy(kin_t *k);
 rd_kafka_t *kin_rk(kin_t *k);
 
@@ -41,6 +49,10 @@ rd_kafka_message_t *kin_poll(kin_t *k);
 int kin_store(kin_t *k, const char *topic, int32_t partition, int64_t next_offset);
 /* Commits the stored offsets now, synchronously. */
 int kin_commit(kin_t *k, char *err, size_t errlen);
+/* Commits the given offsets (next offset to read) synchronously. */
+int kin_commit_offsets(kin_t *k, const rd_kafka_topic_partition_list_t *offsets, char *err, size_t errlen);
+/* Moves an assigned partition's position (e.g. to a checkpoint's offset). */
+int kin_seek(kin_t *k, const char *topic, int32_t partition, int64_t offset);
 /* Pauses or resumes the whole current assignment. */
 int kin_pause(kin_t *k, int pause);
 int kin_pause_parts(kin_t *k, const rd_kafka_topic_partition_list_t *parts, int pause);

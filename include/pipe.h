@@ -21,6 +21,7 @@
 #define PIPE_H
 #include "cfg.h"
 #include "met.h"
+#include <jansson.h>
 #include "reg.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,10 @@ void pl_stop(pl_t *p, void (*done)(void *ctx), void *ctx);
 void pl_free(pl_t *p);
 
 void pl_status(pl_t *p, pl_status_t *st);
+/* A model the pipeline waited for is in (or failed): start waiting batches. */
+void pl_models_ready(pl_t *p);
+/* Consumer lag per assigned partition and in total (new reference). */
+json_t *pl_lag_json(pl_t *p);
 /* Refreshes gauges (lag, assignment, in-flight) before a metrics snapshot. */
 void pl_refresh_metrics(pl_t *p);
 

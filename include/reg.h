@@ -1,14 +1,25 @@
-/* reg — the model registry: which model version serves now, where it came
- * from, and the swap to a newer one.
+/* reg — the model registry: which model version serves, for the default and
+ * for each account with a model of its own, where it came from, and the swap
+ * to a newer one.
  *
- * Loads run off the loop (libuv thread pool): read, validate (model.c
- * refuses damaged files), then a smoke test — every probe text stored in the
- * model must get its expected label. Only then is the new version swapped in,
- * on the loop, between two batches: a batch holds a reference to the version
- * it started with, so no record is ever scored by a half-loaded model and the
- * old version is freed after its last batch (DESIGN.md invariant #2). Any
- * failure keeps the current version serving, is logged and counted by reason,
- * and is retried at the next check.
+ * Sources (model.source): a store URL (s3://BUCKET/PREFIX or file:///DIR)
+ * laid out as PREFIX/NAME/VERSION.tmodel, PREFIX/NAME/PIN (a version name: a
+ * rollback) and PREFIX/accounts/ACCOUNT/..., or a plain model file.
+ *
+ * Every store call and every load runs off the loop (libuv thread pool), one
+ * job at a time: list the store, then download (into model.cache.dir),
+ * validate (model.c refuses damaged files) and smoke-test (every probe text
+ * stored in the model must get its expected label). Only then is the new
+ * version swapped in, on the loop, between two batches: a batch holds a
+ * reference to the versions it uses, so no record is scored by a half-loaded
+ * model and an old version is freed after its last batch (DESIGN.md #2). Any
+ * failure keeps the current version serving, is logged and counted by
+ * reason, and is retried at the next check. If the store is unreachable at
+ * start, the last good version in the cache serves; with neither, no model
+ * is current (the daemon stays not ready and consumes nothing).
+ *
+ * Per-account models are loaded on first use (reg_for_account says "wait")
+ * and evicted least-recently-used beyond model.cache.max.bytes.
  *
  * Ownership: reg_t is created by reg_new and freed by reg_free (after
  * reg_close). reg_model_t is reference counted on the loop thread
@@ -27,9 +38,9 @@ typedef struct reg_model {
     model_t *model;
     char *name, *version;
     char *tag_json;            /* "\"name@version\"" as a JSON string */
+    size_t tag_json_len;
     char **label_json;         /* each label as a JSON string */
     size_t *label_json_len;
-    size_t tag_json_len;
     int refs;                  /* loop thread only */
     clf_t **idle;              /* scorers not in use (loop thread only) */
     size_t nidle, capidle;
@@ -38,8 +49,10 @@ typedef struct reg_model {
 } reg_model_t;
 
 typedef struct reg_hooks {
-    /* A (new) current model is in place. */
+    /* A (new) default model is in place. */
     void (*changed)(void *ctx, reg_model_t *current);
+    /* A per-account load finished (either way): retry waiting batches. */
+    void (*account_ready)(void *ctx);
     void *ctx;
 } reg_hooks_t;
 
@@ -49,20 +62,27 @@ int reg_new(uv_loop_t *loop, const cfg_t *cfg, met_t *met, const reg_hooks_t *ho
             size_t errlen);
 /* Checks the source now (SIGHUP) instead of at the next poll. */
 void reg_check_now(reg_t *r);
-/* Stops polling; loads in flight finish and are dropped. */
+/* Stops polling; jobs in flight finish and are dropped. */
 void reg_close(reg_t *r);
 void reg_free(reg_t *r);
 
-/* The version serving now, or NULL before the first successful load. */
+/* The default version serving now, or NULL before the first successful load. */
 reg_model_t *reg_current(reg_t *r);
+/* Whether any account has a model of its own (else callers skip the lookup). */
+int reg_has_accounts(const reg_t *r);
+/* The model for a record of this account: its own when loaded, the default
+ * when it has none (or its model cannot be loaded); NULL with *wait = 1
+ * while its model is being loaded (a load is started if needed). */
+reg_model_t *reg_for_account(reg_t *r, const char *account, size_t len, int *wait);
+
 reg_model_t *reg_model_ref(reg_model_t *m);
 void reg_model_unref(reg_model_t *m);
 /* A scorer for one batch (NULL on allocation failure); give it back after. */
 clf_t *reg_clf_get(reg_model_t *m);
 void reg_clf_put(reg_model_t *m, clf_t *c);
 
-/* Validates a loaded model by its probe texts; returns 0 or TRI_EINVAL with
- * the first mismatch in err. Thread-safe (uses its own scorer). */
-int reg_probe(model_t *m, char *err, size_t errlen);
+/* Picks the version to serve from a listing: the pinned one if it exists,
+ * else the greatest. versions: names without ".tmodel". Returns NULL if none. */
+const char *reg_pick_version(char *const *versions, size_t n, const char *pinned);
 
 #endif

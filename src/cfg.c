@@ -60,10 +60,61 @@ static const def_t defs[] = {
     {"batch.linger.ms", T_MS, "20", 0, 60000, NULL, "A batch closes after this long even when not full."},
     {"batch.workers", T_INT, "2", 1, 64, NULL, "Batches classified in parallel on the thread pool."},
 
-    {"model.source", T_STR, "", 0, 0, NULL, "The model: a model file path (required)."},
-    {"model.name", T_STR, "default", 0, 0, NULL, "Model name, shown in output records as NAME@VERSION."},
+    {"model.source", T_STR, "", 0, 0, NULL,
+     "Where models come from (required): a model store, s3://BUCKET/PREFIX or file:///DIR, holding\n"
+     "PREFIX/NAME/VERSION.tmodel (the greatest VERSION serves, unless PREFIX/NAME/PIN names one) and\n"
+     "PREFIX/accounts/ACCOUNT/VERSION.tmodel for per-account models; or a plain model file path."},
+    {"model.name", T_STR, "default", 0, 0, NULL,
+     "Model name in the store, shown in output records as NAME@VERSION."},
     {"model.poll.interval", T_MS, "30s", 100, 86400000, NULL,
-     "How often the model source is checked for a new version (SIGHUP checks at once)."},
+     "How often the store is checked for new versions (SIGHUP checks at once)."},
+    {"model.cache.dir", T_STR, "/var/tmp/triaged-cache", 0, 0, NULL,
+     "Verified models are kept here; when the store is unreachable at start, the last good\n"
+     "version from this directory serves."},
+    {"model.cache.max.bytes", T_BYTES, "512MB", 1024, 1e12, NULL,
+     "Memory for loaded per-account models; the least recently used are evicted beyond it\n"
+     "(and reloaded on their next record)."},
+    {"model.s3.endpoint", T_STR, "", 0, 0, NULL,
+     "S3-compatible endpoint URL (empty: $AWS_ENDPOINT_URL, else AWS's regional endpoint)."},
+    {"model.s3.region", T_STR, "", 0, 0, NULL, "Region for request signing (empty: $AWS_REGION, else us-east-1)."},
+    {"model.s3.access.key", T_STR, "", 0, 0, NULL,
+     "Access key id (empty: $AWS_ACCESS_KEY_ID). Prefer ${VAR} or the environment for secrets."},
+    {"model.s3.secret.key", T_STR, "", 0, 0, NULL, "Secret access key (empty: $AWS_SECRET_ACCESS_KEY)."},
+    {"model.s3.session.token", T_STR, "", 0, 0, NULL, "Session token (empty: $AWS_SESSION_TOKEN)."},
+    {"model.s3.timeout.ms", T_MS, "10000", 100, 600000, NULL, "Timeout of one request to the store."},
+    {"model.s3.retries", T_INT, "3", 0, 20, NULL, "Retries of a failed request, with backoff and jitter."},
+
+    {"alarms.topic", T_STR, "triage.alarms", 0, 0, NULL,
+     "Where alarm and clear events are published (one JSON object each)."},
+    {"alarms.group", T_STR, "triaged-alarms", 0, 0, NULL,
+     "Consumer group of the alarms role: it reads the labeled and dead-letter topics, so one detector\n"
+     "sees the traffic of every classify worker."},
+    {"alarms.window", T_MS, "1h", 1000, 604800000, NULL, "Event-time window in which records are counted."},
+    {"alarms.lateness", T_MS, "10m", 0, 86400000, NULL,
+     "How late (in event time) a record may arrive and still be counted in its window."},
+    {"alarms.p", T_DOUBLE, "0.0001", 1e-15, 0.5, NULL,
+     "A window alarms when its count is this improbable for the expected one (upper tail)."},
+    {"alarms.min.count", T_DOUBLE, "10", 0, 1e12, NULL, "Fewer records than this in a window never alarm."},
+    {"alarms.min.ratio", T_DOUBLE, "1.5", 1, 1000, NULL, "Nor do counts below this multiple of the expected."},
+    {"alarms.min.history", T_INT, "8", 1, 100000, NULL, "Windows of history a series needs before it may alarm."},
+    {"alarms.clear.windows", T_INT, "2", 1, 1000, NULL, "Normal windows after which an alarm clears."},
+    {"alarms.alpha", T_DOUBLE, "0.1", 0.001, 1, NULL,
+     "Weight of the newest window in a series' expected count (exponentially weighted mean and variance)."},
+    {"alarms.by.account", T_BOOL, "true", 0, 0, NULL, "Also watch each (account, label) series."},
+    {"alarms.drop.ratio", T_DOUBLE, "0.5", 0, 1, NULL,
+     "volume_drop: total volume at most this fraction of the expected (and improbably low)."},
+    {"alarms.quality.min", T_DOUBLE, "50", 1, 1e12, NULL, "Records a window needs before its quality figures count."},
+    {"alarms.oov.max", T_DOUBLE, "0.25", 0, 1, NULL, "quality alarm: share of records with no n-gram the model knows."},
+    {"alarms.low.score", T_DOUBLE, "0.5", 0, 1, NULL, "A prediction below this score is low-confidence."},
+    {"alarms.low.max", T_DOUBLE, "0.6", 0, 1, NULL, "quality alarm: share of low-confidence predictions."},
+    {"alarms.dlq.max", T_DOUBLE, "0.05", 0, 1, NULL, "quality alarm: share of records dead-lettered."},
+    {"alarms.psi.max", T_DOUBLE, "0.25", 0, 100, NULL,
+     "drift alarm: population stability index of the predicted label mix against the training mix."},
+    {"alarms.max.series", T_INT, "20000", 10, 10000000, NULL, "Series watched at most (bounds memory)."},
+    {"alarms.state.file", T_STR, "/var/tmp/triaged-alarms.json", 0, 0, NULL,
+     "Checkpoint of the detector (baselines, open windows, active alarms) and of the offsets it\n"
+     "covers: a restarted alarms role resumes exactly there, without an alarm storm or a missed spike."},
+    {"alarms.checkpoint.interval", T_MS, "10s", 100, 3600000, NULL, "How often the checkpoint is written."},
 
     {"admin.listen", T_STR, "127.0.0.1:9464", 0, 0, NULL,
      "Admin HTTP address (host:port) for /metrics, /healthz, /readyz; \"off\" disables it."},
@@ -115,7 +166,7 @@ static int find_def(const char *key)
 int cfg_is_secret(const char *key)
 {
     static const char *const words[] = {"password", "secret", "token", "sasl.oauthbearer.config", "key.pem",
-                                        "credentials"};
+                                        "credentials", "access.key"};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strstr(key, words[i]))
             return 1;

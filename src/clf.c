@@ -2,6 +2,7 @@
 #include "tri_err.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct clf {
     model_t *model;
@@ -88,4 +89,38 @@ int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r)
     r->nfeatures = (uint32_t)c->feats.n;
     clf_result_from_scores(c->model, c->scores, c->probs, r);
     return 0;
+}
+
+int clf_probe(model_t *m, char *err, size_t errlen)
+{
+    json_t *probes = json_object_get(model_meta(m), "probes");
+    if (!json_is_array(probes) || !json_array_size(probes))
+        return 0; /* hand-built models may carry none */
+    clf_t *c;
+    int rc = clf_new(m, &c, err, errlen);
+    if (rc)
+        return rc;
+    size_t i;
+    json_t *p;
+    json_array_foreach(probes, i, p)
+    {
+        const char *text = json_string_value(json_object_get(p, "text"));
+        const char *want = json_string_value(json_object_get(p, "label"));
+        if (!text || !want) {
+            rc = tri_errf(err, errlen, TRI_EINVAL, "probe %zu is malformed", i);
+            break;
+        }
+        clf_result_t r;
+        if (clf_classify(c, text, strlen(text), &r)) {
+            rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+            break;
+        }
+        if (strcmp(model_label(m, r.label), want)) {
+            rc = tri_errf(err, errlen, TRI_EINVAL, "probe %zu expects '%s' but the model says '%s'", i, want,
+                          model_label(m, r.label));
+            break;
+        }
+    }
+    clf_free(c);
+    return rc;
 }

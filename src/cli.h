@@ -18,6 +18,11 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
+int cmd_unpin(int argc, char **argv);
+int cmd_alarms(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 the work ran but something failed (bad records, gate
  * refused), 2 usage or configuration error. */

@@ -57,7 +57,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         tlog(TLOG_ERROR, "assign_failed", "code=%s", rd_kafka_err2name(r));
 }
 
-int kin_new(const cfg_t *cfg, const char *bootstrap, const kin_hooks_t *hooks, kin_t **out, char *err, size_t errlen)
+int kin_new(const cfg_t *cfg, const kin_opts_t *o, const char *bootstrap, const kin_hooks_t *hooks, kin_t **out,
+            char *err, size_t errlen)
 {
     /* A group without committed offsets reads from the beginning, so records
      * published before the first worker came up are not skipped; operators
@@ -67,12 +68,12 @@ int kin_new(const cfg_t *cfg, const char *bootstrap, const kin_hooks_t *hooks, k
     if (!conf)
         return TRI_EINVAL;
     char ms[32];
-    snprintf(ms, sizeof ms, "%lld", (long long)cfg_int(cfg, "input.commit.interval.ms"));
-    if (kconf_set(conf, "group.id", cfg_str(cfg, "input.group"), err, errlen) ||
+    snprintf(ms, sizeof ms, "%lld", (long long)(o->commit_interval_ms > 0 ? o->commit_interval_ms : 5000));
+    if (kconf_set(conf, "group.id", o->group, err, errlen) ||
         kconf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
-        kconf_set(conf, "enable.auto.commit", "true", err, errlen) ||
+        kconf_set(conf, "enable.auto.commit", o->commit_interval_ms > 0 ? "true" : "false", err, errlen) ||
         kconf_set(conf, "auto.commit.interval.ms", ms, err, errlen) ||
-        kconf_set(conf, "partition.assignment.strategy", cfg_str(cfg, "input.assignment"), err, errlen) ||
+        kconf_set(conf, "partition.assignment.strategy", o->assignment, err, errlen) ||
         kconf_set(conf, "enable.partition.eof", "false", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return TRI_EINVAL;
@@ -164,6 +165,32 @@ int kin_commit(kin_t *k, char *err, size_t errlen)
     if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
         return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
     return 0;
+}
+
+int kin_commit_offsets(kin_t *k, const rd_kafka_topic_partition_list_t *offsets, char *err, size_t errlen)
+{
+    rd_kafka_resp_err_t r = rd_kafka_commit(k->rk, offsets, 0);
+    if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
+    return 0;
+}
+
+int kin_seek(kin_t *k, const char *topic, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(k->rk, l, 5000);
+    int rc = 0;
+    if (e) {
+        tlog(TLOG_WARN, "seek_failed", "topic=%s partition=%d msg=%s", tlog_q(topic), (int)partition,
+             tlog_q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+        rc = TRI_EIO;
+    } else if (l->elems[0].err) {
+        rc = TRI_EIO;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
 }
 
 int kin_pause_parts(kin_t *k, const rd_kafka_topic_partition_list_t *parts, int pause)

@@ -1,4 +1,5 @@
 #include "pipe.h"
+#include "fj.h"
 #include "kconf.h"
 #include "kin.h"
 #include "kout.h"
@@ -30,6 +31,7 @@ typedef struct prec {
     int16_t status;            /* REC_OK: labeled; else dead-lettered */
     int32_t label;
     uint32_t nknown;
+    uint32_t mi;               /* index into b->models */
 } prec_t;
 
 struct pbatch {
@@ -39,8 +41,11 @@ struct pbatch {
     size_t n, cap;
     buf_t arena;               /* outputs and keys: freed as one */
     rec_t rec;                 /* decode scratch for the worker */
-    reg_model_t *model;        /* the one version that scores this batch */
-    clf_t *clf;
+    /* The versions that score this batch (the default first, then accounts'
+     * own), one reference and one scorer each, held until the batch is done. */
+    reg_model_t **models;
+    clf_t **clfs;
+    size_t nmodels, capmodels;
     uint64_t t_first;          /* uv_hrtime of the first record */
     uint64_t work_ns;
     size_t produced;           /* records handed to the producer */
@@ -120,14 +125,15 @@ static pbatch_t *batch_get(pl_t *pl)
     b->state = B_FILLING;
     b->finished = b->after_pending = 0;
     b->next = NULL;
-    b->model = NULL;
-    b->clf = NULL;
+    b->nmodels = 0;
     buf_reset(&b->arena);
     return b;
 }
 
 static void batch_destroy(pbatch_t *b)
 {
+    free(b->models);
+    free(b->clfs);
     free(b->recs);
     buf_free(&b->arena);
     rec_free(&b->rec);
@@ -139,10 +145,9 @@ static void batch_maybe_free(pl_t *pl, pbatch_t *b)
 {
     if (b->state == B_FILLING || b->after_pending || b->produced < b->n || b->outstanding)
         return;
-    if (b->model) {
-        reg_model_unref(b->model);
-        b->model = NULL;
-    }
+    for (size_t i = 0; i < b->nmodels; i++)
+        reg_model_unref(b->models[i]);
+    b->nmodels = 0;
     if (pl->nfree < FREE_BATCHES && b->arena.cap < (64u << 20)) {
         b->next = pl->freelist;
         pl->freelist = b;
@@ -209,7 +214,8 @@ static void classify_one(pl_t *pl, pbatch_t *b, prec_t *r)
     int st = rec_decode(&pl->schema, m->payload, m->len, &b->rec, detail, sizeof detail);
     if (st == REC_OK) {
         clf_result_t res;
-        if (clf_classify(b->clf, b->rec.text.p, b->rec.text.len, &res)) {
+        reg_model_t *rm = b->models[r->mi];
+        if (clf_classify(b->clfs[r->mi], b->rec.text.p, b->rec.text.len, &res)) {
             st = REC_BAD_FIELD;
             snprintf(detail, sizeof detail, "out of memory while classifying");
         } else {
@@ -220,8 +226,7 @@ static void classify_one(pl_t *pl, pbatch_t *b, prec_t *r)
             rec_put_key(&b->rec, a);
             r->key_len = (uint32_t)(a->len - r->key_off);
             r->out_off = (uint32_t)a->len;
-            rec_put_labeled(a, &b->rec, &res, b->model->label_json, b->model->label_json_len, b->model->tag_json,
-                            b->model->tag_json_len, ts);
+            rec_put_labeled(a, &b->rec, &res, rm->label_json, rm->label_json_len, rm->tag_json, rm->tag_json_len, ts);
             r->out_len = (uint32_t)(a->len - r->out_off);
             r->label = (int32_t)res.label;
             r->nknown = res.nknown;
@@ -258,8 +263,10 @@ static void finish_work(pl_t *pl, pbatch_t *b)
 {
     b->state = B_WORKED;
     pl->nworking--;
-    reg_clf_put(b->model, b->clf);
-    b->clf = NULL;
+    for (size_t i = 0; i < b->nmodels; i++) {
+        reg_clf_put(b->models[i], b->clfs[i]);
+        b->clfs[i] = NULL;
+    }
     if (b->arena.oom) {
         /* Nothing can be produced from a truncated arena: fail loudly, keep
          * the offsets unstored so the records are read again. */
@@ -269,11 +276,11 @@ static void finish_work(pl_t *pl, pbatch_t *b)
     met_inc(met_series0(pl->f_batches), 1);
     met_observe(pl->f_batch_size, met_series0(pl->f_batch_size), (double)b->n);
     met_observe(pl->f_classify, met_series0(pl->f_classify), (double)b->work_ns / 1e9);
-    reg_model_t *m = b->model;
     for (size_t i = 0; i < b->n; i++) {
         prec_t *r = &b->recs[i];
         if (r->label < 0)
             continue;
+        reg_model_t *m = b->models[r->mi];
         if (!m->label_series[r->label])
             m->label_series[r->label] = met_series1(pl->f_labels, model_label(m->model, (uint32_t)r->label));
         met_inc(m->label_series[r->label], 1);
@@ -296,14 +303,86 @@ static void batch_after(uv_work_t *w, int status)
     check_stop(pl);
 }
 
+static int add_model(pbatch_t *b, reg_model_t *m, uint32_t *mi)
+{
+    for (size_t i = b->nmodels; i-- > 0;)
+        if (b->models[i] == m) {
+            *mi = (uint32_t)i;
+            return 0;
+        }
+    if (b->nmodels == b->capmodels) {
+        size_t cap = b->capmodels ? b->capmodels * 2 : 4;
+        reg_model_t **v = realloc(b->models, cap * sizeof *v);
+        if (!v)
+            return TRI_ENOMEM;
+        b->models = v;
+        clf_t **c = realloc(b->clfs, cap * sizeof *c);
+        if (!c)
+            return TRI_ENOMEM;
+        b->clfs = c;
+        b->capmodels = cap;
+    }
+    b->clfs[b->nmodels] = reg_clf_get(m);
+    if (!b->clfs[b->nmodels])
+        return TRI_ENOMEM;
+    b->models[b->nmodels] = reg_model_ref(m);
+    *mi = (uint32_t)b->nmodels++;
+    return 0;
+}
+
+static void release_models(pbatch_t *b)
+{
+    for (size_t i = 0; i < b->nmodels; i++) {
+        reg_clf_put(b->models[i], b->clfs[i]);
+        reg_model_unref(b->models[i]);
+    }
+    b->nmodels = 0;
+}
+
+/* Chooses each record's model: the default, or its account's own. Returns 1
+ * when an account model is still loading (the batch waits for it). Only
+ * when some account has a model of its own is the account field read here;
+ * a malformed record keeps the default and is dead-lettered by the worker. */
+static int resolve_models(pl_t *pl, pbatch_t *b)
+{
+    reg_model_t *def = reg_current(pl->reg);
+    uint32_t mi0;
+    if (!def || add_model(b, def, &mi0))
+        return -1;
+    int accounts = reg_has_accounts(pl->reg) && pl->schema.account_field;
+    buf_t acc = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < b->n && !rc; i++) {
+        prec_t *r = &b->recs[i];
+        r->mi = mi0;
+        if (!accounts)
+            continue;
+        const char *key = pl->schema.account_field;
+        fj_val_t v;
+        if (fj_scan_object(r->msg->payload, r->msg->len, &key, 1, &v, NULL) || v.type != FJ_STR)
+            continue;
+        buf_reset(&acc);
+        if (fj_str_decode(&v, &acc)) {
+            rc = -1;
+            break;
+        }
+        int wait;
+        reg_model_t *m = reg_for_account(pl->reg, acc.p ? acc.p : "", acc.len, &wait);
+        if (wait)
+            rc = 1;
+        else if (m && m != def && add_model(b, m, &r->mi))
+            rc = -1;
+    }
+    buf_free(&acc);
+    if (rc)
+        release_models(b);
+    return rc;
+}
+
 static void start_work(pl_t *pl, pbatch_t *b)
 {
-    reg_model_t *m = reg_current(pl->reg);
-    clf_t *c = m ? reg_clf_get(m) : NULL;
-    if (!c)
-        return; /* stays queued; the tick retries */
-    b->model = reg_model_ref(m);
-    b->clf = c;
+    if (resolve_models(pl, b))
+        return; /* stays queued: retried when the model arrives, or by the tick */
     b->state = B_WORKING;
     b->finished = 0;
     b->after_pending = 1;
@@ -313,10 +392,7 @@ static void start_work(pl_t *pl, pbatch_t *b)
         b->state = B_QUEUED;
         b->after_pending = 0;
         pl->nworking--;
-        reg_clf_put(m, c);
-        reg_model_unref(b->model);
-        b->model = NULL;
-        b->clf = NULL;
+        release_models(b);
     }
 }
 
@@ -792,7 +868,9 @@ int pl_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, met_t *met,
         goto fail;
     }
     kin_hooks_t hooks = {on_assigned, on_revoking, pl};
-    if ((rc = kin_new(cfg, bootstrap, &hooks, &pl->kin, err, errlen)))
+    kin_opts_t ko = {cfg_str(cfg, "input.group"), cfg_str(cfg, "input.assignment"),
+                     cfg_int(cfg, "input.commit.interval.ms")};
+    if ((rc = kin_new(cfg, &ko, bootstrap, &hooks, &pl->kin, err, errlen)))
         goto fail;
     if ((rc = kout_new(cfg, bootstrap, on_dr, pl, &pl->kout, err, errlen)))
         goto fail;
@@ -907,6 +985,11 @@ void pl_free(pl_t *pl)
     free(pl);
 }
 
+void pl_models_ready(pl_t *pl)
+{
+    kick(pl);
+}
+
 void pl_status(pl_t *pl, pl_status_t *st)
 {
     memset(st, 0, sizeof *st);
@@ -921,6 +1004,21 @@ void pl_status(pl_t *pl, pl_status_t *st)
     st->dead = pl->n_dead;
     st->inflight = pl->inflight;
     st->paused = pl->paused;
+}
+
+json_t *pl_lag_json(pl_t *pl)
+{
+    json_t *parts = json_array();
+    int64_t total = 0;
+    for (size_t i = 0; i < pl->nparts; i++) {
+        int64_t lag = kin_lag(pl->kin, pl->parts[i]->topic, pl->parts[i]->partition);
+        if (lag < 0)
+            continue;
+        total += lag;
+        json_array_append_new(parts, json_pack("{s:s,s:i,s:I}", "topic", pl->parts[i]->topic, "partition",
+                                               (int)pl->parts[i]->partition, "lag", (json_int_t)lag));
+    }
+    return json_pack("{s:I,s:o}", "total", (json_int_t)total, "partitions", parts);
 }
 
 void pl_refresh_metrics(pl_t *pl)

@@ -15,6 +15,11 @@ static const command_t commands[] = {
     {"eval", cmd_eval, "score a model on labeled JSONL"},
     {"classify", cmd_classify, "label JSONL records"},
     {"inspect", cmd_inspect, "show a model's metadata and strongest n-grams"},
+    {"push", cmd_push, "publish a model to a store (optionally gated on accuracy)"},
+    {"models", cmd_models, "list a store's model versions"},
+    {"pin", cmd_pin, "serve a given version (rollback)"},
+    {"unpin", cmd_unpin, "serve the newest version again"},
+    {"alarms", cmd_alarms, "replay labeled records through the alarm detector"},
 };
 
 static void usage(FILE *f)

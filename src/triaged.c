@@ -6,13 +6,16 @@
  * Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 after a fatal
  * runtime error, 2 for a bad configuration. */
 #include "adm.h"
+#include "alr.h"
 #include "cfg.h"
 #include "kconf.h"
 #include "kmock.h"
 #include "met.h"
 #include "pipe.h"
 #include "reg.h"
+#include "status_page.h"
 #include "tlog.h"
+#include "tstamp.h"
 #include "tri_err.h"
 
 #include <getopt.h>
@@ -33,6 +36,11 @@ typedef struct daemon {
     adm_t *adm;
     reg_t *reg;
     pl_t *pl;
+    alr_t *alr;
+    int classify, alarms;      /* roles this process runs */
+    int pending_stops;
+    uint64_t last_in, last_out, last_snap_ns;
+    double in_rate, out_rate;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t snap;
     int stopping, exit_code;
@@ -60,24 +68,82 @@ static int check_kafka(const cfg_t *cfg, const char *bootstrap, char *err, size_
     return 0;
 }
 
+static json_t *ts_now_json(void)
+{
+    char t[40];
+    ts_format(ts_now_ms(), t, sizeof t);
+    return json_string(t);
+}
+
+/* /api/status: what the status page draws. Built on the loop from the
+ * modules' snapshots; the admin thread only serves the text. */
+static json_t *status_json(daemon_t *d, const pl_status_t *st)
+{
+    json_t *o = d->alr ? alr_status(d->alr) : json_object();
+    json_t *wm = json_object_get(o, "watermark");
+    json_object_set_new(o, "now", json_is_string(wm) ? json_incref(wm) : ts_now_json());
+    json_object_set_new(o, "wall_clock", ts_now_json());
+    json_object_set_new(o, "role", json_string(cfg_str(d->cfg, "role")));
+    reg_model_t *cur = d->reg ? reg_current(d->reg) : NULL;
+    if (cur) {
+        char t[40];
+        ts_format(cur->loaded_ms, t, sizeof t);
+        json_object_set_new(o, "model", json_pack("{s:s,s:s,s:s}", "name", cur->name, "version", cur->version,
+                                                  "loaded_at", t));
+    } else {
+        json_object_set_new(o, "model", json_null());
+    }
+    if (d->pl) {
+        json_object_set_new(o, "throughput", json_pack("{s:f,s:f,s:I,s:I,s:I}", "in_per_s", d->in_rate, "out_per_s",
+                                                       d->out_rate, "records_in", (json_int_t)st->in, "records_out",
+                                                       (json_int_t)st->out, "dead_lettered", (json_int_t)st->dead));
+        json_object_set_new(o, "lag", pl_lag_json(d->pl));
+    }
+    return o;
+}
+
 static void publish_status(daemon_t *d)
 {
     pl_status_t st = {0};
     if (d->pl) {
         pl_status(d->pl, &st);
         pl_refresh_metrics(d->pl);
+        uint64_t now = uv_hrtime();
+        if (d->last_snap_ns) {
+            double dt = (double)(now - d->last_snap_ns) / 1e9;
+            if (dt > 0.2) {
+                d->in_rate = (double)(st.in - d->last_in) / dt;
+                d->out_rate = (double)(st.out + st.dead - d->last_out) / dt;
+            }
+        }
+        d->last_snap_ns = now;
+        d->last_in = st.in;
+        d->last_out = st.out + st.dead;
     }
     reg_model_t *cur = d->reg ? reg_current(d->reg) : NULL;
     if (!d->adm)
         return;
+    json_t *status = status_json(d, &st);
+    char *sj = json_dumps(status, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(status);
+    if (sj) {
+        adm_publish(d->adm, "/api/status", 200, "application/json", sj, strlen(sj));
+        free(sj);
+    }
     buf_t b = BUF_INIT;
     met_render(d->met, &b);
     adm_publish(d->adm, "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len);
     buf_reset(&b);
-    int ready = cur && st.started && (st.assigned || st.joined) && st.producer_ok && !d->stopping;
-    buf_printf(&b, "%s\nmodel: %s\nconsumer: %s (%d partitions)\nproducer: %s\n", ready ? "ready" : "not ready",
-               cur ? cur->version : "none loaded", st.joined ? "in group" : st.started ? "joining" : "not started",
-               st.assigned, st.fatal ? st.fatal_msg : st.producer_ok ? "ok" : "deliveries failing");
+    int ready;
+    if (d->classify) {
+        ready = cur && st.started && (st.assigned || st.joined) && st.producer_ok && !d->stopping;
+        buf_printf(&b, "%s\nmodel: %s\nconsumer: %s (%d partitions)\nproducer: %s\n", ready ? "ready" : "not ready",
+                   cur ? cur->version : "none loaded", st.joined ? "in group" : st.started ? "joining" : "not started",
+                   st.assigned, st.fatal ? st.fatal_msg : st.producer_ok ? "ok" : "deliveries failing");
+    } else {
+        ready = d->alr && !d->stopping;
+        buf_printf(&b, "%s\nrole: alarms\n", ready ? "ready" : "not ready");
+    }
     adm_publish(d->adm, "/readyz", ready ? 200 : 503, "text/plain; charset=utf-8", b.p, b.len);
     buf_free(&b);
     adm_heartbeat(d->adm);
@@ -87,21 +153,24 @@ static void on_snap(uv_timer_t *t)
 {
     daemon_t *d = t->data;
     publish_status(d);
-    if (d->pl && !d->stopping) {
-        pl_status_t st;
-        pl_status(d->pl, &st);
-        if (st.fatal) {
-            tlog(TLOG_ERROR, "fatal", "msg=%s", tlog_q(st.fatal_msg));
+    if (!d->stopping) {
+        pl_status_t st = {0};
+        char msg[256] = "";
+        if (d->pl)
+            pl_status(d->pl, &st);
+        if (st.fatal || (d->alr && alr_fatal(d->alr, msg, sizeof msg))) {
+            tlog(TLOG_ERROR, "fatal", "msg=%s", tlog_q(st.fatal ? st.fatal_msg : msg));
             d->exit_code = 1;
             raise(SIGTERM);
         }
     }
 }
 
-static void on_pipeline_stopped(void *ctx)
+static void on_role_stopped(void *ctx)
 {
     daemon_t *d = ctx;
-    uv_stop(d->loop);
+    if (--d->pending_stops == 0)
+        uv_stop(d->loop);
 }
 
 static void begin_stop(daemon_t *d, const char *why)
@@ -113,9 +182,12 @@ static void begin_stop(daemon_t *d, const char *why)
     publish_status(d);
     if (d->reg)
         reg_close(d->reg);
+    d->pending_stops = (d->pl ? 1 : 0) + (d->alr ? 1 : 0);
     if (d->pl)
-        pl_stop(d->pl, on_pipeline_stopped, d);
-    else
+        pl_stop(d->pl, on_role_stopped, d);
+    if (d->alr)
+        alr_stop(d->alr, on_role_stopped, d);
+    if (!d->pending_stops)
         uv_stop(d->loop);
 }
 
@@ -137,8 +209,9 @@ static void on_signal(uv_signal_t *h, int sig)
 static void on_model(void *ctx, reg_model_t *m)
 {
     daemon_t *d = ctx;
-    (void)m;
-    if (d->pl || d->stopping)
+    if (d->alr)
+        alr_set_model(d->alr, m);
+    if (!d->classify || d->pl || d->stopping)
         return;
     /* The first model is in: only now join the group, so a worker without a
      * model never takes partitions from one that has it. */
@@ -150,6 +223,13 @@ static void on_model(void *ctx, reg_model_t *m)
         d->exit_code = 1;
         begin_stop(d, "startup failure");
     }
+}
+
+static void on_account_model(void *ctx)
+{
+    daemon_t *d = ctx;
+    if (d->pl)
+        pl_models_ready(d->pl);
 }
 
 static int start_embedded(daemon_t *d, char *err, size_t errlen)
@@ -168,6 +248,8 @@ static int start_embedded(daemon_t *d, char *err, size_t errlen)
         rc = kmock_topic(d->mock, cfg_str(d->cfg, "output.topic"), parts, err, errlen);
     if (!rc)
         rc = kmock_topic(d->mock, cfg_str(d->cfg, "output.dlq.topic"), 1, err, errlen);
+    if (!rc)
+        rc = kmock_topic(d->mock, cfg_str(d->cfg, "alarms.topic"), 1, err, errlen);
     if (rc)
         return rc;
     d->bootstrap = strdup(kmock_bootstraps(d->mock));
@@ -234,13 +316,11 @@ int main(int argc, char **argv)
     free(sets);
     int rc = 2;
     const char *role = cfg_str(d.cfg, "role");
-    if (strcmp(role, "classify")) {
-        fprintf(stderr, "triaged: %s: role %s is not available in this build (only classify)\n",
-                cfg_origin(d.cfg, "role"), role);
-        goto out;
-    }
-    if (!*cfg_str(d.cfg, "model.source")) {
-        fprintf(stderr, "triaged: %s: model.source is required (a model file)\n", cfg_origin(d.cfg, "model.source"));
+    d.classify = strcmp(role, "alarms") != 0;
+    d.alarms = strcmp(role, "classify") != 0;
+    if (d.classify && !*cfg_str(d.cfg, "model.source")) {
+        fprintf(stderr, "triaged: %s: model.source is required (a store URL or a model file)\n",
+                cfg_origin(d.cfg, "model.source"));
         goto out;
     }
     const char *boot = cfg_str(d.cfg, "kafka.bootstrap.servers");
@@ -299,8 +379,17 @@ int main(int argc, char **argv)
     d.snap.data = &d;
     uv_timer_start(&d.snap, on_snap, 0, 1000);
 
-    reg_hooks_t hooks = {on_model, &d};
-    if (reg_new(d.loop, d.cfg, d.met, &hooks, &d.reg, err, sizeof err)) {
+    if (d.alarms) {
+        if (alr_new(d.loop, d.cfg, d.bootstrap, d.met, &d.alr, err, sizeof err) ||
+            alr_start(d.alr, err, sizeof err)) {
+            fprintf(stderr, "triaged: alarms: %s\n", err);
+            goto out;
+        }
+    }
+    if (d.adm)
+        adm_publish(d.adm, "/", 200, "text/html; charset=utf-8", status_html, status_html_len);
+    reg_hooks_t hooks = {on_model, on_account_model, &d};
+    if (*cfg_str(d.cfg, "model.source") && reg_new(d.loop, d.cfg, d.met, &hooks, &d.reg, err, sizeof err)) {
         fprintf(stderr, "triaged: %s\n", err);
         rc = 2;
         goto out;
@@ -316,6 +405,7 @@ int main(int argc, char **argv)
     tlog(TLOG_INFO, "stopped", "exit=%d", rc);
 out:
     pl_free(d.pl);
+    alr_free(d.alr);
     reg_free(d.reg);
     adm_stop(d.adm);
     kmock_stop(d.mock);
