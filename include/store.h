@@ -5,19 +5,36 @@
  *   s3://BUCKET/PREFIX     path-style requests to `endpoint` (default
  *                          https://s3.REGION.amazonaws.com); credentials from
  *                          the options or AWS_ACCESS_KEY_ID /
- *                          AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN
- *   file:///DIR            a directory (DIR/PREFIX-relative keys are paths)
+ *                          AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; missing
+ *                          credentials fail store_open
+ *   file:///DIR            a directory, which must exist (keys are paths below
+ *                          it; subdirectories are created as needed)
  * Keys passed to the functions below are relative to the URL's prefix
- * ("default/20261123T151632.123Z.tmodel").
+ * ("default/20261123T151632.123Z.tmodel"). Keys that could escape or alias
+ * (empty, leading '/', "." or ".." or empty segments, control characters,
+ * over 1024 bytes) are refused with TRI_EINVAL by every call, for both kinds.
  *
  * Every remote call has a timeout, is retried with exponential backoff and
- * jitter on connection errors, timeouts, 429 and 5xx, verifies TLS, and on
- * failure fills err with the HTTP status and the S3 error code and message
- * ("GET default/x.tmodel: 403 AccessDenied: Access Denied"). Credentials are
- * never written into messages. Downloads stream to a file.
+ * jitter (200 ms * 2^n, at most 5 s, plus up to half again) on connection
+ * errors, timeouts, 429 and 5xx, verifies TLS, and on failure fills err with
+ * the HTTP status and the S3 error code and message ("GET default/x.tmodel:
+ * 403 AccessDenied: Access Denied"). Credentials are never written into
+ * messages. Downloads stream to a file.
+ *
+ * Errors: TRI_ENOENT no such object (S3: 404); TRI_EAGAIN transient failures
+ * (connection, timeout, 429, 5xx) outlasted the retries; TRI_EIO any other
+ * failure, remote or local; TRI_EINVAL bad URL, key, options or a missing
+ * bucket; TRI_EFORMAT an unreadable listing; TRI_ERANGE store_get_small over
+ * its limit.
+ *
+ * Uploads in progress live under "KEY.uploading.<16 hex digits>" (a file of
+ * that name for file://); store_list never shows such names, so one left by a
+ * crash is invisible, and keys of that form are refused.
  *
  * Threads: a store_t may be used from one thread at a time; the daemon uses
- * it only from the thread pool, one job at a time.
+ * it only from the thread pool, one job at a time. libcurl runs with
+ * CURLOPT_NOSIGNAL, so a program using an s3:// store must ignore SIGPIPE
+ * (a TLS peer that hangs up would otherwise kill it).
  *
  * Ownership: store_t is created by store_open and freed by store_close;
  * store_list_t by store_list, freed by store_list_free. */
@@ -26,13 +43,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* opts may be NULL (all defaults). Note that a zeroed struct means no
+ * retries: set retries = -1 for the default. */
 typedef struct store_opts {
-    const char *endpoint;        /* NULL: AWS_ENDPOINT_URL, else AWS's regional endpoint */
+    const char *endpoint;        /* http(s)://HOST[:PORT][/PATH]; NULL: AWS_ENDPOINT_URL_S3, else
+                                  * AWS_ENDPOINT_URL, else AWS's regional endpoint */
     const char *region;          /* NULL: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 */
+    /* The key pair comes as a set: from here when access_key or secret_key
+     * is set (then both must be), else from the environment. A session token
+     * from the environment is used only with a pair from the environment. */
     const char *access_key;      /* NULL: AWS_ACCESS_KEY_ID */
     const char *secret_key;      /* NULL: AWS_SECRET_ACCESS_KEY */
     const char *session_token;   /* NULL: AWS_SESSION_TOKEN (may be absent) */
-    long timeout_ms;             /* per request; 0: 30000 */
+    long timeout_ms;             /* per attempt, connecting included; 0: 30000 */
     int retries;                 /* extra attempts; < 0: 3 */
     int insecure;                /* skip TLS verification (tests only; never the default) */
 } store_opts_t;
@@ -60,7 +83,10 @@ void store_close(store_t *s);
 /* "s3://bucket/prefix" or "file:///dir", credentials never included. */
 const char *store_url(const store_t *s);
 
-/* Lists every object whose key starts with prefix (all pages). */
+/* Lists every object whose key starts with prefix (all pages), sorted by key
+ * for file:// (S3 returns them in that order). prefix may be "" or a partial
+ * name ("default/2026"). *out is set in every case (empty on failure), so
+ * store_list_free is always safe. */
 int store_list(store_t *s, const char *prefix, store_list_t *out, char *err, size_t errlen);
 void store_list_free(store_list_t *l);
 
@@ -79,6 +105,8 @@ int store_get_small(store_t *s, const char *key, size_t max, char **data, size_t
  * temporary; file: rename). */
 int store_put_file(store_t *s, const char *key, const char *path, char *err, size_t errlen);
 int store_put_data(store_t *s, const char *key, const void *data, size_t len, char *err, size_t errlen);
+/* file:// reports a missing key as TRI_ENOENT; S3 cannot tell and succeeds
+ * (deleting nothing), so treat TRI_ENOENT as done. */
 int store_delete(store_t *s, const char *key, char *err, size_t errlen);
 
 #endif

@@ -46,6 +46,7 @@ struct pbatch {
     reg_model_t **models;
     clf_t **clfs;
     size_t nmodels, capmodels;
+    size_t resolved;           /* records whose model is chosen */
     uint64_t t_first;          /* uv_hrtime of the first record */
     uint64_t work_ns;
     size_t produced;           /* records handed to the producer */
@@ -126,6 +127,7 @@ static pbatch_t *batch_get(pl_t *pl)
     b->finished = b->after_pending = 0;
     b->next = NULL;
     b->nmodels = 0;
+    b->resolved = 0;
     buf_reset(&b->arena);
     return b;
 }
@@ -145,8 +147,11 @@ static void batch_maybe_free(pl_t *pl, pbatch_t *b)
 {
     if (b->state == B_FILLING || b->after_pending || b->produced < b->n || b->outstanding)
         return;
-    for (size_t i = 0; i < b->nmodels; i++)
+    for (size_t i = 0; i < b->nmodels; i++) {
+        if (b->clfs[i])
+            reg_clf_put(b->models[i], b->clfs[i]);
         reg_model_unref(b->models[i]);
+    }
     b->nmodels = 0;
     if (pl->nfree < FREE_BATCHES && b->arena.cap < (64u << 20)) {
         b->next = pl->freelist;
@@ -340,20 +345,28 @@ static void release_models(pbatch_t *b)
 }
 
 /* Chooses each record's model: the default, or its account's own. Returns 1
- * when an account model is still loading (the batch waits for it). Only
- * when some account has a model of its own is the account field read here;
- * a malformed record keeps the default and is dead-lettered by the worker. */
+ * when an account model is still loading: the batch waits, keeping the
+ * references it took so far (so a tight cache budget cannot evict a model
+ * this batch needs while it loads another), and resumes where it stopped.
+ * Only when some account has a model of its own is the account field read
+ * here; a malformed record keeps the default and is dead-lettered later. */
 static int resolve_models(pl_t *pl, pbatch_t *b)
 {
     reg_model_t *def = reg_current(pl->reg);
+    if (!def)
+        return -1;
+    if (b->nmodels && b->models[0] != def) {
+        release_models(b); /* the default changed while waiting: one version per batch */
+        b->resolved = 0;
+    }
     uint32_t mi0;
-    if (!def || add_model(b, def, &mi0))
+    if (add_model(b, def, &mi0))
         return -1;
     int accounts = reg_has_accounts(pl->reg) && pl->schema.account_field;
     buf_t acc = BUF_INIT;
     int rc = 0;
-    for (size_t i = 0; i < b->n && !rc; i++) {
-        prec_t *r = &b->recs[i];
+    for (; b->resolved < b->n; b->resolved++) {
+        prec_t *r = &b->recs[b->resolved];
         r->mi = mi0;
         if (!accounts)
             continue;
@@ -368,20 +381,27 @@ static int resolve_models(pl_t *pl, pbatch_t *b)
         }
         int wait;
         reg_model_t *m = reg_for_account(pl->reg, acc.p ? acc.p : "", acc.len, &wait);
-        if (wait)
+        if (wait) {
             rc = 1;
-        else if (m && m != def && add_model(b, m, &r->mi))
+            break;
+        }
+        if (m && m != def && add_model(b, m, &r->mi)) {
             rc = -1;
+            break;
+        }
     }
     buf_free(&acc);
-    if (rc)
-        release_models(b);
     return rc;
 }
 
 static void start_work(pl_t *pl, pbatch_t *b)
 {
-    if (resolve_models(pl, b))
+    int rc = resolve_models(pl, b);
+    if (rc < 0) {
+        release_models(b);
+        b->resolved = 0;
+    }
+    if (rc)
         return; /* stays queued: retried when the model arrives, or by the tick */
     b->state = B_WORKING;
     b->finished = 0;
@@ -393,6 +413,7 @@ static void start_work(pl_t *pl, pbatch_t *b)
         b->after_pending = 0;
         pl->nworking--;
         release_models(b);
+        b->resolved = 0;
     }
 }
 
@@ -712,6 +733,7 @@ static void drop_records(pl_t *pl, pbatch_t *b, const rd_kafka_topic_partition_l
         b->recs[k++] = *r;
     }
     b->n = k;
+    b->resolved = 0; /* indices moved: choose the models again */
 }
 
 static void on_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts, int lost)

@@ -330,13 +330,14 @@ static void slot_unload(reg_t *r, slot_t *s)
 
 /* Least recently used account models go first; one still in use by a batch
  * is skipped (freeing it would not free memory yet). */
-static void evict(reg_t *r)
+static void evict(reg_t *r, const slot_t *keep)
 {
     while (r->account_bytes > r->max_bytes) {
         slot_t *victim = NULL;
         for (size_t i = 0; i < r->acct_cap; i++) {
             slot_t *s = r->acct[i];
-            if (s && s->loaded && s->loaded->refs == 1 && (!victim || s->last_used < victim->last_used))
+            if (s && s != keep && s->loaded && s->loaded->refs == 1 &&
+                (!victim || s->last_used < victim->last_used))
                 victim = s;
         }
         if (!victim)
@@ -670,7 +671,9 @@ static void after_check(reg_t *r, job_t *j)
         if (s && s->loaded && s->target[0] && strcmp(s->loaded->version, s->target) && strcmp(s->failed, s->target))
             start_load(r, s, s->target);
     }
-    acct_gauges(r);
+    /* Models a waiting batch pinned may have pushed the total over budget:
+     * now that they are free, the least recently used go. */
+    evict(r, NULL);
 }
 
 static void after_load(reg_t *r, job_t *j, slot_t *s)
@@ -683,7 +686,10 @@ static void after_load(reg_t *r, job_t *j, slot_t *s)
         met_inc(met_series1(r->f_loads, "refused"), 1);
         met_inc(met_series1(r->f_refusals, j->reason), 1);
         note_error(r, j->reason);
-        snprintf(s->failed, sizeof s->failed, "%s", j->version);
+        /* A refused version is not fetched again (versions are immutable);
+         * a store failure is retried at the next check. */
+        if (strcmp(j->reason, "store") && strcmp(j->reason, "missing"))
+            snprintf(s->failed, sizeof s->failed, "%s", j->version);
         tlog(TLOG_ERROR, "model_refused", "model=%s version=%s reason=%s msg=%s serving=%s", tlog_q(who),
              tlog_q(j->version), j->reason, tlog_q(j->err), s->loaded ? tlog_q(s->loaded->version) : "none");
         if (s->account && !s->loaded) {
@@ -712,7 +718,8 @@ static void after_load(reg_t *r, job_t *j, slot_t *s)
     s->loaded = e;
     if (s->account) {
         r->account_bytes += model_memory(e->model);
-        evict(r);
+        s->last_used = ++r->clock;
+        evict(r, s); /* never the one just loaded: its records are waiting for it */
         if (r->hooks.account_ready)
             r->hooks.account_ready(r->hooks.ctx);
     } else {

@@ -817,9 +817,11 @@ static int perform(store_t *s, req_t *r, char *err, size_t errlen)
         /* Stop the handle pointing at our stack frame and at r between calls. */
         curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, NULL);
         int last = a + 1 >= attempts;
-        char tail[48] = "";
-        if (a > 0)
+        char tail[48] = "", note[48] = ""; /* for failures that were retried / came after retries */
+        if (a > 0) {
             snprintf(tail, sizeof tail, " (gave up after %d attempts)", a + 1);
+            snprintf(note, sizeof note, " (attempt %d)", a + 1);
+        }
         if (cc != CURLE_OK) {
             if (r->sink_err == TRI_ERANGE)
                 return tri_errf(err, errlen, TRI_ERANGE, "%s %s: object larger than %zu bytes", r->op, r->what,
@@ -832,7 +834,7 @@ static int perform(store_t *s, req_t *r, char *err, size_t errlen)
             if (retryable_curl(cc) && !last)
                 continue;
             return tri_errf(err, errlen, retryable_curl(cc) ? TRI_EAGAIN : TRI_EIO, "%s %s: %s%s", r->op, r->what,
-                            curlerr[0] ? curlerr : curl_easy_strerror(cc), tail);
+                            curlerr[0] ? curlerr : curl_easy_strerror(cc), retryable_curl(cc) ? tail : note);
         }
         curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &r->status);
         char code[64] = "", msg[256] = "";
@@ -851,8 +853,8 @@ static int perform(store_t *s, req_t *r, char *err, size_t errlen)
             rc = strcmp(code, "NoSuchBucket") ? TRI_ENOENT : TRI_EINVAL;
         if (parsed)
             return tri_errf(err, errlen, rc, "%s %s: %ld %s%s%s%s", r->op, r->what, r->status, code,
-                            msg[0] ? ": " : "", msg, tail);
-        return tri_errf(err, errlen, rc, "%s %s: HTTP %ld%s", r->op, r->what, r->status, tail);
+                            msg[0] ? ": " : "", msg, transient ? tail : note);
+        return tri_errf(err, errlen, rc, "%s %s: HTTP %ld%s", r->op, r->what, r->status, transient ? tail : note);
     }
 }
 
@@ -1024,7 +1026,7 @@ static int s3_list(store_t *s, const char *prefix, store_list_t *out, char *err,
         rc = tri_errf(err, errlen, TRI_ENOMEM, "LIST %s: out of memory", what);
         goto done;
     }
-    for (int pages = 0;; pages++) {
+    for (;;) {
         req_t r = {.method = "GET", .op = "LIST", .what = what, .out_mem = &page, .mem_max = LIST_PAGE_MAX};
         /* Parameters in name order: libcurl 7.88 signs the query as written. */
         buf_reset(&url);

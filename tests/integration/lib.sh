@@ -104,10 +104,13 @@ write_conf() {
     } >"$f"
 }
 # start_triaged NAME CONF [--set K=V]...: starts a worker in the background;
-# sets PID_<NAME>; its log is $TMP/NAME.log.
+# sets PID_<NAME>; its log is $TMP/NAME.log (earlier runs' logs: NAME.log.*).
 start_triaged() {
     local name=$1 conf=$2; shift 2
-    "$BIN/triaged" -c "$conf" "$@" >"$TMP/$name.stdout" 2>>"$TMP/$name.log" &
+    # A restarted worker gets a fresh log (the old one is kept aside), so
+    # helpers reading it (admin_port) never see the previous run's lines.
+    [ -e "$TMP/$name.log" ] && mv "$TMP/$name.log" "$TMP/$name.log.$(date +%s%N)"
+    "$BIN/triaged" -c "$conf" "$@" >"$TMP/$name.stdout" 2>"$TMP/$name.log" &
     eval "PID_$name=$!"
     CLEANUP+=("kill -9 $!")
 }
