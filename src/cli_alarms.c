@@ -209,11 +209,10 @@ int cmd_alarms(int argc, char **argv)
     }
     alarm_flush(a);
     alarm_stats_t st = alarm_stats(a);
-    if (!out.json)
-        fprintf(stderr, "triage alarms: %llu records (%llu dead letters), %llu windows of %lld ms, %zu series: "
+    fprintf(stderr, "triage alarms: %llu records (%llu dead letters), %llu windows of %lld ms, %zu series: "
                         "%zu alarms, %zu clears\n",
                 (unsigned long long)st.records, (unsigned long long)st.dead, (unsigned long long)st.windows_closed,
-                (long long)ao.window_ms, st.series, out.alarms, out.clears);
+            (long long)ao.window_ms, st.series, out.alarms, out.clears);
     alarm_free(a);
     for (size_t i = 0; i < rc.n; i++) {
         free(rc.v[i].label);
