@@ -24,9 +24,21 @@ int kconf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *e
 /* Whether librdkafka raised a fatal error on rk (message in err). */
 int kconf_fatal(rd_kafka_t *rk, char *err, size_t errlen);
 
-/* A non-blocking pipe whose read end wakes a libuv poll handle when a
- * librdkafka queue becomes non-empty. fds[0] read, fds[1] write. */
-int kconf_wakeup_pipe(rd_kafka_queue_t *q, int fds[2]);
+/* One librdkafka client as the daemon's loop sees it: the handle, the queue
+ * it serves (the consumer queue, or the producer's main queue for delivery
+ * reports) and a non-blocking pipe whose read end (fds[0]) becomes readable
+ * when that queue goes from empty to non-empty, for a libuv poll handle. */
+typedef struct kconf_client {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    int fds[2];
+} kconf_client_t;
+
+/* Creates the client from conf (consumed on success, destroyed on failure);
+ * `what` names it in errors. */
+int kconf_client_open(kconf_client_t *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,
+                      size_t errlen);
+void kconf_client_close(kconf_client_t *c);
 void kconf_drain_fd(int fd);
 
 #endif

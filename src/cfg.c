@@ -173,8 +173,20 @@ int cfg_is_secret(const char *key)
     return 0;
 }
 
-/* Parses "30s", "500ms", "2m", "1h", "1d" or a bare number of milliseconds. */
-static int parse_ms(const char *s, double *out)
+typedef struct unit {
+    const char *suffix;
+    double mul;
+} unit_t;
+
+/* Durations are in milliseconds, sizes in bytes; a bare number is the base unit. */
+static const unit_t ms_units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000},
+                                  {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
+static const unit_t byte_units[] = {{"", 1},         {"B", 1},          {"K", 1024},     {"KB", 1024},
+                                    {"KiB", 1024},   {"M", 1048576},    {"MB", 1048576}, {"MiB", 1048576},
+                                    {"G", 1073741824.0}, {"GB", 1073741824.0}, {"GiB", 1073741824.0}, {NULL, 0}};
+
+/* "30s", "64KB", ...: a non-negative number and one of the units' suffixes. */
+static int parse_scaled(const char *s, const unit_t *units, double *out)
 {
     char *end;
     errno = 0;
@@ -183,43 +195,12 @@ static int parse_ms(const char *s, double *out)
         return -1;
     while (*end == ' ')
         end++;
-    double mul = 1;
-    if (!*end || !strcmp(end, "ms"))
-        mul = 1;
-    else if (!strcmp(end, "s"))
-        mul = 1000;
-    else if (!strcmp(end, "m") || !strcmp(end, "min"))
-        mul = 60000;
-    else if (!strcmp(end, "h"))
-        mul = 3600000;
-    else if (!strcmp(end, "d"))
-        mul = 86400000;
-    else
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
-static int parse_bytes(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v) || v < 0)
-        return -1;
-    double mul = 1;
-    if (!*end || !strcmp(end, "B"))
-        mul = 1;
-    else if (!strcmp(end, "KB") || !strcmp(end, "K") || !strcmp(end, "KiB"))
-        mul = 1024;
-    else if (!strcmp(end, "MB") || !strcmp(end, "M") || !strcmp(end, "MiB"))
-        mul = 1024 * 1024;
-    else if (!strcmp(end, "GB") || !strcmp(end, "G") || !strcmp(end, "GiB"))
-        mul = 1024.0 * 1024 * 1024;
-    else
-        return -1;
-    *out = v * mul;
-    return 0;
+    for (const unit_t *u = units; u->suffix; u++)
+        if (!strcmp(end, u->suffix)) {
+            *out = v * u->mul;
+            return 0;
+        }
+    return -1;
 }
 
 static int choice_ok(const char *choices, const char *v)
@@ -271,12 +252,12 @@ static int set_value(cfg_t *c, int k, const char *value, const char *origin, cha
         break;
     }
     case T_MS:
-        if (parse_ms(value, &num))
+        if (parse_scaled(value, ms_units, &num))
             return tri_errf(err, errlen, TRI_EINVAL, "%s: %s: '%s' is not a duration (e.g. 500ms, 30s, 5m, 1h)",
                             origin, d->key, value);
         break;
     case T_BYTES:
-        if (parse_bytes(value, &num))
+        if (parse_scaled(value, byte_units, &num))
             return tri_errf(err, errlen, TRI_EINVAL, "%s: %s: '%s' is not a size (e.g. 65536, 64KB, 1MB)", origin,
                             d->key, value);
         break;

@@ -79,12 +79,43 @@ int kconf_fatal(rd_kafka_t *rk, char *err, size_t errlen)
     return 1;
 }
 
-int kconf_wakeup_pipe(rd_kafka_queue_t *q, int fds[2])
+int kconf_client_open(kconf_client_t *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,
+                      size_t errlen)
 {
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC))
-        return TRI_EIO;
-    rd_kafka_queue_io_event_enable(q, fds[1], "1", 1);
+    char e[512];
+    c->fds[0] = c->fds[1] = -1;
+    c->q = NULL;
+    c->rk = rd_kafka_new(type, conf, e, sizeof e);
+    if (!c->rk) {
+        rd_kafka_conf_destroy(conf);
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: %s", what, e);
+    }
+    if (type == RD_KAFKA_CONSUMER) {
+        rd_kafka_poll_set_consumer(c->rk);
+        c->q = rd_kafka_queue_get_consumer(c->rk);
+    } else {
+        c->q = rd_kafka_queue_get_main(c->rk);
+    }
+    if (pipe2(c->fds, O_NONBLOCK | O_CLOEXEC)) {
+        kconf_client_close(c);
+        return tri_errf(err, errlen, TRI_EIO, "%s: pipe: %s", what, strerror(errno));
+    }
+    rd_kafka_queue_io_event_enable(c->q, c->fds[1], "1", 1);
     return 0;
+}
+
+void kconf_client_close(kconf_client_t *c)
+{
+    if (c->q)
+        rd_kafka_queue_destroy(c->q);
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    for (int i = 0; i < 2; i++)
+        if (c->fds[i] >= 0)
+            close(c->fds[i]);
+    c->q = NULL;
+    c->rk = NULL;
+    c->fds[0] = c->fds[1] = -1;
 }
 
 void kconf_drain_fd(int fd)

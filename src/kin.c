@@ -9,9 +9,7 @@
 #include <unistd.h>
 
 struct kin {
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *q;
-    int fds[2];
+    kconf_client_t c;
     kin_hooks_t hooks;
     kin_stats_t stats;
 };
@@ -83,30 +81,21 @@ int kin_new(const cfg_t *cfg, const kin_opts_t *o, const char *bootstrap, const 
         rd_kafka_conf_destroy(conf);
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     }
-    k->fds[0] = k->fds[1] = -1;
     if (hooks)
         k->hooks = *hooks;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, k);
-    char e[512];
-    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
-    if (!k->rk) {
-        rd_kafka_conf_destroy(conf);
+    int rc = kconf_client_open(&k->c, RD_KAFKA_CONSUMER, conf, "consumer", err, errlen);
+    if (rc) {
         free(k);
-        return tri_errf(err, errlen, TRI_EINVAL, "consumer: %s", e);
-    }
-    rd_kafka_poll_set_consumer(k->rk);
-    k->q = rd_kafka_queue_get_consumer(k->rk);
-    if (kconf_wakeup_pipe(k->q, k->fds)) {
-        kin_destroy(k);
-        return tri_errf(err, errlen, TRI_EIO, "pipe: out of descriptors");
+        return rc;
     }
     *out = k;
     return 0;
 }
 
-rd_kafka_t *kin_rk(kin_t *k) { return k->rk; }
-int kin_fd(const kin_t *k) { return k->fds[0]; }
+rd_kafka_t *kin_rk(kin_t *k) { return k->c.rk; }
+int kin_fd(const kin_t *k) { return k->c.fds[0]; }
 kin_stats_t kin_stats(const kin_t *k) { return k->stats; }
 
 int kin_subscribe(kin_t *k, const char *topics, char *err, size_t errlen)
@@ -131,7 +120,7 @@ int kin_subscribe(kin_t *k, const char *topics, char *err, size_t errlen)
     if (!l->cnt)
         rc = tri_errf(err, errlen, TRI_EINVAL, "input.topics names no topic");
     else {
-        rd_kafka_resp_err_t r = rd_kafka_subscribe(k->rk, l);
+        rd_kafka_resp_err_t r = rd_kafka_subscribe(k->c.rk, l);
         if (r)
             rc = tri_errf(err, errlen, TRI_EINVAL, "subscribe: %s", rd_kafka_err2str(r));
     }
@@ -141,15 +130,15 @@ int kin_subscribe(kin_t *k, const char *topics, char *err, size_t errlen)
 
 rd_kafka_message_t *kin_poll(kin_t *k)
 {
-    kconf_drain_fd(k->fds[0]);
-    return rd_kafka_consumer_poll(k->rk, 0);
+    kconf_drain_fd(k->c.fds[0]);
+    return rd_kafka_consumer_poll(k->c.rk, 0);
 }
 
 int kin_store(kin_t *k, const char *topic, int32_t partition, int64_t next_offset)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
-    rd_kafka_resp_err_t r = rd_kafka_offsets_store(k->rk, l);
+    rd_kafka_resp_err_t r = rd_kafka_offsets_store(k->c.rk, l);
     if (!r && l->elems[0].err)
         r = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
@@ -161,7 +150,7 @@ int kin_store(kin_t *k, const char *topic, int32_t partition, int64_t next_offse
 
 int kin_commit(kin_t *k, char *err, size_t errlen)
 {
-    rd_kafka_resp_err_t r = rd_kafka_commit(k->rk, NULL, 0);
+    rd_kafka_resp_err_t r = rd_kafka_commit(k->c.rk, NULL, 0);
     if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
         return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
     return 0;
@@ -169,7 +158,7 @@ int kin_commit(kin_t *k, char *err, size_t errlen)
 
 int kin_commit_offsets(kin_t *k, const rd_kafka_topic_partition_list_t *offsets, char *err, size_t errlen)
 {
-    rd_kafka_resp_err_t r = rd_kafka_commit(k->rk, offsets, 0);
+    rd_kafka_resp_err_t r = rd_kafka_commit(k->c.rk, offsets, 0);
     if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
         return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
     return 0;
@@ -179,7 +168,7 @@ int kin_seek(kin_t *k, const char *topic, int32_t partition, int64_t offset)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(k->rk, l, 5000);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(k->c.rk, l, 5000);
     int rc = 0;
     if (e) {
         tlog(TLOG_WARN, "seek_failed", "topic=%s partition=%d msg=%s", tlog_q(topic), (int)partition,
@@ -196,7 +185,7 @@ int kin_seek(kin_t *k, const char *topic, int32_t partition, int64_t offset)
 int kin_pause_parts(kin_t *k, const rd_kafka_topic_partition_list_t *parts, int pause)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
-    rd_kafka_resp_err_t r = pause ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l);
+    rd_kafka_resp_err_t r = pause ? rd_kafka_pause_partitions(k->c.rk, l) : rd_kafka_resume_partitions(k->c.rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     return r ? TRI_EINVAL : 0;
 }
@@ -204,7 +193,7 @@ int kin_pause_parts(kin_t *k, const rd_kafka_topic_partition_list_t *parts, int 
 int kin_pause(kin_t *k, int pause)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
-    if (rd_kafka_assignment(k->rk, &l) || !l)
+    if (rd_kafka_assignment(k->c.rk, &l) || !l)
         return TRI_EINVAL;
     int rc = l->cnt ? kin_pause_parts(k, l, pause) : 0;
     rd_kafka_topic_partition_list_destroy(l);
@@ -213,22 +202,22 @@ int kin_pause(kin_t *k, int pause)
 
 int kin_joined(kin_t *k)
 {
-    char *id = rd_kafka_memberid(k->rk);
+    char *id = rd_kafka_memberid(k->c.rk);
     int j = id && *id;
     if (id)
-        rd_kafka_mem_free(k->rk, id);
+        rd_kafka_mem_free(k->c.rk, id);
     return j;
 }
 
 int64_t kin_lag(kin_t *k, const char *topic, int32_t partition)
 {
     int64_t lo, hi;
-    if (rd_kafka_get_watermark_offsets(k->rk, topic, partition, &lo, &hi) || hi < 0)
+    if (rd_kafka_get_watermark_offsets(k->c.rk, topic, partition, &lo, &hi) || hi < 0)
         return -1;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition);
     int64_t pos = -1;
-    if (!rd_kafka_position(k->rk, l) && !l->elems[0].err)
+    if (!rd_kafka_position(k->c.rk, l) && !l->elems[0].err)
         pos = l->elems[0].offset;
     rd_kafka_topic_partition_list_destroy(l);
     if (pos < 0)
@@ -238,9 +227,9 @@ int64_t kin_lag(kin_t *k, const char *topic, int32_t partition)
 
 void kin_close(kin_t *k)
 {
-    if (!k || !k->rk)
+    if (!k || !k->c.rk)
         return;
-    rd_kafka_resp_err_t r = rd_kafka_consumer_close(k->rk);
+    rd_kafka_resp_err_t r = rd_kafka_consumer_close(k->c.rk);
     if (r)
         tlog(TLOG_WARN, "consumer_close", "code=%s", rd_kafka_err2name(r));
 }
@@ -249,13 +238,6 @@ void kin_destroy(kin_t *k)
 {
     if (!k)
         return;
-    if (k->q)
-        rd_kafka_queue_destroy(k->q);
-    if (k->rk)
-        rd_kafka_destroy(k->rk);
-    if (k->fds[0] >= 0)
-        close(k->fds[0]);
-    if (k->fds[1] >= 0)
-        close(k->fds[1]);
+    kconf_client_close(&k->c);
     free(k);
 }

@@ -10,9 +10,7 @@
 #define MAX_TOPICS 8
 
 struct kout {
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *q;
-    int fds[2];
+    kconf_client_t c;
     kout_dr_fn dr;
     void *ctx;
     rd_kafka_topic_t *topics[MAX_TOPICS];
@@ -46,29 +44,21 @@ int kout_new(const cfg_t *cfg, const char *bootstrap, kout_dr_fn dr, void *ctx, 
         rd_kafka_conf_destroy(conf);
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     }
-    k->fds[0] = k->fds[1] = -1;
     k->dr = dr;
     k->ctx = ctx;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, k);
-    char e[512];
-    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
-    if (!k->rk) {
-        rd_kafka_conf_destroy(conf);
+    int rc = kconf_client_open(&k->c, RD_KAFKA_PRODUCER, conf, "producer", err, errlen);
+    if (rc) {
         free(k);
-        return tri_errf(err, errlen, TRI_EINVAL, "producer: %s", e);
-    }
-    k->q = rd_kafka_queue_get_main(k->rk);
-    if (kconf_wakeup_pipe(k->q, k->fds)) {
-        kout_destroy(k);
-        return tri_errf(err, errlen, TRI_EIO, "pipe: out of descriptors");
+        return rc;
     }
     *out = k;
     return 0;
 }
 
-rd_kafka_t *kout_rk(kout_t *k) { return k->rk; }
-int kout_fd(const kout_t *k) { return k->fds[0]; }
+rd_kafka_t *kout_rk(kout_t *k) { return k->c.rk; }
+int kout_fd(const kout_t *k) { return k->c.fds[0]; }
 
 static rd_kafka_topic_t *topic(kout_t *k, const char *name)
 {
@@ -77,7 +67,7 @@ static rd_kafka_topic_t *topic(kout_t *k, const char *name)
             return k->topics[i];
     if (k->ntopics == MAX_TOPICS)
         return NULL;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(k->rk, name, NULL);
+    rd_kafka_topic_t *t = rd_kafka_topic_new(k->c.rk, name, NULL);
     if (t)
         k->topics[k->ntopics++] = t;
     return t;
@@ -96,17 +86,17 @@ rd_kafka_resp_err_t kout_produce(kout_t *k, const char *name, const void *key, s
 
 void kout_poll(kout_t *k)
 {
-    kconf_drain_fd(k->fds[0]);
-    rd_kafka_poll(k->rk, 0);
+    kconf_drain_fd(k->c.fds[0]);
+    rd_kafka_poll(k->c.rk, 0);
 }
 
 int kout_flush(kout_t *k, int timeout_ms)
 {
-    rd_kafka_flush(k->rk, timeout_ms);
-    return rd_kafka_outq_len(k->rk);
+    rd_kafka_flush(k->c.rk, timeout_ms);
+    return rd_kafka_outq_len(k->c.rk);
 }
 
-int kout_outstanding(kout_t *k) { return rd_kafka_outq_len(k->rk); }
+int kout_outstanding(kout_t *k) { return rd_kafka_outq_len(k->c.rk); }
 
 void kout_destroy(kout_t *k)
 {
@@ -114,13 +104,6 @@ void kout_destroy(kout_t *k)
         return;
     for (size_t i = 0; i < k->ntopics; i++)
         rd_kafka_topic_destroy(k->topics[i]);
-    if (k->q)
-        rd_kafka_queue_destroy(k->q);
-    if (k->rk)
-        rd_kafka_destroy(k->rk);
-    if (k->fds[0] >= 0)
-        close(k->fds[0]);
-    if (k->fds[1] >= 0)
-        close(k->fds[1]);
+    kconf_client_close(&k->c);
     free(k);
 }
