@@ -21,17 +21,7 @@ with open(sys.argv[1]) as f, open(sys.argv[2], "w") as o:
 PY
 
 start_kafka --brokers 1 --topic in:4 --topic out:4 --topic dlq:1
-write_conf "$TMP/w.conf"
-cat >>"$TMP/w.conf" <<CONF
-[input]
-topics = in
-group = clean
-[output]
-topic = out
-dlq.topic = dlq
-[model]
-source = $TMP/m.tmodel
-CONF
+worker_conf "$TMP/w.conf" clean "$TMP/m.tmodel"
 expect_status "config check" 0 "$BIN/triaged" -c "$TMP/w.conf" --check-config
 kcat -b "$KAFKA" -P -t in -K '\t' <"$TMP/keyed.txt"
 start_triaged w "$TMP/w.conf"

@@ -42,18 +42,7 @@ NBAD=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["bad"
 echo "-- $NGOOD good and $NBAD bad records on one partition"
 
 start_kafka --brokers 1 --topic in:1 --topic out:2 --topic dlq:1
-write_conf "$TMP/w.conf"
-cat >>"$TMP/w.conf" <<CONF
-[input]
-topics = in
-group = badinput
-max.bytes = 4096
-[output]
-topic = out
-dlq.topic = dlq
-[model]
-source = $TMP/m.tmodel
-CONF
+worker_conf "$TMP/w.conf" badinput "$TMP/m.tmodel" "[input]" "max.bytes = 4096"
 start_triaged w "$TMP/w.conf"
 check "worker becomes ready" wait_ready w
 kcat -b "$KAFKA" -P -t in -p 0 <"$TMP/in.bin"

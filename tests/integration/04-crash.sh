@@ -8,40 +8,13 @@
 N=${CRASH_RECORDS:-100000}
 
 "$TRIAGE" train --data "$ROOT/data/sample/airline-tweets.jsonl" --label category --out "$TMP/m.tmodel" -q
-python3 - "$ROOT/data/sample/airline-tweets.jsonl" "$TMP/keyed.txt" "$N" <<'PY'
-import json, sys
-src = [json.loads(l) for l in open(sys.argv[1])]
-n = int(sys.argv[3])
-with open(sys.argv[2], "w") as o:
-    for i in range(n):
-        r = src[i % len(src)]
-        rid = "%s-%d" % (r["id"], i)
-        o.write(rid + "\t" + json.dumps({"id": rid, "text": r["text"], "account": r["account"], "ts": r["ts"]}) + "\n")
-PY
+keyed_records crash "$N" "$TMP/keyed.txt"
 start_kafka --brokers 1 --topic in:16 --topic out:16 --topic dlq:1
-write_conf "$TMP/w.conf"
-cat >>"$TMP/w.conf" <<CONF
-[input]
-topics = in
-group = crash
-[output]
-topic = out
-dlq.topic = dlq
-[model]
-source = $TMP/m.tmodel
-CONF
+worker_conf "$TMP/w.conf" crash "$TMP/m.tmodel"
 for w in a b c; do start_triaged "$w" "$TMP/w.conf"; done
 for w in a b c; do wait_ready "$w" || echo "   worker $w not ready"; done
 # Feed the input at a steady pace so the kills land at the intended progress.
-python3 -c '
-import sys, time
-lines = open(sys.argv[1]).readlines()
-rate, t0 = 8000, time.time()
-for i in range(0, len(lines), 400):
-    sys.stdout.write("".join(lines[i:i + 400])); sys.stdout.flush()
-    lag = t0 + (i + 400) / rate - time.time()
-    if lag > 0: time.sleep(lag)
-' "$TMP/keyed.txt" | kcat -b "$KAFKA" -P -t in -K '\t' &
+pace 8000 <"$TMP/keyed.txt" | kcat -b "$KAFKA" -P -t in -K '\t' &
 FEED=$!
 kills=0
 for pct in 20 50 80; do

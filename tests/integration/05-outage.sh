@@ -8,26 +8,7 @@ N=30000
 LIMIT=2000
 
 "$TRIAGE" train --data "$ROOT/data/sample/airline-tweets.jsonl" --label category --out "$TMP/m.tmodel" -q
-mkkeyed() { # PREFIX COUNT FILE
-    python3 - "$ROOT/data/sample/airline-tweets.jsonl" "$1" "$2" "$3" <<'PY'
-import json, sys
-src = [json.loads(l) for l in open(sys.argv[1])]
-with open(sys.argv[4], "w") as o:
-    for i in range(int(sys.argv[3])):
-        r = src[i % len(src)]; rid = "%s-%d" % (sys.argv[2], i)
-        o.write(rid + "\t" + json.dumps({"id": rid, "text": r["text"]}) + "\n")
-PY
-}
-feed() { # FILE RATE
-    python3 -c '
-import sys, time
-lines = open(sys.argv[1]).readlines(); rate = int(sys.argv[2]); t0 = time.time()
-for i in range(0, len(lines), 200):
-    sys.stdout.write("".join(lines[i:i + 200])); sys.stdout.flush()
-    d = t0 + (i + 200) / rate - time.time()
-    if d > 0: time.sleep(d)
-' "$1" "$2" | kcat -b "$KAFKA" -P -t in -K '\t'
-}
+feed() { pace "$2" <"$1" | kcat -b "$KAFKA" -P -t in -K '\t'; } # FILE RATE
 check_ids() { # KEYED OUT -> lost, dups
     python3 - "$1" "$2" <<'PY'
 import json, sys, collections
@@ -42,24 +23,13 @@ PY
 metric() { curl -s "http://127.0.0.1:$(admin_port "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
-mkkeyed outage "$N" "$TMP/a.txt"
-mkkeyed term "$N" "$TMP/b.txt"
+keyed_records outage "$N" "$TMP/a.txt"
+keyed_records term "$N" "$TMP/b.txt"
 start_kafka --brokers 2 --topic in:8 --topic out:8 --topic dlq:1
 for p in 0 1 2 3 4 5 6 7; do kcmd leader in $p 1 >/dev/null; kcmd leader out $p 2 >/dev/null; done
 kcmd leader dlq 0 1 >/dev/null
 kcmd coordinator group outage 1 >/dev/null
-write_conf "$TMP/w.conf"
-cat >>"$TMP/w.conf" <<CONF
-[input]
-topics = in
-group = outage
-max.inflight = $LIMIT
-[output]
-topic = out
-dlq.topic = dlq
-[model]
-source = $TMP/m.tmodel
-CONF
+worker_conf "$TMP/w.conf" outage "$TMP/m.tmodel" "[input]" "max.inflight = $LIMIT"
 start_triaged w "$TMP/w.conf"
 check "worker ready" wait_ready w
 feed "$TMP/a.txt" 3000 &

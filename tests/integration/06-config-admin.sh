@@ -37,18 +37,7 @@ check "secrets are redacted in the effective config" bash -c "grep -q 'sasl.pass
 echo "-- a worker without a model"
 "$TRIAGE" train --data "$ROOT/data/sample/airline-tweets.jsonl" --label category --out "$TMP/m1.tmodel" -q
 start_kafka --brokers 1 --topic in:2 --topic out:2 --topic dlq:1
-write_conf "$TMP/w.conf"
-cat >>"$TMP/w.conf" <<CONF
-[input]
-topics = in
-group = admin
-[output]
-topic = out
-dlq.topic = dlq
-[model]
-source = $TMP/live.tmodel
-poll.interval = 500ms
-CONF
+worker_conf "$TMP/w.conf" admin "$TMP/live.tmodel" "poll.interval = 500ms"
 start_triaged w "$TMP/w.conf"
 port=$(admin_port w)
 sleep 1

@@ -103,6 +103,43 @@ write_conf() {
         echo "level = info"
     } >"$f"
 }
+# worker_conf FILE GROUP MODEL_SOURCE [SECTION_LINES...]: a classify worker's
+# config on the test cluster (topics in, out, dlq); each extra argument is one
+# more line (e.g. "[input]" "max.bytes = 4096": sections may repeat).
+worker_conf() {
+    local f=$1 group=$2 source=$3; shift 3
+    write_conf "$f"
+    printf '%s\n' "[input]" "topics = in" "group = $group" "[output]" "topic = out" "dlq.topic = dlq" \
+        "[model]" "source = $source" "$@" >>"$f"
+}
+# pace RATE: copies stdin to stdout at about RATE lines a second (a steady
+# producer for kcat -P).
+pace() {
+    python3 -c '
+import sys, time
+rate, t0, n, buf = float(sys.argv[1]), time.time(), 0, []
+for line in sys.stdin:
+    buf.append(line); n += 1
+    if len(buf) >= max(1, int(rate / 50)):
+        sys.stdout.write("".join(buf)); sys.stdout.flush(); buf = []
+        d = t0 + n / rate - time.time()
+        if d > 0: time.sleep(d)
+sys.stdout.write("".join(buf))' "$1"
+}
+# keyed_records PREFIX COUNT FILE: COUNT records "id<TAB>json" with unique
+# ids PREFIX-N, texts (and ts, account) cycled from the shipped sample.
+keyed_records() {
+    python3 - "$ROOT/data/sample/airline-tweets.jsonl" "$@" <<'PY'
+import json, sys
+src = [json.loads(l) for l in open(sys.argv[1])]
+prefix, n = sys.argv[2], int(sys.argv[3])
+with open(sys.argv[4], "w") as o:
+    for i in range(n):
+        r = src[i % len(src)]
+        rid = "%s-%d" % (prefix, i)
+        o.write(rid + "\t" + json.dumps({"id": rid, "text": r["text"], "account": r["account"], "ts": r["ts"]}) + "\n")
+PY
+}
 # start_triaged NAME CONF [--set K=V]...: starts a worker in the background;
 # sets PID_<NAME>; its log is $TMP/NAME.log (earlier runs' logs: NAME.log.*).
 start_triaged() {
