@@ -55,6 +55,7 @@ struct pbatch {
     int finished;              /* worker done (under pl->mu) */
     int after_pending;         /* libuv's after-work callback still to run */
     pbatch_t *next;            /* FIFO of batches not yet fully produced */
+    pbatch_t *live_prev, *live_next; /* every batch not in the free list */
 };
 
 struct pl {
@@ -76,6 +77,7 @@ struct pl {
     char *out_topic, *dlq_topic;
 
     pbatch_t *cur, *head, *tail, *freelist;
+    pbatch_t *live;            /* batches in use, whatever their state: freed at exit */
     size_t nfree;
     int nworking;
     ot_part_t **parts;
@@ -129,7 +131,23 @@ static pbatch_t *batch_get(pl_t *pl)
     b->nmodels = 0;
     b->resolved = 0;
     buf_reset(&b->arena);
+    b->live_prev = NULL;
+    b->live_next = pl->live;
+    if (pl->live)
+        pl->live->live_prev = b;
+    pl->live = b;
     return b;
+}
+
+static void live_unlink(pl_t *pl, pbatch_t *b)
+{
+    if (b->live_prev)
+        b->live_prev->live_next = b->live_next;
+    else
+        pl->live = b->live_next;
+    if (b->live_next)
+        b->live_next->live_prev = b->live_prev;
+    b->live_prev = b->live_next = NULL;
 }
 
 static void batch_destroy(pbatch_t *b)
@@ -153,6 +171,7 @@ static void batch_maybe_free(pl_t *pl, pbatch_t *b)
         reg_model_unref(b->models[i]);
     }
     b->nmodels = 0;
+    live_unlink(pl, b);
     if (pl->nfree < FREE_BATCHES && b->arena.cap < (64u << 20)) {
         b->next = pl->freelist;
         pl->freelist = b;
@@ -984,8 +1003,25 @@ void pl_free(pl_t *pl)
 {
     if (!pl)
         return;
-    /* By now every batch is done (or the process is exiting after a
-     * timeout); release what is left. */
+    /* Normally every batch is done by now; after a fatal error or a flush
+     * timeout some are not: release their messages (before the consumer
+     * handle goes), trackers and models. Their offsets were never stored. */
+    while (pl->live) {
+        pbatch_t *b = pl->live;
+        live_unlink(pl, b);
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->recs[i].msg)
+                rd_kafka_message_destroy(b->recs[i].msg);
+            if (b->recs[i].part)
+                ot_unref(b->recs[i].part);
+        }
+        for (size_t i = 0; i < b->nmodels; i++) {
+            if (b->clfs[i])
+                reg_clf_put(b->models[i], b->clfs[i]);
+            reg_model_unref(b->models[i]);
+        }
+        batch_destroy(b);
+    }
     while (pl->freelist) {
         pbatch_t *b = pl->freelist;
         pl->freelist = b->next;

@@ -2,7 +2,9 @@
 # The output broker down for 10 s under load: consumption pauses, in-flight
 # records and memory stay bounded, nothing is lost after recovery. Then
 # SIGTERM under load: exit 0, nothing lost, offsets committed (a new worker
-# in the same group produces no duplicate).
+# in the same group produces no duplicate). Last, a fatal error of the
+# idempotent producer stops the daemon with a non-zero exit, and a new worker
+# still labels every record.
 . "$(dirname "$0")/lib.sh"
 N=30000
 LIMIT=2000
@@ -77,4 +79,21 @@ read -r lost dups < <(check_ids "$TMP/b.txt" "$TMP/out2.txt")
 expect_eq "records lost across SIGTERM and restart" "$lost" 0
 expect_eq "duplicates across SIGTERM and restart (offsets were committed)" "$dups" 0
 kill -TERM "$PID_w2"; wait "$PID_w2"
+
+echo "-- a fatal producer error"
+before=$(topic_count out)
+keyed_records fatal 200 "$TMP/c.txt"
+kcat -b "$KAFKA" -P -t in -K '\t' <"$TMP/c.txt"
+expect_eq "the broker will answer the next produce with a sequence error" "$(kcmd error Produce OUT_OF_ORDER_SEQUENCE_NUMBER 1 | cut -c1-2)" ok
+start_triaged w3 "$TMP/w.conf"
+for i in $(seq 1 150); do kill -0 "$PID_w3" 2>/dev/null || break; sleep 0.2; done
+wait "$PID_w3"
+expect_eq "the idempotent producer's fatal error stops the daemon with exit 1" "$?" 1
+check "and says why" grep -q 'event=fatal msg="OUT_OF_ORDER_SEQUENCE_NUMBER' "$TMP/w3.log"
+start_triaged w4 "$TMP/w.conf"
+check "a new worker labels every record the stopped one did not deliver" wait_count out $((before + 200)) 60
+consume out "$TMP/out3.txt"
+read -r lost dups < <(check_ids "$TMP/c.txt" "$TMP/out3.txt")
+expect_eq "records lost across the fatal stop" "$lost" 0
+kill -TERM "$PID_w4"; wait "$PID_w4"
 finish
