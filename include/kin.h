@@ -60,8 +60,9 @@ int kin_pause_parts(kin_t *k, const rd_kafka_topic_partition_list_t *parts, int 
 int kin_joined(kin_t *k);
 /* Consumer lag of a partition (high watermark - position), or -1. */
 int64_t kin_lag(kin_t *k, const char *topic, int32_t partition);
-/* Leaves the group (serving the final revoke) and commits. */
-void kin_close(kin_t *k);
+/* Leaves the group (serving the final revoke, which commits), waiting at
+ * most timeout_ms; kin_destroy afterwards never blocks on the group. */
+void kin_close(kin_t *k, int timeout_ms);
 /* Rebalances served so far, by kind. */
 typedef struct kin_stats {
     uint64_t assigns, revokes, lost;

@@ -442,7 +442,7 @@ void alr_stop(alr_t *a, void (*done)(void *), void *ctx)
     a->done = done;
     a->done_ctx = ctx;
     checkpoint(a);
-    kin_close(a->kin);
+    kin_close(a->kin, 5000);
     kout_flush(a->kout, 2000);
     uv_close((uv_handle_t *)&a->cpoll, on_closed);
     uv_close((uv_handle_t *)&a->ppoll, on_closed);

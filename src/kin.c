@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct kin {
     kconf_client_t c;
+    int closing_done, closed;
     kin_hooks_t hooks;
     kin_stats_t stats;
 };
@@ -225,19 +227,66 @@ int64_t kin_lag(kin_t *k, const char *topic, int32_t partition)
     return hi > pos ? hi - pos : 0;
 }
 
-void kin_close(kin_t *k)
+void kin_close(kin_t *k, int timeout_ms)
 {
     if (!k || !k->c.rk)
         return;
-    rd_kafka_resp_err_t r = rd_kafka_consumer_close(k->c.rk);
-    if (r)
-        tlog(TLOG_WARN, "consumer_close", "code=%s", rd_kafka_err2name(r));
+    /* rd_kafka_consumer_close() waits as long as it takes to leave the group;
+     * with the brokers gone that is tens of seconds. Close asynchronously and
+     * serve the close queue (rebalance callbacks run here) until done or the
+     * deadline; destroy then skips the blocking close. */
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->c.rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(k->c.rk, q);
+    if (e) {
+        tlog(TLOG_WARN, "consumer_close", "msg=%s", tlog_q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+    } else {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t elapsed = 0;
+        while (!rd_kafka_consumer_closed(k->c.rk) && elapsed < timeout_ms) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (ev) {
+                /* On this queue the final revocation arrives as an event, not
+                 * a callback: run the same handling (finish, flush, commit). */
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                    rebalance_cb(k->c.rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), k);
+                rd_kafka_event_destroy(ev);
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        }
+        if (!rd_kafka_consumer_closed(k->c.rk))
+            tlog(TLOG_WARN, "consumer_close_timeout", "waited_ms=%d", timeout_ms);
+        else
+            k->closed = 1;
+    }
+    rd_kafka_queue_destroy(q);
+    k->closing_done = 1;
 }
 
 void kin_destroy(kin_t *k)
 {
     if (!k)
         return;
+    if (k->closing_done && !k->closed && k->c.rk) {
+        /* The group could not be left in time (brokers gone): destroying the
+         * handle would wait for librdkafka to give up on them, tens of
+         * seconds. The process is exiting: leave the handle to the exit,
+         * kept reachable so leak checkers do not report it. */
+        static rd_kafka_t *abandoned;
+        abandoned = k->c.rk;
+        tlog(TLOG_WARN, "consumer_abandoned", "client=%s", rd_kafka_name(abandoned));
+        k->c.rk = NULL;
+        k->c.q = NULL;
+    } else if (k->closing_done && k->c.rk) {
+        /* Closed already: do not block in a second close. */
+        if (k->c.q)
+            rd_kafka_queue_destroy(k->c.q);
+        k->c.q = NULL;
+        rd_kafka_destroy_flags(k->c.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        k->c.rk = NULL;
+    }
     kconf_client_close(&k->c);
     free(k);
 }

@@ -87,7 +87,8 @@ struct pl {
     size_t nretry, capretry;
     uint64_t retry_ms;
     size_t inflight;
-    int paused, in_revoke, started, stopping, finalizing;
+    int paused, throttled, in_revoke, started, stopping, finalizing;
+    uint64_t throttled_since;
     uint64_t stop_deadline;
     void (*stop_done)(void *);
     void *stop_ctx;
@@ -100,7 +101,7 @@ struct pl {
     pthread_cond_t cv;
 
     met_family_t *f_in, *f_out, *f_dead, *f_batches, *f_batch_size, *f_batch_latency, *f_classify, *f_labels,
-        *f_unknown, *f_lag, *f_assigned, *f_rebalances, *f_inflight, *f_paused, *f_dr_fail;
+        *f_unknown, *f_lag, *f_assigned, *f_rebalances, *f_inflight, *f_paused, *f_throttled, *f_dr_fail;
 };
 
 static void produce_ready(pl_t *pl);
@@ -108,6 +109,7 @@ static void on_more(uv_idle_t *h);
 static void kick(pl_t *pl);
 static void backpressure(pl_t *pl);
 static void check_stop(pl_t *pl);
+static void on_cpoll(uv_poll_t *h, int status, int events);
 
 /* ---- batches ---- */
 
@@ -598,18 +600,48 @@ static void on_dr(void *ctx, void *opaque, rd_kafka_resp_err_t err)
 
 /* ---- input ---- */
 
+/* Back-pressure in two steps. Above input.max.inflight the loop first stops
+ * taking records: librdkafka keeps prefetching into its own bounded queue
+ * (queued.max.messages.kbytes), nothing is thrown away, and taking resumes
+ * the moment deliveries bring the count below half the limit — the normal
+ * flow control of a busy pipeline. Only if that lasts PAUSE_AFTER_MS (the
+ * output is down or very slow) are the partitions paused: pausing discards
+ * librdkafka's prefetched records (they are fetched again on resume), but it
+ * lets the loop poll the consumer again, so rebalances are served and the
+ * group does not evict this member for exceeding max.poll.interval.ms. */
+#define PAUSE_AFTER_MS 2000
+
+static void set_throttle(pl_t *pl, int on)
+{
+    pl->throttled = on;
+    met_set(met_series0(pl->f_throttled), on);
+    if (on) {
+        pl->throttled_since = uv_hrtime();
+        uv_poll_stop(&pl->cpoll); /* the queue stays non-empty: do not spin on it */
+    } else if (!pl->stopping && !pl->closing) {
+        uv_poll_start(&pl->cpoll, UV_READABLE, on_cpoll);
+    }
+}
+
 static void backpressure(pl_t *pl)
 {
     if (pl->in_revoke || !pl->started || pl->finalizing)
         return;
-    if (!pl->paused && pl->inflight >= pl->max_inflight) {
-        if (!kin_pause(pl->kin, 1)) {
+    if (pl->inflight >= pl->max_inflight) {
+        if (!pl->throttled && !pl->paused)
+            set_throttle(pl, 1);
+        if (pl->throttled && !pl->paused && uv_hrtime() - pl->throttled_since > PAUSE_AFTER_MS * 1000000ull &&
+            !kin_pause(pl->kin, 1)) {
             pl->paused = 1;
             met_set(met_series0(pl->f_paused), 1);
-            tlog(TLOG_WARN, "input_paused", "inflight=%zu limit=%zu", pl->inflight, pl->max_inflight);
+            tlog(TLOG_WARN, "input_paused", "inflight=%zu limit=%zu waited_ms=%d", pl->inflight, pl->max_inflight,
+                 PAUSE_AFTER_MS);
+            set_throttle(pl, 0); /* paused partitions deliver nothing: polling is safe again */
         }
-    } else if (pl->paused && pl->inflight <= pl->max_inflight / 2) {
-        if (!kin_pause(pl->kin, 0)) {
+    } else if (pl->inflight <= pl->max_inflight / 2) {
+        if (pl->throttled)
+            set_throttle(pl, 0);
+        if (pl->paused && !kin_pause(pl->kin, 0)) {
             pl->paused = 0;
             met_set(met_series0(pl->f_paused), 0);
             tlog(TLOG_INFO, "input_resumed", "inflight=%zu", pl->inflight);
@@ -676,10 +708,8 @@ static void poll_input(pl_t *pl)
 {
     size_t n = 0;
     rd_kafka_message_t *m;
-    /* Back-pressure is checked per message. Polling goes on while paused:
-     * rebalances are served from the same queue, and the group would evict
-     * a member that stops polling for max.poll.interval.ms. */
-    while (!pl->stopping && !pl->fatal && n < POLL_BUDGET && (m = kin_poll(pl->kin))) {
+    /* Back-pressure is checked per message (see backpressure()). */
+    while (!pl->stopping && !pl->fatal && !pl->throttled && n < POLL_BUDGET && (m = kin_poll(pl->kin))) {
         on_message(pl, m);
         backpressure(pl);
         n++;
@@ -825,6 +855,7 @@ static void on_tick(uv_timer_t *t)
         snprintf(pl->fatal_msg, sizeof pl->fatal_msg, "%s", fe);
     }
     kout_poll(pl->kout);
+    backpressure(pl); /* a throttle that has lasted too long turns into a pause */
     if (pl->started && !pl->stopping)
         poll_input(pl);
     kick(pl);
@@ -898,6 +929,9 @@ int pl_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, met_t *met,
                                 NULL, NULL, 0);
     pl->f_paused = met_family(met, MET_GAUGE, "triage_input_paused", "1 while back-pressure pauses the input.", NULL,
                               NULL, 0);
+    pl->f_throttled = met_family(met, MET_GAUGE, "triage_input_throttled",
+                                 "1 while the input is held back because too many records are in flight.", NULL,
+                                 NULL, 0);
     pl->f_dr_fail = met_family(met, MET_COUNTER, "triage_delivery_failures_total",
                                "Output deliveries that failed and were retried.", NULL, NULL, 0);
     /* Known reasons start at zero, so a dashboard sees the series before the
@@ -962,7 +996,7 @@ static void finalize(pl_t *pl)
     char err[TRI_ERRLEN];
     if (pl->started && kin_commit(pl->kin, err, sizeof err))
         tlog(TLOG_WARN, "commit_failed", "msg=%s", tlog_q(err));
-    kin_close(pl->kin);
+    kin_close(pl->kin, (int)(pl->flush_ms > 1000 ? pl->flush_ms : 1000));
     kout_flush(pl->kout, 1000);
     tlog(TLOG_INFO, "pipeline_stopped", "in=%llu out=%llu dead=%llu", (unsigned long long)pl->n_in,
          (unsigned long long)pl->n_out, (unsigned long long)pl->n_dead);
@@ -989,6 +1023,7 @@ void pl_stop(pl_t *pl, void (*done)(void *), void *ctx)
     if (pl->stopping)
         return;
     pl->stopping = 1;
+    pl->throttled = 0;
     pl->stop_done = done;
     pl->stop_ctx = ctx;
     pl->stop_deadline = uv_hrtime() + pl->flush_ms * 1000000ull;
