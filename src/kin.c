@@ -60,10 +60,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 int kin_new(const cfg_t *cfg, const kin_opts_t *o, const char *bootstrap, const kin_hooks_t *hooks, kin_t **out,
             char *err, size_t errlen)
 {
-    /* A group without committed offsets reads from the beginning, so records
-     * published before the first worker came up are not skipped; operators
-     * may still override kafka.auto.offset.reset. */
-    static const char *const defaults[] = {"auto.offset.reset", "earliest", NULL};
+    /* Defaults operators may override (kafka.*): a group without committed
+     * offsets reads from the beginning, so records published before the first
+     * worker came up are not skipped. */
+    /* Also: a broker holds an empty fetch up to fetch.wait.max.ms (500 ms by
+     * default; librdkafka's mock cluster always holds it that long): 25 ms
+     * keeps a trickle of records from waiting, at the cost of a few more
+     * empty fetches while idle. */
+    static const char *const defaults[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "25", NULL};
     rd_kafka_conf_t *conf = kconf_build(cfg, "consumer", bootstrap, defaults, err, errlen);
     if (!conf)
         return TRI_EINVAL;
