@@ -80,8 +80,9 @@ sleep 1.1  # a different training second gives a different version
 "$TRIAGE" train --data "$ROOT/data/sample/airline-tweets.jsonl" --label category --out "$TMP/m2.tmodel" -q --alpha 0.3
 cp "$TMP/m2.tmodel" "$TMP/live.tmodel.new" && mv "$TMP/live.tmodel.new" "$TMP/live.tmodel"
 kill -HUP "$PID_w"
-sleep 1.5
-v2=$(curl -s "http://127.0.0.1:$port/metrics" | grep -o '^triage_model_info{[^}]*}' | grep -o 'version="[^"]*"')
+cur_version() { curl -s "http://127.0.0.1:$port/metrics" | grep -o '^triage_model_info{[^}]*}' | grep -o 'version="[^"]*"'; }
+eventually 15 bash -c "[ -n \"\$(curl -s http://127.0.0.1:$port/metrics | grep '^triage_model_info{')\" ] && ! curl -s http://127.0.0.1:$port/metrics | grep -q '^triage_model_info{.*$v1'"
+v2=$(cur_version)
 check "SIGHUP swapped in the new version ($v1 -> $v2)" test -n "$v2" -a "$v1" != "$v2"
 sed -n 21,40p "$ROOT/data/sample/airline-tweets.jsonl" | kcat -b "$KAFKA" -P -t in
 wait_count out 40 30 >/dev/null
@@ -90,7 +91,7 @@ check "output records name the new version" grep -q "\"model\":\"default@${v2#ve
 cp "$TMP/live.tmodel" "$TMP/bad.tmodel"
 printf '\xff' | dd of="$TMP/bad.tmodel" bs=1 seek=5000 conv=notrunc status=none
 mv "$TMP/bad.tmodel" "$TMP/live.tmodel"
-sleep 1.5
+eventually 15 bash -c "curl -s http://127.0.0.1:$port/metrics | grep -q '^triage_model_refusals_total{reason=\"checksum\"} 1'"
 curl -s "http://127.0.0.1:$port/metrics" >"$TMP/m3.txt"
 check "the corrupt file is refused with its reason" grep -q '^triage_model_refusals_total{reason="checksum"} 1' "$TMP/m3.txt"
 check "the refusal is logged" grep -q 'event=model_refused.*reason=checksum' "$TMP/w.log"
@@ -111,8 +112,8 @@ PY
 start_triaged m "$TMP/w.conf" --set model.source="$TMP/many.tmodel" --set input.group=many --set input.topics=many
 wait_ready m 30
 kcat -b "$KAFKA" -P -t many <"$TMP/many-in.jsonl"
-sleep 3
 mport=$(admin_port m)
+eventually 30 bash -c "curl -s http://127.0.0.1:$mport/metrics | grep -q '^triage_records_out_total 300$'"
 n=$(curl -s "http://127.0.0.1:$mport/metrics" | grep -c '^triage_labels_total{')
 check "300 labels give at most 257 label series ($n)" test "$n" -le 257 -a "$n" -ge 200
 check "the overflow series is _other" bash -c "curl -s http://127.0.0.1:$mport/metrics | grep -q '^triage_labels_total{label=\"_other\"}'"

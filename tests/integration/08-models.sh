@@ -180,7 +180,7 @@ kill "$S3PID"; wait "$S3PID" 2>/dev/null
 sleep 2.5
 feed outage 200 1000
 check "with the store down the workers keep labeling" wait_count out $((before + 200)) 30
-check "... and say why in the log" grep -q "event=store_unreachable" "$TMP/w1.log"
+check "... and say why in the log" eventually 10 grep -q "event=store_unreachable" "$TMP/w1.log"
 expect_eq "worker 1 still serves $V2" "$(version_of w1)" "$V2"
 kill -TERM "$PID_w1"; wait "$PID_w1"
 start_triaged w1 "$TMP/w1.conf"

@@ -36,6 +36,15 @@ expect_status() {
     local got=$?
     if [ "$got" = "$want" ]; then ok "$d (exit $got)"; else fail "$d (exit $got, expected $want; stderr: $(head -c 300 "$TMP/err"))"; fi
 }
+# eventually SECONDS CMD...: runs CMD every 0.2 s until it succeeds (status 0)
+# or SECONDS pass (status 1). For conditions that become true asynchronously.
+eventually() {
+    local deadline=$(( $(date +%s) + $1 )); shift
+    until "$@"; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.2
+    done
+}
 finish() {
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" = 0 ]
