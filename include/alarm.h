@@ -23,7 +23,9 @@
  * records with no n-gram known to the model, of low-confidence predictions
  * (score < low_score) and of dead-lettered records raise `quality` alarms
  * above their thresholds; the population stability index of the predicted
- * label mix against the training mix raises `drift` above psi_max.
+ * label mix against the training mix raises `drift` above psi_max (in
+ * windows with at least 30 records per label, below which the index mostly
+ * measures sampling noise).
  *
  * Ownership: alarm_t is created by alarm_new and freed by alarm_free; event
  * fields passed to the emit callback are valid during the call only. */

@@ -415,7 +415,9 @@ static void close_window(alarm_t *a, window_t *w)
         quality(a, Q_LOW, ALARM_QUALITY, (double)w->low / (double)w->score_n, a->o.low_max, start);
     if (w->n + w->dead >= a->o.quality_min)
         quality(a, Q_DLQ, ALARM_QUALITY, (double)w->dead / (double)(w->n + w->dead), a->o.dlq_max, start);
-    if (a->nref && w->n >= a->o.quality_min)
+    /* Sampling noise alone gives a PSI of about (labels - 1) / n: only a window
+     * with 30 records per label measures drift rather than noise. */
+    if (a->nref && w->n >= a->o.quality_min && (double)w->n >= 30.0 * (double)a->nref)
         quality(a, Q_PSI, ALARM_DRIFT, psi(a, w), a->o.psi_max, start);
     a->st.windows_closed++;
     a->closed_until = start + a->o.window_ms;
