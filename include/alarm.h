@@ -19,6 +19,12 @@
  * teach the baseline to expect spikes. The total volume is a series too and
  * raises volume_drop on the lower tail (x <= drop_ratio * m).
  *
+ * With `seasonal` (windows that divide a day, at most 96 a day), support
+ * traffic's daily rhythm is learned from the total volume: each time-of-day
+ * slot's share of a typical day, once every slot has been seen on two days.
+ * Series levels are then kept without it and a window's expected count is
+ * the level times its slot's share, so the morning rush is not a spike.
+ *
  * Data quality per window (at least quality_min records): the share of
  * records with no n-gram known to the model, of low-confidence predictions
  * (score < low_score) and of dead-lettered records raise `quality` alarms
@@ -56,6 +62,7 @@ typedef struct alarm_opts {
     double dlq_max;         /* 0.05 */
     double psi_max;         /* 0.25 */
     size_t max_series;      /* 20000 */
+    int seasonal;           /* 1: expected counts follow the time of day */
 } alarm_opts_t;
 
 typedef struct alarm_event {

@@ -11,6 +11,9 @@
 #define NPOINTS 48
 #define MAX_OPEN 64         /* open windows at once (lateness / window + 2 is enough) */
 #define MAX_GAP 10000       /* empty windows evaluated across a gap before skipping ahead */
+#define DAY_MS 86400000LL
+#define MAX_SLOTS 96        /* seasonal slots a day (15-minute windows) */
+#define PROFILE_DAYS 2      /* days every slot must have seen before the profile counts */
 #define TOTAL_LABEL "(all records)"
 
 enum { S_LABEL, S_TOTAL };
@@ -66,6 +69,12 @@ struct alarm {
     double *ref_shares;
     size_t nref;
     qstate_t q[NQ];
+    /* Time-of-day profile: support traffic has a daily rhythm, so a series'
+     * level is kept deseasonalized and its expected count is the level
+     * times the slot's share of a typical day, learned from the total. */
+    size_t nslots;          /* 0: off */
+    double prof[MAX_SLOTS];
+    uint32_t prof_n[MAX_SLOTS];
     alarm_stats_t st;
 };
 
@@ -87,7 +96,8 @@ void alarm_opts_default(alarm_opts_t *o)
                         .low_max = 0.6,
                         .dlq_max = 0.05,
                         .psi_max = 0.25,
-                        .max_series = 20000};
+                        .max_series = 20000,
+                        .seasonal = 1};
 }
 
 const char *alarm_kind_name(int kind)
@@ -304,9 +314,9 @@ static void learn(alarm_t *a, series_t *s, double x)
     s->n++;
 }
 
-static void evaluate(alarm_t *a, series_t *s, double x, int64_t start)
+static void evaluate(alarm_t *a, series_t *s, double x, int64_t start, double f)
 {
-    double m = s->mean, v = s->var > m ? s->var : m;
+    double m = s->mean * f, v = s->var * f * f > m ? s->var * f * f : m;
     /* The baseline is itself an estimate: widen the variance by its own
      * uncertainty (an EWMA averages about (2 - alpha) / alpha windows). */
     double vt = v * (1 + a->o.alpha / (2 - a->o.alpha));
@@ -348,7 +358,52 @@ static void evaluate(alarm_t *a, series_t *s, double x, int64_t start)
         xl = m + 3 * sqrt(v);
     if (hit && s->kind == S_TOTAL && x < m - 3 * sqrt(v))
         xl = m - 3 * sqrt(v) > 0 ? m - 3 * sqrt(v) : 0;
-    learn(a, s, xl);
+    learn(a, s, xl / f); /* the level is kept without the time of day */
+}
+
+static size_t slot_of(const alarm_t *a, int64_t start)
+{
+    int64_t t = start % DAY_MS;
+    if (t < 0)
+        t += DAY_MS;
+    return (size_t)(t / a->o.window_ms);
+}
+
+/* The slot's share of a typical day relative to the average slot, once
+ * every slot has been seen PROFILE_DAYS times; else 1. Floored so that a
+ * quiet night slot does not make every record there look like a spike. */
+static double season(const alarm_t *a, int64_t start)
+{
+    if (!a->nslots)
+        return 1;
+    double sum = 0;
+    uint32_t days = UINT32_MAX;
+    for (size_t i = 0; i < a->nslots; i++) {
+        if (a->prof_n[i] < PROFILE_DAYS)
+            return 1;
+        sum += a->prof[i];
+        if (a->prof_n[i] < days)
+            days = a->prof_n[i];
+    }
+    double mean = sum / (double)a->nslots;
+    if (mean <= 0)
+        return 1;
+    double f = a->prof[slot_of(a, start)] / mean;
+    if (f < 0.05)
+        f = 0.05;
+    /* A profile from a few days is noisy: trust it in proportion to the days
+     * behind it, fully after a week. */
+    double w = days >= 7 ? 1 : (double)days / 7;
+    return 1 + w * (f - 1);
+}
+
+static void learn_season(alarm_t *a, int64_t start, double total)
+{
+    if (!a->nslots)
+        return;
+    size_t i = slot_of(a, start);
+    a->prof[i] = a->prof_n[i] ? a->prof[i] + 0.3 * (total - a->prof[i]) : total;
+    a->prof_n[i]++;
 }
 
 static void quality(alarm_t *a, int q, int kind, double value, double limit, int64_t start)
@@ -399,6 +454,7 @@ static double psi(alarm_t *a, const window_t *w)
 static void close_window(alarm_t *a, window_t *w)
 {
     int64_t start = w->start;
+    double f = season(a, start);
     for (size_t k = 0; k < a->ns; k++) {
         series_t *s = a->s[k];
         double x = s->kind == S_TOTAL ? (double)w->n : k < w->cap ? w->counts[k] : 0;
@@ -406,9 +462,12 @@ static void close_window(alarm_t *a, window_t *w)
          * not an alarm about all the windows before it existed. */
         if (!s->n && !x)
             continue;
-        evaluate(a, s, x, start);
+        evaluate(a, s, x, start, f);
         s->recent = (uint64_t)(0.7 * (double)s->recent + x);
     }
+    /* A volume drop is an incident, not the day's rhythm: do not learn it. */
+    if (!a->s[a->total]->alarming)
+        learn_season(a, start, (double)w->n);
     if (w->known_n >= a->o.quality_min)
         quality(a, Q_OOV, ALARM_QUALITY, (double)w->known0 / (double)w->known_n, a->o.oov_max, start);
     if (w->score_n >= a->o.quality_min)
@@ -536,6 +595,9 @@ alarm_t *alarm_new(const alarm_opts_t *o, alarm_emit_fn emit_fn, void *ctx)
         a->o.window_ms = 3600000;
     a->emit = emit_fn;
     a->ctx = ctx;
+    if (a->o.seasonal && DAY_MS % a->o.window_ms == 0 && DAY_MS / a->o.window_ms <= MAX_SLOTS &&
+        DAY_MS / a->o.window_ms > 1)
+        a->nslots = (size_t)(DAY_MS / a->o.window_ms);
     a->watermark = a->closed_until = a->max_ts = INT64_MIN;
     for (int q = 0; q < NQ; q++)
         a->q[q].last = NAN; /* not measured yet */
@@ -654,6 +716,10 @@ json_t *alarm_save(const alarm_t *a)
     json_object_set_new(o, "series", ss);
     json_object_set_new(o, "windows", ws);
     json_object_set_new(o, "quality", qs);
+    json_t *prof = json_array();
+    for (size_t i = 0; i < a->nslots; i++)
+        json_array_append_new(prof, json_pack("[f,i]", a->prof[i], (int)a->prof_n[i]));
+    json_object_set_new(o, "profile", prof);
     return o;
 }
 
@@ -744,6 +810,13 @@ int alarm_load(alarm_t *a, const json_t *st, char *err, size_t errlen)
         a->q[q].last = unnum(json_object_get(o, "last"));
         a->q[q].raised_start = jint(o, "raised_start");
     }
+    json_t *prof = json_object_get(state, "profile");
+    if (json_array_size(prof) == a->nslots)
+        for (size_t k = 0; k < a->nslots; k++) {
+            double pv = unnum(json_array_get(json_array_get(prof, k), 0));
+            a->prof[k] = isfinite(pv) && pv >= 0 ? pv : 0;
+            a->prof_n[k] = (uint32_t)json_integer_value(json_array_get(json_array_get(prof, k), 1));
+        }
     a->watermark = jint(state, "watermark");
     a->closed_until = jint(state, "closed_until");
     a->max_ts = jint(state, "max_ts");

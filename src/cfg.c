@@ -101,6 +101,8 @@ static const def_t defs[] = {
     {"alarms.alpha", T_DOUBLE, "0.1", 0.001, 1, NULL,
      "Weight of the newest window in a series' expected count (exponentially weighted mean and variance)."},
     {"alarms.by.account", T_BOOL, "true", 0, 0, NULL, "Also watch each (account, label) series."},
+    {"alarms.seasonal", T_BOOL, "true", 0, 0, NULL,
+     "Expected counts follow the time of day, learned from the total volume (windows that divide a day)."},
     {"alarms.drop.ratio", T_DOUBLE, "0.5", 0, 1, NULL,
      "volume_drop: total volume at most this fraction of the expected (and improbably low)."},
     {"alarms.quality.min", T_DOUBLE, "50", 1, 1e12, NULL, "Records a window needs before its quality figures count."},
