@@ -346,6 +346,53 @@ static void test_restart_keeps_baselines(void **state)
     alarm_free(r);
 }
 
+/* A daily rhythm: three times the traffic from 08:00 to 12:00. Without the
+ * time-of-day profile every morning looks like a spike; with it, once the
+ * profile has a week behind it (it is trusted in proportion to its days),
+ * mornings are expected, and a real spike at night is still caught. */
+static int run_diurnal(int seasonal, int spike_hour, evlog_t *log)
+{
+    alarm_opts_t o;
+    alarm_opts_default(&o);
+    o.lateness_ms = 0;
+    o.seasonal = seasonal;
+    alarm_t *a = alarm_new(&o, record, log);
+    memset(log, 0, sizeof *log);
+    rng = 21;
+    int64_t day0 = T0 / (24 * HOUR) * (24 * HOUR);
+    for (int h = 0; h < 14 * 24; h++) {
+        int hod = h % 24;
+        double scale = hod >= 8 && hod < 12 ? 3 : 1;
+        feed_hour(a, day0 + h * HOUR, h == spike_hour ? 0 : -1, 5, scale, 0);
+    }
+    alarm_flush(a);
+    int after_week = 0;
+    for (int i = 0; i < log->n; i++)
+        after_week += log->e[i].type == ALARM_RAISE && log->e[i].start >= day0 + 8 * 24 * HOUR;
+    if (getenv("TEST_ALARM_DEBUG"))
+        for (int i = 0; i < log->n; i++)
+            fprintf(stderr, "seasonal=%d %s %s %s day %lld hour %lld obs %.0f exp %.1f\n", seasonal,
+                    log->e[i].type == ALARM_RAISE ? "RAISE" : "clear", alarm_kind_name(log->e[i].kind), log->e[i].label,
+                    (long long)((log->e[i].start - day0) / (24 * HOUR)), (long long)((log->e[i].start - day0) % (24 * HOUR) / HOUR),
+                    log->e[i].observed, log->e[i].expected);
+    alarm_free(a);
+    return after_week;
+}
+
+static void test_daily_rhythm(void **state)
+{
+    (void)state;
+    evlog_t log;
+    assert_true(run_diurnal(0, -1, &log) > 0); /* without the profile: morning "spikes" */
+    assert_int_equal(run_diurnal(1, -1, &log), 0);
+    /* A 5x spike of Cancelled Flight at 03:00 on day 10 is still raised, alone. */
+    assert_int_equal(run_diurnal(1, 10 * 24 + 3, &log), 1);
+    int found = 0;
+    for (int i = 0; i < log.n; i++)
+        found += log.e[i].type == ALARM_RAISE && !strcmp(log.e[i].label, "Cancelled Flight");
+    assert_true(found >= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_short_history_does_not_alarm),
         cmocka_unit_test(test_late_records),
         cmocka_unit_test(test_restart_keeps_baselines),
+        cmocka_unit_test(test_daily_rhythm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
