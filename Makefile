@@ -54,7 +54,7 @@ $(B)/obj $(B)/obj/tools $(B)/tests $(B)/gen:
 $(B)/obj/tools/%.o: src/tools/%.c $(wildcard include/*.h) | $(B)/obj/tools
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
 
-$(B)/kafka-load: $(B)/obj/tools/kafka_load.o
+$(B)/kafka-load: $(B)/obj/tools/kafka_load.o $(B)/obj/tstamp.o $(B)/obj/tri_err.o
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) $(PKG_LIBS) -lpthread
 
 $(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o $(B)/obj/kmock.o $(B)/obj/tri_err.o

@@ -33,6 +33,8 @@
  * Exit status: 0 ok, 1 failure (delivery failures, timeout, Kafka errors),
  * 2 usage.
  */
+#include "tstamp.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -579,76 +581,12 @@ out:
 
 /* ---- latency ---- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static bool digits(const char *s, size_t len, size_t at, size_t n, int *out)
-{
-    int v = 0;
-    if (at + n > len)
-        return false;
-    for (size_t i = at; i < at + n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* RFC 3339 "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" to epoch ms
- * (fraction truncated to milliseconds).  Our own copy, so the tool links
- * against no project objects. */
-static int parse_rfc3339(const char *s, size_t len, int64_t *ms)
-{
-    int Y, M, D, h, mi, sec, frac = 0, oh = 0, om = 0;
-    size_t p = 19;
-    if (!digits(s, len, 0, 4, &Y) || len < 20 || s[4] != '-' || !digits(s, len, 5, 2, &M) || s[7] != '-' ||
-        !digits(s, len, 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !digits(s, len, 11, 2, &h) || s[13] != ':' || !digits(s, len, 14, 2, &mi) || s[16] != ':' ||
-        !digits(s, len, 17, 2, &sec) || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    if (s[p] == '.') {
-        size_t f0 = ++p;
-        for (; p < len && s[p] >= '0' && s[p] <= '9'; p++)
-            if (p - f0 < 3)
-                frac = frac * 10 + (s[p] - '0');
-        if (p == f0)
-            return -1;
-        for (size_t k = p - f0; k < 3; k++)
-            frac *= 10;
-    }
-    if (p < len && (s[p] == 'Z' || s[p] == 'z')) {
-        p++;
-    } else if (p < len && (s[p] == '+' || s[p] == '-')) {
-        if (!digits(s, len, p + 1, 2, &oh) || p + 3 >= len || s[p + 3] != ':' || !digits(s, len, p + 4, 2, &om))
-            return -1;
-        if (s[p] == '-')
-            oh = -oh, om = -om;
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (p != len)
-        return -1;
-    int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
-    *ms = ((days * 24 + h - oh) * 60 + mi - om) * 60000 + (int64_t)sec * 1000 + frac;
-    return 0;
-}
-
 /* The "ts" of a JSON message value, in epoch ms. */
 static int value_ts(const void *payload, size_t len, int64_t *ms)
 {
     json_t *o = json_loadb(payload, len, 0, NULL);
     json_t *ts = o ? json_object_get(o, "ts") : NULL;
-    int rc = json_is_string(ts) ? parse_rfc3339(json_string_value(ts), json_string_length(ts), ms) : -1;
+    int rc = json_is_string(ts) ? ts_parse(json_string_value(ts), json_string_length(ts), ms) : -1;
     json_decref(o);
     return rc;
 }
