@@ -95,7 +95,7 @@ $(B)/triage: $(CLI_OBJ) $(CORE_OBJ) $(B)/obj/store.o
 $(B)/triaged: $(B)/obj/triaged.o $(B)/obj/status_html.o $(DAEMON_OBJ) $(CORE_OBJ)
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c $(CORE_OBJ) $(DAEMON_OBJ) | $(B)/tests
+$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(CORE_OBJ) $(DAEMON_OBJ) | $(B)/tests
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $$(pkg-config --cflags cmocka) -o $@ $< $(CORE_OBJ) $(DAEMON_OBJ) $(DPKG_LIBS) $(LIBS) $$(pkg-config --libs cmocka)
 
 asan:

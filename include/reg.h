@@ -81,8 +81,4 @@ void reg_model_unref(reg_model_t *m);
 clf_t *reg_clf_get(reg_model_t *m);
 void reg_clf_put(reg_model_t *m, clf_t *c);
 
-/* Picks the version to serve from a listing: the pinned one if it exists,
- * else the greatest. versions: names without ".tmodel". Returns NULL if none. */
-const char *reg_pick_version(char *const *versions, size_t n, const char *pinned);
-
 #endif

@@ -109,4 +109,13 @@ int store_put_data(store_t *s, const char *key, const void *data, size_t len, ch
  * (deleting nothing), so treat TRI_ENOENT as done. */
 int store_delete(store_t *s, const char *key, char *err, size_t errlen);
 
+/* The model layout shared by the daemon and the CLI: DIR/VERSION.tmodel
+ * versions and an optional DIR/PIN naming the one to serve.
+ * store_read_pin fills pinned (whitespace trimmed) or leaves it "" when
+ * there is no PIN; other failures are returned. */
+int store_read_pin(store_t *s, const char *dir, char *pinned, size_t n, char *err, size_t errlen);
+/* The version to serve: the pinned one if it is among versions, else the
+ * greatest. NULL when there are none. */
+const char *store_pick_version(char *const *versions, size_t n, const char *pinned);
+
 #endif

@@ -117,34 +117,13 @@ static int list_versions(store_t *s, const char *dir, versions_t *vs, char *err,
             vs->bytes[j] = vs->bytes[j - 1];
             vs->bytes[j - 1] = b;
         }
-    if (have_pin) {
-        char key[440], *data = NULL;
-        size_t len = 0;
-        snprintf(key, sizeof key, "%s/PIN", dir);
-        rc = store_get_small(s, key, sizeof vs->pinned - 1, &data, &len, err, errlen);
-        if (rc && rc != TRI_ENOENT)
-            return rc;
-        if (!rc) {
-            size_t a = 0, b = len;
-            while (a < b && strchr(" \t\r\n", data[a]))
-                a++;
-            while (b > a && strchr(" \t\r\n", data[b - 1]))
-                b--;
-            snprintf(vs->pinned, sizeof vs->pinned, "%.*s", (int)(b - a), data + a);
-        }
-        free(data);
-    }
+    if (have_pin)
+        return store_read_pin(s, dir, vs->pinned, sizeof vs->pinned, err, errlen);
     return 0;
 }
 
 /* The version that serves: the pinned one if it exists, else the newest. */
-static const char *in_use(const versions_t *vs)
-{
-    for (size_t i = 0; i < vs->n && vs->pinned[0]; i++)
-        if (!strcmp(vs->v[i], vs->pinned))
-            return vs->v[i];
-    return vs->n ? vs->v[vs->n - 1] : NULL;
-}
+static const char *in_use(const versions_t *vs) { return store_pick_version(vs->v, vs->n, vs->pinned); }
 
 static void now_version(char *out, size_t n)
 {

@@ -80,18 +80,6 @@ struct reg {
 
 /* ---- pure helpers ---- */
 
-const char *reg_pick_version(char *const *versions, size_t n, const char *pinned)
-{
-    const char *best = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (pinned && *pinned && !strcmp(versions[i], pinned))
-            return versions[i];
-        if (!best || strcmp(versions[i], best) > 0)
-            best = versions[i];
-    }
-    return best;
-}
-
 /* A short reason code for metrics, from a loader, store or probe message. */
 static void classify_reason(int rc, const char *msg, char *out, size_t n)
 {
@@ -455,26 +443,10 @@ static void check_work_store(job_t *j)
         j->cat = calloc(nd ? nd : 1, sizeof *j->cat);
     for (size_t i = 0; !j->rc && i < nd; i++) {
         char pinned[PIN_MAX] = "";
-        if (dirs[i].has_pin) {
-            char key[600], *data = NULL;
-            size_t len = 0;
-            snprintf(key, sizeof key, "%s/PIN", dirs[i].dir);
-            int prc = store_get_small(r->store, key, PIN_MAX - 1, &data, &len, j->err, sizeof j->err);
-            if (prc && prc != TRI_ENOENT) {
-                j->rc = prc;
-                break;
-            }
-            if (!prc) {
-                size_t a = 0, b = len;
-                while (a < b && (data[a] == ' ' || data[a] == '\n' || data[a] == '\r' || data[a] == '\t'))
-                    a++;
-                while (b > a && (data[b - 1] == ' ' || data[b - 1] == '\n' || data[b - 1] == '\r' || data[b - 1] == '\t'))
-                    b--;
-                snprintf(pinned, sizeof pinned, "%.*s", (int)(b - a), data + a);
-            }
-            free(data);
-        }
-        const char *t = reg_pick_version(dirs[i].versions, dirs[i].n, pinned);
+        if (dirs[i].has_pin &&
+            (j->rc = store_read_pin(r->store, dirs[i].dir, pinned, sizeof pinned, j->err, sizeof j->err)))
+            break;
+        const char *t = store_pick_version(dirs[i].versions, dirs[i].n, pinned);
         j->cat[j->ncat].dir = strdup(dirs[i].dir);
         snprintf(j->cat[j->ncat].target, VERSION_MAX, "%s", t ? t : "");
         j->ncat++;

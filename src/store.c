@@ -1586,3 +1586,34 @@ int store_delete(store_t *s, const char *key, char *err, size_t errlen)
     free(p);
     return rc;
 }
+
+int store_read_pin(store_t *s, const char *dir, char *pinned, size_t n, char *err, size_t errlen)
+{
+    char key[1100], *data = NULL;
+    size_t len = 0;
+    pinned[0] = '\0';
+    snprintf(key, sizeof key, "%s/PIN", dir);
+    int rc = store_get_small(s, key, n - 1, &data, &len, err, errlen);
+    if (rc)
+        return rc == TRI_ENOENT ? 0 : rc;
+    size_t a = 0, b = len;
+    while (a < b && strchr(" \t\r\n", data[a]))
+        a++;
+    while (b > a && strchr(" \t\r\n", data[b - 1]))
+        b--;
+    snprintf(pinned, n, "%.*s", (int)(b - a), data + a);
+    free(data);
+    return 0;
+}
+
+const char *store_pick_version(char *const *versions, size_t n, const char *pinned)
+{
+    const char *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (pinned && *pinned && !strcmp(versions[i], pinned))
+            return versions[i];
+        if (!best || strcmp(versions[i], best) > 0)
+            best = versions[i];
+    }
+    return best;
+}

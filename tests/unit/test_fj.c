@@ -529,16 +529,6 @@ static void test_strerror(void **state)
 
 /* ---- randomized mutations ---- */
 
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 static const char RECORD[] =
     "{\"id\":\"a1\",\"text\":\"Flight 123 \\u00e9 \\ud83d\\ude00 late :( \xC3\xA9\xF0\x9F\x91\x8D\","

@@ -447,17 +447,6 @@ static void test_invalid_utf8(void **state)
     tok_free(t);
 }
 
-/* xorshift64* — deterministic across platforms. */
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* Random bytes biased toward the pieces the tokenizer cares about. */
 static size_t random_text(unsigned char *buf, size_t max)

@@ -2,6 +2,7 @@
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
 #include <stddef.h>
+#include <stdint.h>
 
 /* A reference UTF-8 validator written independently of the library's, to
  * check what the tokenizer and the JSON writer produce: no overlong forms,
@@ -41,6 +42,19 @@ static inline int valid_utf8(const unsigned char *s, size_t n)
         i += k;
     }
     return 1;
+}
+
+/* xorshift64*: a seeded stream, the same on every platform, for the
+ * randomized robustness loops. Seed rng_state before use. */
+static uint64_t rng_state;
+static inline uint64_t rng(void)
+{
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1DULL;
 }
 
 #endif
