@@ -1,82 +1,89 @@
 # triage — plain make with pkg-config.
 #   make                 release build in build/
 #   make asan            ASan+UBSan build in build/asan/ (what the tests use)
-#   make check           unit tests (cmocka) under ASan+UBSan, then the integration tests
+#   make check           check-layers, unit tests (cmocka) under ASan+UBSan, then the integration tests
 #   make unit            unit tests only
+#   make check-layers    fails when a file includes a header from a layer above its own
 #   make install         PREFIX=/usr/local DESTDIR=
+#
+# Folders are the layers: src/core -> src/codec -> src/io -> src/daemon | src/cli (and src/tools, test
+# helpers). Each layer becomes a static library, so a program links only the members it uses and
+# only the system libraries those members need.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR   = $(PREFIX)/bin
 
 CC      ?= gcc
-# The text core needs only these; the daemon and tools add the I/O libraries.
-PKGS     = jansson libutf8proc libxxhash
-DPKGS    = rdkafka libuv libcurl libmicrohttpd libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DPKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-DPKG_LIBS  := $(shell pkg-config --libs $(DPKGS))
+# Libraries per layer: the text core and codec need only the first set.
+CORE_PKGS   = jansson libutf8proc libxxhash
+STORE_PKGS  = libcurl libcrypto
+KAFKA_PKGS  = rdkafka
+DAEMON_PKGS = libuv libmicrohttpd
+ALL_PKGS    = $(CORE_PKGS) $(STORE_PKGS) $(KAFKA_PKGS) $(DAEMON_PKGS)
+PKG_CFLAGS := $(shell pkg-config --cflags $(ALL_PKGS))
+CORE_LIBS  := $(shell pkg-config --libs $(CORE_PKGS)) -lstemmer -lm -lpthread
+STORE_LIBS := $(shell pkg-config --libs $(STORE_PKGS))
+KAFKA_LIBS := $(shell pkg-config --libs $(KAFKA_PKGS))
+DAEMON_LIBS:= $(shell pkg-config --libs $(DAEMON_PKGS))
+ALL_LIBS    = $(DAEMON_LIBS) $(KAFKA_LIBS) $(STORE_LIBS) $(CORE_LIBS)
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(PKG_CFLAGS)
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(PKG_CFLAGS) -MMD -MP
 OPT_CFLAGS  ?= -O2 -g
 ASAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LIBS     = $(PKG_LIBS) -lstemmer -lm -lpthread
 
 B  ?= build
-# Object lists: the text core (no Kafka, no network) and the programs.
-CORE_SRC = src/tri_err.c src/buf.c src/u32map.c src/tok.c src/feat.c src/model.c src/clf.c \
-           src/train.c src/evalm.c src/fj.c src/rec.c src/tstamp.c src/alarm.c
-# I/O edges and daemon services (librdkafka, libuv, libcurl, libmicrohttpd).
-DAEMON_SRC = src/tlog.c src/cfg.c src/otrack.c src/met.c src/adm.c src/kconf.c src/kin.c src/kout.c \
-             src/kmock.c src/reg.c src/pipe.c src/alr.c src/store.c
-CLI_SRC  = src/triage.c src/cli_train.c src/cli_eval.c src/cli_classify.c src/cli_inspect.c src/cli_common.c \
-           src/cli_store.c src/cli_alarms.c
+LAYERS = core codec io daemon cli tools
+$(foreach l,$(LAYERS),$(eval $(l)_SRC := $(wildcard src/$(l)/*.c)))
+$(foreach l,$(LAYERS),$(eval $(l)_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$($(l)_SRC))))
 
-CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/stopwords_en.o
-CLI_OBJ  = $(CLI_SRC:src/%.c=$(B)/obj/%.o)
-DAEMON_OBJ = $(DAEMON_SRC:src/%.c=$(B)/obj/%.o)
-# Test and demo tools (not installed).
+# Programs (their main()s) are kept out of the layer libraries.
+DAEMON_MAIN = $(B)/obj/daemon/triaged.o
+CLI_MAIN    = $(B)/obj/cli/triage.o
+daemon_LIBOBJ = $(filter-out $(DAEMON_MAIN),$(daemon_OBJ))
+cli_OBJS      = $(cli_OBJ)
+
+LIB_CORE   = $(B)/lib/libtriage-core.a
+LIB_IO     = $(B)/lib/libtriage-io.a
+LIB_DAEMON = $(B)/lib/libtriage-daemon.a
+# Link order: higher layers first, so each archive's members find the ones below.
+LAYER_LIBS = $(LIB_DAEMON) $(LIB_IO) $(LIB_CORE)
+
 TOOLS    = $(B)/kafka-mock $(B)/kafka-load $(B)/store-cli
 
-UNIT_TESTS = test_tok test_feat test_model test_train test_evalm test_fj test_tstamp test_alarm \
-             $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_d_*.c))
-UNIT_BINS  = $(UNIT_TESTS:%=$(B)/tests/%)
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_BINS  = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all asan check unit integration install uninstall clean
+.PHONY: all asan check unit unit-run integration install uninstall clean check-layers
 all: $(B)/triage $(B)/triaged $(TOOLS)
 
-$(B)/obj/%.o: src/%.c $(wildcard include/*.h src/*.h) | $(B)/obj
+$(B)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
 
-$(B)/obj $(B)/obj/tools $(B)/tests $(B)/gen:
-	mkdir -p $@
-
-$(B)/obj/tools/%.o: src/tools/%.c $(wildcard include/*.h) | $(B)/obj/tools
-	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
-
-$(B)/kafka-load: $(B)/obj/tools/kafka_load.o $(B)/obj/tstamp.o $(B)/obj/tri_err.o
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) $(PKG_LIBS) -lpthread
-
-$(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o $(B)/obj/kmock.o $(B)/obj/tri_err.o
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) -lpthread
-
-$(B)/store-cli: $(B)/obj/tools/store_cli.o $(B)/obj/store.o $(B)/obj/tri_err.o $(B)/obj/buf.o
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) -lpthread
+$(B)/lib/libtriage-core.a: $(core_OBJ) $(codec_OBJ) $(B)/obj/gen/stopwords_en.o
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(B)/lib/libtriage-io.a: $(io_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(B)/lib/libtriage-daemon.a: $(daemon_LIBOBJ) $(B)/obj/gen/status_html.o
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
 
 # The English stop-word list is compiled in, so models and the CLI never look
 # for files at run time (a model stores its own copy of the list anyway).
-$(B)/gen/stopwords_en.c: conf/stopwords-en.txt | $(B)/gen
+$(B)/gen/stopwords_en.c: conf/stopwords-en.txt
+	@mkdir -p $(@D)
 	awk 'BEGIN { print "#include <stddef.h>"; printf "const char tok_stopwords_en[] =\n" } \
 	     /^#/ || NF == 0 { next } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); printf "    \"%s\\n\"\n", $$1 } \
 	     END { print "    \"\";"; print "const size_t tok_stopwords_en_len = sizeof tok_stopwords_en - 1;" }' $< > $@
 
-$(B)/obj/stopwords_en.o: $(B)/gen/stopwords_en.c | $(B)/obj
-	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
-
-# The status page (src/status.html) is compiled in too: the admin server serves
-# it from memory. Every byte outside printable ASCII, and " \ ? (no trigraphs),
-# becomes an octal escape, so any UTF-8 text makes a valid C string.
-$(B)/gen/status_html.c: src/status.html | $(B)/gen
+# The status page (src/daemon/status.html) is compiled in too: the admin server
+# serves it from memory. Every byte outside printable ASCII, and " \ ? (no
+# trigraphs), becomes an octal escape, so any UTF-8 text makes a valid C string.
+$(B)/gen/status_html.c: src/daemon/status.html
+	@mkdir -p $(@D)
 	od -An -v -tu1 $< > $@.bytes
 	awk 'BEGIN { print "#include \"status_page.h\""; printf "const char status_html[] =\n    \"" } \
 	     { for (i = 1; i <= NF; i++) { c = $$i + 0; \
@@ -86,17 +93,30 @@ $(B)/gen/status_html.c: src/status.html | $(B)/gen
 	     END { print "\";"; print "const size_t status_html_len = sizeof status_html - 1;" }' $@.bytes > $@.tmp
 	mv $@.tmp $@ && rm -f $@.bytes
 
-$(B)/obj/status_html.o: $(B)/gen/status_html.c include/status_page.h | $(B)/obj
-	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Isrc/daemon $(OPT_CFLAGS) -c $< -o $@
 
-$(B)/triage: $(CLI_OBJ) $(CORE_OBJ) $(B)/obj/store.o
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) $(LIBS)
+# The CLI needs the store (libcurl, libcrypto) but no Kafka, libuv or libmicrohttpd:
+# linking it without them proves it.
+$(B)/triage: $(cli_OBJS) $(LIB_IO) $(LIB_CORE)
+	$(CC) $(OPT_CFLAGS) -o $@ $(cli_OBJS) $(LIB_IO) $(LIB_CORE) $(STORE_LIBS) $(CORE_LIBS)
 
-$(B)/triaged: $(B)/obj/triaged.o $(B)/obj/status_html.o $(DAEMON_OBJ) $(CORE_OBJ)
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(DPKG_LIBS) $(LIBS)
+$(B)/triaged: $(DAEMON_MAIN) $(LAYER_LIBS)
+	$(CC) $(OPT_CFLAGS) -o $@ $(DAEMON_MAIN) $(LAYER_LIBS) $(ALL_LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(CORE_OBJ) $(DAEMON_OBJ) | $(B)/tests
-	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $$(pkg-config --cflags cmocka) -o $@ $< $(CORE_OBJ) $(DAEMON_OBJ) $(DPKG_LIBS) $(LIBS) $$(pkg-config --libs cmocka)
+$(B)/kafka-load: $(B)/obj/tools/kafka_load.o $(LIB_CORE)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(KAFKA_LIBS) $(CORE_LIBS)
+
+$(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o $(LIB_IO) $(LIB_CORE)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(KAFKA_LIBS) $(CORE_LIBS)
+
+$(B)/store-cli: $(B)/obj/tools/store_cli.o $(LIB_IO) $(LIB_CORE)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(STORE_LIBS) $(CORE_LIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LAYER_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $$(pkg-config --cflags cmocka) -o $@ $< $(LAYER_LIBS) $(ALL_LIBS) $$(pkg-config --libs cmocka)
 
 asan:
 	$(MAKE) B=build/asan OPT_CFLAGS='$(ASAN_CFLAGS)' all
@@ -107,10 +127,13 @@ unit:
 unit-run: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t || fail=1; done; exit $$fail
 
+check-layers:
+	@scripts/check-layers
+
 integration: all asan
 	tests/integration/run
 
-check: unit integration
+check: check-layers unit integration
 
 install: $(B)/triage $(B)/triaged
 	install -d $(DESTDIR)$(BINDIR)
@@ -121,3 +144,5 @@ uninstall:
 
 clean:
 	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -33,7 +33,7 @@
  * Exit status: 0 ok, 1 failure (delivery failures, timeout, Kafka errors),
  * 2 usage.
  */
-#include "tstamp.h"
+#include "core/tstamp.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -586,7 +586,7 @@ static int value_ts(const void *payload, size_t len, int64_t *ms)
 {
     json_t *o = json_loadb(payload, len, 0, NULL);
     json_t *ts = o ? json_object_get(o, "ts") : NULL;
-    int rc = json_is_string(ts) ? ts_parse(json_string_value(ts), json_string_length(ts), ms) : -1;
+    int rc = json_is_string(ts) ? tstamp_parse(json_string_value(ts), json_string_length(ts), ms) : -1;
     json_decref(o);
     return rc;
 }

@@ -27,7 +27,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "kmock.h"
+#include "io/kafka_mock.h"
 
 #define APIKEY_MAX 58     /* Envelope: the highest ApiKey librdkafka 2.0.2 knows */
 #define MAX_BROKERS 64
@@ -130,7 +130,7 @@ static bool parse_errcode(const char *s, rd_kafka_resp_err_t *out)
 
 /* Returns NULL on success, else a reason.  The mock does not validate names or
  * counts itself (a 0-partition topic would break it), so we do. */
-static const char *create_topic(kmock_t *km, const char *spec)
+static const char *create_topic(kafka_mock_t *km, const char *spec)
 {
     static char why[300];
     const char *colon = strrchr(spec, ':');
@@ -145,7 +145,7 @@ static const char *create_topic(kmock_t *km, const char *spec)
         return "topic name must be 1..249 of [A-Za-z0-9._-]";
     memcpy(name, spec, len);
     name[len] = '\0';
-    return kmock_topic(km, name, (int)parts, why, sizeof why) ? why : NULL;
+    return kafka_mock_topic(km, name, (int)parts, why, sizeof why) ? why : NULL;
 }
 
 static void report(rd_kafka_resp_err_t err)
@@ -159,13 +159,13 @@ static void report(rd_kafka_resp_err_t err)
 /* Messages ever written to a topic (sum of high watermarks), through a
  * client of our own cluster, created on first use. Tests use it to follow
  * progress without consuming the topic. */
-static void count_topic(kmock_t *km, const char *topic)
+static void count_topic(kafka_mock_t *km, const char *topic)
 {
     static rd_kafka_t *rk;
     char errstr[512];
     if (!rk) {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        if (rd_kafka_conf_set(conf, "bootstrap.servers", kmock_bootstraps(km), errstr, sizeof errstr) ||
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", kafka_mock_bootstraps(km), errstr, sizeof errstr) ||
             rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) ||
             !(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
             rd_kafka_conf_destroy(conf);
@@ -196,9 +196,9 @@ static void count_topic(kmock_t *km, const char *topic)
 
 /* One line in, exactly one reply line out (blank lines and '#' comments get
  * none, so command scripts can be annotated). */
-static void handle_command(kmock_t *km, char *line)
+static void handle_command(kafka_mock_t *km, char *line)
 {
-    rd_kafka_mock_cluster_t *mc = kmock_cluster(km);
+    rd_kafka_mock_cluster_t *mc = kafka_mock_cluster(km);
     char *tok[5] = {0}, *save = NULL, *t;
     int n = 0;
     long b = 0, v = 0;
@@ -297,7 +297,7 @@ static int write_port_file(const char *path, const char *boot)
 
 /* Answers stdin commands until SIGTERM/SIGINT arrives on sfd; returns the
  * exit status.  Reads raw fds rather than stdio so poll() sees every byte. */
-static int serve(kmock_t *km, int sfd)
+static int serve(kafka_mock_t *km, int sfd)
 {
     struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
     struct signalfd_siginfo si;
@@ -366,7 +366,7 @@ int main(int argc, char **argv)
     const char *port_file = NULL, *boot;
     int ntopics = 0, rc = 2, sfd = -1, c;
     long brokers = 1;
-    kmock_t *km = NULL;
+    kafka_mock_t *km = NULL;
     char errstr[512];
     sigset_t sigs;
 
@@ -419,7 +419,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    if (kmock_start((int)brokers, &km, errstr, sizeof errstr)) {
+    if (kafka_mock_start((int)brokers, &km, errstr, sizeof errstr)) {
         fprintf(stderr, "kafka-mock: %s\n", errstr);
         goto out;
     }
@@ -430,7 +430,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    boot = kmock_bootstraps(km);
+    boot = kafka_mock_bootstraps(km);
     if (port_file && write_port_file(port_file, boot))
         goto out;
     reply("%s", boot);
@@ -438,7 +438,7 @@ int main(int argc, char **argv)
     rc = serve(km, sfd);
 
 out:
-    kmock_stop(km);
+    kafka_mock_stop(km);
     if (sfd >= 0)
         close(sfd);
     free(topics);

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
-#include "tri_err.h"
+#include "io/store.h"
+#include "core/tri_err.h"
 
 static const char usage[] =
     "usage: store-cli [OPTIONS] COMMAND URL ARGS...\n"

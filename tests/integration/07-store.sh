@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The object store (src/store.c) through build/store-cli. S3: against s3rver
+# The object store (src/io/store.c) through build/store-cli. S3: against s3rver
 # (scripts/s3-local), mostly behind sigv4_proxy.py, which checks every SigV4
 # signature and payload hash as S3 would (s3rver itself checks neither):
 # round trip, listing with ETags, conditional GET, not found, wrong

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The support lead's status page (src/status.html) in headless Chromium, fed by
+# The support lead's status page (src/daemon/status.html) in headless Chromium, fed by
 # a status source that serves the page at / and a known document at
 # /api/status: the page renders the live data (model, alarms, quality figures
 # against their thresholds, one SVG chart per series with its band and alarm
@@ -21,7 +21,7 @@ fi
 # document at /api/status. For now a small python3 fake of triaged's admin
 # server; these three functions are the whole contract a real daemon must meet.
 #
-# start_status_source DOC: serves src/status.html at / and the JSON file DOC at
+# start_status_source DOC: serves src/daemon/status.html at / and the JSON file DOC at
 # /api/status from 127.0.0.1 on a free port until the test exits; sets STATUS_URL.
 start_status_source() {
     STATUS_DOC=$TMP/status-source.json
@@ -70,7 +70,7 @@ with open(portfile + ".tmp", "w") as f:
 os.rename(portfile + ".tmp", portfile)
 srv.serve_forever()
 PY
-    python3 "$TMP/status-source.py" "$ROOT/src/status.html" "$STATUS_DOC" "$STATUS_MODE" "$TMP/status-source.port" \
+    python3 "$TMP/status-source.py" "$ROOT/src/daemon/status.html" "$STATUS_DOC" "$STATUS_MODE" "$TMP/status-source.port" \
         2>"$TMP/status-source.log" &
     CLEANUP+=("kill $!")
     for _ in $(seq 1 100); do

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "feat.h"
-#include "tok.h"
-#include "tri_err.h"
+#include "core/feat.h"
+#include "core/tok.h"
+#include "core/tri_err.h"
 
 static feat_config_t cfg(uint32_t nmin, uint32_t nmax, uint32_t bits, uint64_t seed, uint32_t mode)
 {

@@ -17,9 +17,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "clf.h"
-#include "model.h"
-#include "tri_err.h"
+#include "core/clf.h"
+#include "core/model.h"
+#include "core/tri_err.h"
 
 /* ---- a small hand-built model ---- */
 

@@ -13,8 +13,8 @@
 
 #include <libstemmer.h>
 
-#include "tok.h"
-#include "tri_err.h"
+#include "core/tok.h"
+#include "core/tri_err.h"
 
 /* ---- helpers ---- */
 

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clf.h"
-#include "feat.h"
-#include "model.h"
-#include "train.h"
-#include "tri_err.h"
+#include "core/clf.h"
+#include "core/feat.h"
+#include "core/model.h"
+#include "core/train.h"
+#include "core/tri_err.h"
 
 #define TOL 1e-5
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tri_err.h"
-#include "tstamp.h"
+#include "core/tri_err.h"
+#include "core/tstamp.h"
 
 #define T_2015_02_16_2336 1424129760000LL /* 2015-02-16T23:36:00Z */
 
@@ -21,7 +21,7 @@ static int parse(const char *s, int64_t *ms)
     size_t n = strlen(s);
     char *copy = malloc(n ? n : 1);
     memcpy(copy, s, n);
-    int rc = ts_parse(copy, n, ms);
+    int rc = tstamp_parse(copy, n, ms);
     free(copy);
     return rc;
 }
@@ -131,7 +131,7 @@ static void test_invalid(void **state)
         char *copy = malloc(n);
         memcpy(copy, full, n);
         int64_t ms;
-        int rc = ts_parse(copy, n, &ms);
+        int rc = tstamp_parse(copy, n, &ms);
         free(copy);
         /* "2", "20", "201", "2015" are digits only: epoch milliseconds. */
         if (n <= 4)
@@ -145,25 +145,25 @@ static void test_format(void **state)
 {
     (void)state;
     char out[64];
-    ts_format(T_2015_02_16_2336, out, sizeof out);
+    tstamp_format(T_2015_02_16_2336, out, sizeof out);
     assert_string_equal(out, "2015-02-16T23:36:00Z");
-    ts_format(T_2015_02_16_2336 + 123, out, sizeof out);
+    tstamp_format(T_2015_02_16_2336 + 123, out, sizeof out);
     assert_string_equal(out, "2015-02-16T23:36:00.123Z");
-    ts_format(T_2015_02_16_2336 + 5, out, sizeof out);
+    tstamp_format(T_2015_02_16_2336 + 5, out, sizeof out);
     assert_string_equal(out, "2015-02-16T23:36:00.005Z");
-    ts_format(0, out, sizeof out);
+    tstamp_format(0, out, sizeof out);
     assert_string_equal(out, "1970-01-01T00:00:00Z");
-    ts_format(-1, out, sizeof out);
+    tstamp_format(-1, out, sizeof out);
     assert_string_equal(out, "1969-12-31T23:59:59.999Z");
-    ts_format(-1000, out, sizeof out);
+    tstamp_format(-1000, out, sizeof out);
     assert_string_equal(out, "1969-12-31T23:59:59Z");
-    ts_format(-86400000, out, sizeof out);
+    tstamp_format(-86400000, out, sizeof out);
     assert_string_equal(out, "1969-12-31T00:00:00Z");
-    ts_format(1456704000000LL, out, sizeof out);
+    tstamp_format(1456704000000LL, out, sizeof out);
     assert_string_equal(out, "2016-02-29T00:00:00Z");
-    ts_format(253402300799000LL, out, sizeof out);
+    tstamp_format(253402300799000LL, out, sizeof out);
     assert_string_equal(out, "9999-12-31T23:59:59Z");
-    ts_format(-2208988800000LL, out, sizeof out);
+    tstamp_format(-2208988800000LL, out, sizeof out);
     assert_string_equal(out, "1900-01-01T00:00:00Z");
 
     /* Round trips: format then parse gives the same instant. */
@@ -171,14 +171,14 @@ static void test_format(void **state)
                                    951825600000LL, 1456704000000LL - 1, 1483228799999LL, -2208988800000LL,
                                    -2678400000LL + 17, 253402300799999LL};
     for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
-        ts_format(vals[i], out, sizeof out);
+        tstamp_format(vals[i], out, sizeof out);
         int64_t back = -42;
         if (parse(out, &back) || back != vals[i])
             fail_msg("%lld -> '%s' -> %lld", (long long)vals[i], out, (long long)back);
     }
     /* Every 37 hours and 1 ms over ten years. */
     for (int64_t t = 1262304000000LL; t < 1577836800000LL; t += 37 * 3600000LL + 1) {
-        ts_format(t, out, sizeof out);
+        tstamp_format(t, out, sizeof out);
         int64_t back;
         if (parse(out, &back) || back != t)
             fail_msg("%lld -> '%s' -> %lld", (long long)t, out, (long long)back);
@@ -186,11 +186,11 @@ static void test_format(void **state)
     /* Parse then format normalizes to UTC. */
     int64_t ms;
     assert_int_equal(parse("2015-02-17T00:36:00.5+01:00", &ms), 0);
-    ts_format(ms, out, sizeof out);
+    tstamp_format(ms, out, sizeof out);
     assert_string_equal(out, "2015-02-16T23:36:00.500Z");
     /* A small buffer is cut, not overrun. */
     char small[8];
-    ts_format(T_2015_02_16_2336, small, sizeof small);
+    tstamp_format(T_2015_02_16_2336, small, sizeof small);
     assert_string_equal(small, "2015-02");
 }
 
@@ -199,33 +199,33 @@ static void test_floor(void **state)
     (void)state;
     /* 2015-02-16T23:36:00.123Z */
     int64_t t = T_2015_02_16_2336 + 123;
-    assert_true(ts_floor_day(t) == 1424044800000LL);   /* 2015-02-16T00:00:00Z */
-    assert_true(ts_floor_month(t) == 1422748800000LL); /* 2015-02-01T00:00:00Z */
-    assert_true(ts_floor_day(1424044800000LL) == 1424044800000LL);
-    assert_true(ts_floor_month(1422748800000LL) == 1422748800000LL);
-    assert_true(ts_floor_month(1422748800000LL - 1) == 1420070400000LL); /* 2015-01-01 */
-    assert_true(ts_floor_day(0) == 0);
-    assert_true(ts_floor_month(0) == 0);
+    assert_true(tstamp_floor_day(t) == 1424044800000LL);   /* 2015-02-16T00:00:00Z */
+    assert_true(tstamp_floor_month(t) == 1422748800000LL); /* 2015-02-01T00:00:00Z */
+    assert_true(tstamp_floor_day(1424044800000LL) == 1424044800000LL);
+    assert_true(tstamp_floor_month(1422748800000LL) == 1422748800000LL);
+    assert_true(tstamp_floor_month(1422748800000LL - 1) == 1420070400000LL); /* 2015-01-01 */
+    assert_true(tstamp_floor_day(0) == 0);
+    assert_true(tstamp_floor_month(0) == 0);
     /* Before the epoch: floors go down, not toward zero. */
-    assert_true(ts_floor_day(-1) == -86400000LL);
-    assert_true(ts_floor_day(-86400000LL) == -86400000LL);
-    assert_true(ts_floor_day(-86400001LL) == -172800000LL);
-    assert_true(ts_floor_month(-1) == -2678400000LL); /* 1969-12-01 */
+    assert_true(tstamp_floor_day(-1) == -86400000LL);
+    assert_true(tstamp_floor_day(-86400000LL) == -86400000LL);
+    assert_true(tstamp_floor_day(-86400001LL) == -172800000LL);
+    assert_true(tstamp_floor_month(-1) == -2678400000LL); /* 1969-12-01 */
     /* Leap February. */
     int64_t feb29;
     assert_int_equal(parse("2016-02-29T13:00:00Z", &feb29), 0);
-    assert_true(ts_floor_day(feb29) == 1456704000000LL);
+    assert_true(tstamp_floor_day(feb29) == 1456704000000LL);
     char out[64];
-    ts_format(ts_floor_month(feb29), out, sizeof out);
+    tstamp_format(tstamp_floor_month(feb29), out, sizeof out);
     assert_string_equal(out, "2016-02-01T00:00:00Z");
-    ts_format(ts_floor_month(1483228799999LL), out, sizeof out);
+    tstamp_format(tstamp_floor_month(1483228799999LL), out, sizeof out);
     assert_string_equal(out, "2016-12-01T00:00:00Z");
 }
 
 static void test_now(void **state)
 {
     (void)state;
-    int64_t a = ts_now_ms(), b = ts_now_ms();
+    int64_t a = tstamp_now_ms(), b = tstamp_now_ms();
     assert_true(a > 1577836800000LL); /* after 2020 */
     assert_true(b >= a && b - a < 10000);
 }

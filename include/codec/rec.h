@@ -1,0 +1,93 @@
+/* rec — one input record: a JSON object with an id, text fields and optional
+ * label, account and event time. The one decoder used by `triage train`,
+ * `eval`, `classify` and by the daemon, so a record means the same everywhere.
+ *
+ * A record that cannot be used gets a stable error code (rec_error_code) that
+ * the daemon writes to the dead-letter topic and that metrics count by.
+ *
+ * Ownership: rec_t is caller-owned and reused across rec_decode calls (its
+ * buffers grow once); jscan_val_t fields point into the caller's input bytes. */
+#ifndef REC_H
+#define REC_H
+#include "core/buf.h"
+#include "codec/jscan.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define REC_MAX_TEXT_FIELDS 8
+#define REC_MAX_ID_BYTES 512
+
+typedef struct rec_schema {
+    const char *id_field;                          /* "id" */
+    const char *text_fields[REC_MAX_TEXT_FIELDS];  /* "text", or "subject","body" */
+    size_t ntext;
+    const char *label_field;                       /* NULL when labels are not read */
+    const char *account_field;                     /* NULL to ignore */
+    const char *ts_field;                          /* NULL to ignore */
+    size_t max_bytes;                              /* 0: no limit */
+} rec_schema_t;
+
+enum rec_status {
+    REC_OK = 0,
+    REC_TOO_LARGE,
+    REC_NOT_JSON,
+    REC_NOT_OBJECT,
+    REC_BAD_UTF8,
+    REC_NO_ID,
+    REC_BAD_ID,
+    REC_NO_TEXT,
+    REC_BAD_FIELD,
+    REC_NSTATUS
+};
+
+typedef struct rec {
+    jscan_val_t id;          /* JSCAN_STR or integer JSCAN_NUM; raw JSON text in id.raw */
+    buf_t text;           /* decoded text fields joined by '\n' */
+    int has_label;
+    buf_t label;          /* decoded label (numbers/booleans as their JSON text) */
+    int has_account;
+    buf_t account;
+    int has_ts;           /* ts field parsed */
+    int bad_ts;           /* ts field present but unparseable (record still usable) */
+    int64_t ts_ms;
+} rec_t;
+
+/* Sets schema defaults: id, text, account, ts; no label; no size limit. */
+void rec_schema_default(rec_schema_t *s);
+
+/* Parses "subject,body" into s->text_fields (pointers into `list`, which must
+ * outlive s; the commas are overwritten). Returns 0 or TRI_EINVAL. */
+int rec_schema_set_text(rec_schema_t *s, char *list, char *err, size_t errlen);
+
+/* Decodes data[0..len). Returns REC_OK or a rec_status, with a one-line
+ * explanation in detail. */
+int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, char *detail, size_t dlen);
+
+void rec_free(rec_t *r);
+
+/* Stable snake_case code of a status ("not_json", "missing_id", ...). */
+const char *rec_status_code(int st);
+
+/* The key of a decoded record's output: the id as text (a string id decoded,
+ * an integer id as its digits). Appends to out. */
+void rec_put_key(const rec_t *r, buf_t *out);
+
+/* Appends the labeled output record:
+ *   {"id":...,"label":...,"score":...,"top":[{"label":...,"score":...},...],
+ *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N}
+ * label_json[i] is label i already encoded as a JSON string; model_json the
+ * same for NAME@VERSION; ts_ms the event time. With model_json NULL only
+ * id, label, score and top are written (the `triage classify` format). */
+struct clf_result;
+void rec_put_labeled(buf_t *out, const rec_t *r, const struct clf_result *res, char *const *label_json,
+                     const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms);
+
+/* Appends a dead-letter record:
+ *   {"error":CODE,"detail":...,"topic":...,"partition":P,"offset":O,
+ *    "payload":"..." | "payload_base64":"...","payload_bytes":N[,"payload_truncated":true]}
+ * The payload is kept as a string when it is valid UTF-8, else base64; at
+ * most max_payload bytes of it are copied. */
+void rec_put_dead(buf_t *out, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,
+                  const void *payload, size_t len, size_t max_payload);
+
+#endif

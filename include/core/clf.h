@@ -1,0 +1,44 @@
+/* clf — classify one text with one model: tokenize, extract features, score.
+ *
+ * A clf_t binds a tokenizer built from the model's own stored configuration
+ * to that model, so text is always tokenized the way the model was trained.
+ *
+ * Ownership: clf_new takes its own reference on the model (released by
+ * clf_free). A clf_t holds scratch buffers and a stemmer: one per thread. */
+#ifndef CLF_H
+#define CLF_H
+#include "core/model.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLF_TOP 3
+
+typedef struct clf_result {
+    uint32_t label;               /* best label index */
+    float score;                  /* its probability-like score in [0,1] */
+    uint32_t ntop;                /* min(CLF_TOP, nlabels) */
+    uint32_t top[CLF_TOP];
+    float top_score[CLF_TOP];
+    uint32_t ntokens, nfeatures, nknown;  /* nknown == 0: no feature known to the model */
+    const float *raw;             /* raw scores, valid until the next call */
+} clf_result_t;
+
+typedef struct clf clf_t;
+
+int clf_new(model_t *m, clf_t **out, char *err, size_t errlen);
+void clf_free(clf_t *c);
+model_t *clf_model(const clf_t *c);
+
+/* Returns 0 or TRI_ENOMEM. */
+int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r);
+
+/* The smoke test of a loaded model: every probe text stored in its metadata
+ * at training time must get its expected label. Catches a damaged or
+ * mismatched model that still parses. Returns 0 or TRI_EINVAL with the first
+ * mismatch in err. Uses its own scorer (thread-safe). */
+int clf_probe(model_t *m, char *err, size_t errlen);
+
+/* Fills r from raw scores (used by trainers that score without text). */
+void clf_result_from_scores(const model_t *m, const float *raw, float *probs, clf_result_t *r);
+
+#endif

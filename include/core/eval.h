@@ -1,0 +1,48 @@
+/* evalm — evaluation metrics from a confusion matrix: accuracy, per-label
+ * precision/recall/F1/support, macro-F1 (averaged over labels that occur in
+ * the truth or the predictions, as scikit-learn does), and the per-period
+ * accuracy projection for a changing label mix.
+ *
+ * Ownership: eval_t is created by eval_new and freed by eval_free. */
+#ifndef EVAL_H
+#define EVAL_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct evalm {
+    uint32_t n;        /* labels */
+    uint64_t *cm;      /* n x n, cm[truth * n + pred] */
+    uint64_t total;
+} eval_t;
+
+typedef struct eval_label {
+    double precision, recall, f1;
+    uint64_t support;  /* true count */
+    uint64_t predicted;
+} eval_label_t;
+
+typedef struct eval_report {
+    double accuracy, macro_f1;
+    eval_label_t *labels;  /* n, owned by the report */
+} eval_report_t;
+
+eval_t *eval_new(uint32_t nlabels);
+void eval_free(eval_t *e);
+void eval_add(eval_t *e, uint32_t truth, uint32_t pred);
+/* Returns 0 or TRI_ENOMEM. */
+int eval_compute(const eval_t *e, eval_report_t *r);
+void eval_report_free(eval_report_t *r);
+
+/* Projection: for each period m, a_m = sum_i p_i * n_im / sum_i n_im, where p_i
+ * is label i's precision and n_im the number of records predicted as label i
+ * in period m (what an operator knows without ground truth). counts is
+ * nperiods x nlabels. Periods without records are skipped. Outputs the mean of
+ * a_m and its 34.1% and 65.9% quantiles (linear interpolation); also writes
+ * each a_m to per_period (nperiods, NaN for empty periods) when not NULL. */
+int eval_projection(const double *precision, const uint64_t *counts, size_t nperiods, uint32_t nlabels,
+                     double *mean, double *q_lo, double *q_hi, double *per_period);
+
+/* Quantile q in [0,1] of v[0..n) (sorted in place), linear interpolation. */
+double eval_quantile(double *v, size_t n, double q);
+
+#endif

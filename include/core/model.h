@@ -1,0 +1,95 @@
+/* model — the one runtime shape every trainer produces, its file format, the
+ * safe loader and the scorer.
+ *
+ * A model is a linear scorer per label: score(c) = bias[c] + sum over the
+ * record's features f of weight[f][c]. Naive Bayes variants (and any later
+ * trainer) all reduce to this, so the daemon has one fast path. Probabilities
+ * are softmax(score / temperature); the trainer fits the temperature on
+ * held-out data so a "0.62" means roughly what it says.
+ *
+ * The file format is documented at the top of src/model.c. The loader maps
+ * the file read-only and validates every length, offset, count and value
+ * before anything reads it: a truncated, bit-flipped or hostile file is
+ * refused with a message, never trusted.
+ *
+ * Ownership: model_t is reference counted. model_load_* returns a model with
+ * one reference; model_ref/model_unref are atomic so a model can be shared by
+ * batches in flight on several threads and freed when the last one lets go. */
+#ifndef MODEL_H
+#define MODEL_H
+#include "core/buf.h"
+#include "core/feat.h"
+#include "core/tok.h"
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODEL_FORMAT_VERSION 1
+#define MODEL_MAX_LABELS 4096
+#define MODEL_MAX_LABEL_BYTES 256
+#define MODEL_MAX_META_BYTES (16u << 20)
+
+/* Bumped whenever the tokenizer's output for some input changes; stored in
+ * the model, so an old model is refused instead of silently mis-scored. */
+#define TOK_ALGO_VERSION 1
+
+typedef struct model model_t;
+
+/* What a trainer hands to model_write. All arrays are borrowed. */
+typedef struct model_spec {
+    tok_config_t tok;
+    feat_config_t feat;
+    float temperature;
+    uint32_t nlabels;
+    const char *const *labels;
+    const float *bias;       /* nlabels */
+    uint32_t nrows;
+    const uint32_t *buckets; /* nrows distinct buckets < 2^feat.bits */
+    const float *weights;    /* nrows * nlabels, row-major */
+    const char *meta_json;   /* a JSON object, or NULL for {} */
+} model_spec_t;
+
+/* Serializes spec into out (appended). Returns 0 or an error. */
+int model_write(const model_spec_t *spec, buf_t *out, char *err, size_t errlen);
+
+/* Writes bytes to path atomically (temporary file in the same directory,
+ * fsync, rename), so readers never see a partial model. */
+int model_save_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
+int model_load_file(const char *path, model_t **out, char *err, size_t errlen);
+/* Validates and copies data. */
+int model_load_mem(const void *data, size_t len, model_t **out, char *err, size_t errlen);
+
+model_t *model_ref(model_t *m);
+void model_unref(model_t *m);
+
+uint32_t model_nlabels(const model_t *m);
+const char *model_label(const model_t *m, uint32_t i);
+/* Index of a label name, or -1. */
+int model_label_index(const model_t *m, const char *name);
+const tok_config_t *model_tok_config(const model_t *m);
+const feat_config_t *model_feat_config(const model_t *m);
+float model_temperature(const model_t *m);
+uint32_t model_nrows(const model_t *m);
+/* Size of the serialized model in bytes. */
+size_t model_bytes(const model_t *m);
+/* Memory the loaded model holds (file image plus scoring index), for cache
+ * budgets. */
+size_t model_memory(const model_t *m);
+/* XXH64 checksum recorded in the file (identifies the exact bytes). */
+uint64_t model_checksum(const model_t *m);
+/* The metadata object (borrowed; lives as long as the model). */
+json_t *model_meta(const model_t *m);
+const float *model_bias(const model_t *m);
+
+/* Iterates the rows: fills *bucket and returns the row's nlabels weights. */
+const float *model_row(const model_t *m, uint32_t row, uint32_t *bucket);
+
+/* Raw scores: scores[c] = bias[c] + sum of weights of the ids found.
+ * *nknown gets how many ids the model knows (0: nothing it has seen). */
+void model_score(const model_t *m, const uint32_t *ids, size_t n, float *scores, uint32_t *nknown);
+
+/* Softmax of scores/temperature into probs (may alias scores). */
+void model_probs(const model_t *m, const float *scores, float *probs);
+
+#endif

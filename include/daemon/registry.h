@@ -1,0 +1,84 @@
+/* reg — the model registry: which model version serves, for the default and
+ * for each account with a model of its own, where it came from, and the swap
+ * to a newer one.
+ *
+ * Sources (model.source): a store URL (s3://BUCKET/PREFIX or file:///DIR)
+ * laid out as PREFIX/NAME/VERSION.tmodel, PREFIX/NAME/PIN (a version name: a
+ * rollback) and PREFIX/accounts/ACCOUNT/..., or a plain model file.
+ *
+ * Every store call and every load runs off the loop (libuv thread pool), one
+ * job at a time: list the store, then download (into model.cache.dir),
+ * validate (model.c refuses damaged files) and smoke-test (every probe text
+ * stored in the model must get its expected label). Only then is the new
+ * version swapped in, on the loop, between two batches: a batch holds a
+ * reference to the versions it uses, so no record is scored by a half-loaded
+ * model and an old version is freed after its last batch (DESIGN.md #2). Any
+ * failure keeps the current version serving, is logged and counted by
+ * reason, and is retried at the next check. If the store is unreachable at
+ * start, the last good version in the cache serves; with neither, no model
+ * is current (the daemon stays not ready and consumes nothing).
+ *
+ * Per-account models are loaded on first use (registry_for_account says "wait")
+ * and evicted least-recently-used beyond model.cache.max.bytes.
+ *
+ * Ownership: registry_t is created by registry_new and freed by registry_free (after
+ * registry_close). registry_model_t is reference counted on the loop thread
+ * (registry_model_ref/unref); its clf_t pool hands a scorer to one batch at a time. */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+#include "io/cfg.h"
+#include "core/clf.h"
+#include "daemon/metrics.h"
+#include "core/model.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct registry_model {
+    model_t *model;
+    char *name, *version;
+    char *tag_json;            /* "\"name@version\"" as a JSON string */
+    size_t tag_json_len;
+    char **label_json;         /* each label as a JSON string */
+    size_t *label_json_len;
+    int refs;                  /* loop thread only */
+    clf_t **idle;              /* scorers not in use (loop thread only) */
+    size_t nidle, capidle;
+    metrics_series_t **label_series; /* per-label counters, filled by the pipeline */
+    int64_t loaded_ms;
+} registry_model_t;
+
+typedef struct registry_hooks {
+    /* A (new) default model is in place. */
+    void (*changed)(void *ctx, registry_model_t *current);
+    /* A per-account load finished (either way): retry waiting batches. */
+    void (*account_ready)(void *ctx);
+    void *ctx;
+} registry_hooks_t;
+
+typedef struct reg registry_t;
+
+int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const registry_hooks_t *hooks, registry_t **out, char *err,
+            size_t errlen);
+/* Checks the source now (SIGHUP) instead of at the next poll. */
+void registry_check_now(registry_t *r);
+/* Stops polling; jobs in flight finish and are dropped. */
+void registry_close(registry_t *r);
+void registry_free(registry_t *r);
+
+/* The default version serving now, or NULL before the first successful load. */
+registry_model_t *registry_current(registry_t *r);
+/* Whether any account has a model of its own (else callers skip the lookup). */
+int registry_has_accounts(const registry_t *r);
+/* The model for a record of this account: its own when loaded, the default
+ * when it has none (or its model cannot be loaded); NULL with *wait = 1
+ * while its model is being loaded (a load is started if needed). */
+registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int *wait);
+
+registry_model_t *registry_model_ref(registry_model_t *m);
+void registry_model_unref(registry_model_t *m);
+/* A scorer for one batch (NULL on allocation failure); give it back after. */
+clf_t *registry_clf_get(registry_model_t *m);
+void registry_clf_put(registry_model_t *m, clf_t *c);
+
+#endif

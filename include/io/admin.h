@@ -1,0 +1,33 @@
+/* adm — the admin HTTP server (libmicrohttpd, its own thread).
+ *
+ * It serves documents that the daemon's loop publishes (admin_publish copies
+ * them under a lock): /metrics, /readyz, the status page... so the HTTP
+ * thread never reads the loop's live state. /healthz is answered here: 200
+ * while the loop keeps calling admin_heartbeat, 503 once it has been silent for
+ * ADMIN_STALL_MS (a wedged loop is not healthy, even if the process lives).
+ *
+ * Hostile clients: only GET and HEAD (405 otherwise), request headers and
+ * bodies bounded by a per-connection memory limit, connection count and idle
+ * timeout bounded; unknown paths get 404.
+ *
+ * Ownership: admin_t is created by admin_start and destroyed by admin_stop. */
+#ifndef ADMIN_H
+#define ADMIN_H
+#include <stddef.h>
+
+#define ADMIN_STALL_MS 10000
+#define ADMIN_MAX_DOCS 16
+
+typedef struct adm admin_t;
+
+/* listen: "host:port" ("127.0.0.1:9464", "[::1]:0", "0.0.0.0:9464"); port 0
+ * picks a free port (admin_port tells which). */
+int admin_start(const char *listen, unsigned max_connections, admin_t **out, char *err, size_t errlen);
+void admin_stop(admin_t *a);
+int admin_port(const admin_t *a);
+
+/* Publishes (replaces) the document served at path. Returns 0 or TRI_ENOMEM. */
+int admin_publish(admin_t *a, const char *path, int status, const char *content_type, const void *body, size_t len);
+void admin_heartbeat(admin_t *a);
+
+#endif

@@ -1,0 +1,186 @@
+/* triage classify: JSONL in, one JSON line out per input line, in order,
+ * processed in batches of 500. Bad lines are reported on stderr with their
+ * line number and counted; the exit status is 1 when any line failed. */
+#include "cli.h"
+#include "core/tri_err.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH 500
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: triage classify --model MODEL [--text FIELD[,FIELD...]] [--id FIELD] [FILE|-]\n"
+               "Reads JSONL records and writes, for each,\n"
+               "  {\"id\":...,\"label\":...,\"score\":...,\"top\":[{\"label\":...,\"score\":...},...]}\n");
+}
+
+typedef struct line {
+    char *p;
+    size_t len, cap;
+    size_t lineno;
+} line_t;
+
+typedef struct cctx {
+    clf_t *clf;
+    rec_schema_t schema;
+    rec_t rec;
+    buf_t out;
+    char **label_json;   /* each label pre-escaped as a JSON string */
+    size_t *label_json_len;
+    size_t failed, done;
+    const char *path;
+} cctx_t;
+
+static void classify_line(cctx_t *c, const line_t *l)
+{
+    char detail[200];
+    int st = rec_decode(&c->schema, l->p, l->len, &c->rec, detail, sizeof detail);
+    if (st != REC_OK) {
+        fprintf(stderr, "triage classify: %s:%zu: %s: %s\n", c->path, l->lineno, rec_status_code(st), detail);
+        c->failed++;
+        return;
+    }
+    clf_result_t r;
+    if (clf_classify(c->clf, c->rec.text.p, c->rec.text.len, &r)) {
+        fprintf(stderr, "triage classify: %s:%zu: out of memory\n", c->path, l->lineno);
+        c->failed++;
+        return;
+    }
+    rec_put_labeled(&c->out, &c->rec, &r, c->label_json, c->label_json_len, NULL, 0, 0);
+    buf_putc(&c->out, '\n');
+    c->done++;
+}
+
+int cmd_classify(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"text", required_argument, 0, 't'},
+                                         {"id", required_argument, 0, 'i'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model_path = NULL, *path = "-";
+    char *text = NULL;
+    int c, rc = EXIT_USAGE;
+    cctx_t cx = {0};
+    model_t *m = NULL;
+    line_t *lines = NULL;
+    FILE *in = NULL;
+    rec_schema_default(&cx.schema);
+    cx.schema.account_field = NULL;
+    cx.schema.ts_field = NULL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:t:i:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 't': text = optarg; break;
+        case 'i': cx.schema.id_field = optarg; break;
+        case 'h': usage(stdout); return EXIT_OKAY;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        path = argv[optind++];
+    if (optind < argc)
+        return cli_usage_error("classify", "one input file at most");
+    if (!model_path)
+        return cli_usage_error("classify", "--model is required");
+    char err[TRI_ERRLEN];
+    if (text && rec_schema_set_text(&cx.schema, text, err, sizeof err))
+        return cli_usage_error("classify", "--text: %s", err);
+    rc = EXIT_FAIL;
+    if (model_load_file(model_path, &m, err, sizeof err)) {
+        fprintf(stderr, "triage classify: refusing model: %s\n", err);
+        goto out;
+    }
+    if (clf_new(m, &cx.clf, err, sizeof err)) {
+        fprintf(stderr, "triage classify: %s\n", err);
+        goto out;
+    }
+    uint32_t L = model_nlabels(m);
+    cx.label_json = calloc(L, sizeof *cx.label_json);
+    cx.label_json_len = calloc(L, sizeof *cx.label_json_len);
+    if (!cx.label_json || !cx.label_json_len)
+        goto out;
+    for (uint32_t i = 0; i < L; i++) {
+        buf_t b = BUF_INIT;
+        jscan_put_str(&b, model_label(m, i), strlen(model_label(m, i)));
+        cx.label_json_len[i] = b.len;
+        cx.label_json[i] = b.p;
+        if (b.oom)
+            goto out;
+    }
+    in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!in) {
+        fprintf(stderr, "triage classify: %s: %s\n", path, strerror(errno));
+        goto out;
+    }
+    cx.path = strcmp(path, "-") ? path : "stdin";
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    lines = calloc(BATCH, sizeof *lines);
+    if (!lines)
+        goto out;
+    size_t lineno = 0;
+    int eof = 0;
+    while (!eof) {
+        size_t n = 0;
+        while (n < BATCH) {
+            ssize_t k = getline(&lines[n].p, &lines[n].cap, in);
+            if (k < 0) {
+                eof = 1;
+                break;
+            }
+            size_t len = (size_t)k;
+            if (len && lines[n].p[len - 1] == '\n')
+                len--;
+            if (len && lines[n].p[len - 1] == '\r')
+                len--;
+            lines[n].len = len;
+            lines[n].lineno = ++lineno;
+            n++;
+        }
+        buf_reset(&cx.out);
+        for (size_t i = 0; i < n; i++)
+            classify_line(&cx, &lines[i]);
+        if (cx.out.oom) {
+            fprintf(stderr, "triage classify: out of memory\n");
+            goto out;
+        }
+        if (cx.out.len && fwrite(cx.out.p, 1, cx.out.len, stdout) != cx.out.len) {
+            fprintf(stderr, "triage classify: write error: %s\n", strerror(errno));
+            goto out;
+        }
+    }
+    if (ferror(in)) {
+        fprintf(stderr, "triage classify: %s: read error\n", cx.path);
+        goto out;
+    }
+    if (fflush(stdout)) {
+        fprintf(stderr, "triage classify: write error: %s\n", strerror(errno));
+        goto out;
+    }
+    if (cx.failed)
+        fprintf(stderr, "triage classify: %zu of %zu records failed\n", cx.failed, cx.failed + cx.done);
+    rc = cx.failed ? EXIT_FAIL : EXIT_OKAY;
+out:
+    if (in && in != stdin)
+        fclose(in);
+    if (lines)
+        for (size_t i = 0; i < BATCH; i++)
+            free(lines[i].p);
+    free(lines);
+    if (cx.label_json)
+        for (uint32_t i = 0; i < model_nlabels(m); i++)
+            free(cx.label_json[i]);
+    free(cx.label_json);
+    free(cx.label_json_len);
+    buf_free(&cx.out);
+    rec_free(&cx.rec);
+    clf_free(cx.clf);
+    model_unref(m);
+    return rc;
+}

@@ -1,0 +1,79 @@
+/* cli — shared pieces of the `triage` command-line program: reading labeled
+ * JSONL, resolving tokenizer options, small parsers. Program code only; no
+ * library module includes this. */
+#ifndef CLI_H
+#define CLI_H
+#include "core/clf.h"
+#include "core/feat.h"
+#include "codec/rec.h"
+#include "core/tok.h"
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TRIAGE_VERSION "0.1.0"
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
+int cmd_unpin(int argc, char **argv);
+int cmd_alarms(int argc, char **argv);
+
+/* Exit codes: 0 ok, 1 the work ran but something failed (bad records, gate
+ * refused), 2 usage or configuration error. */
+enum { EXIT_OKAY = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* A labeled data set read from JSONL files. Owns all its strings. */
+typedef struct dataset {
+    size_t n, cap;
+    char **text;
+    size_t *len;
+    uint32_t *label;       /* index into labels */
+    int64_t *ts;           /* event time or INT64_MIN */
+    char **labels;         /* sorted unique label names */
+    uint32_t nlabels;
+    size_t skipped_nolabel, bad;
+    char digest[64];       /* "xxh128:<hex>" over the input files' bytes */
+} dataset_t;
+
+/* Reads every file; records without a label are skipped (counted), bad lines
+ * are reported to stderr with file and line (first few) and counted. When
+ * fixed_labels is given, labels are indexed in that order and unknown ones
+ * are appended after them. Returns 0 or an error (message printed). */
+int dataset_read(dataset_t *ds, char **files, size_t nfiles, const rec_schema_t *schema,
+                 const char *const *fixed_labels, uint32_t nfixed);
+void dataset_free(dataset_t *ds);
+
+/* Iterates the lines of a file ("-" for stdin): calls fn(line, len, lineno,
+ * ctx) for each; the newline is stripped. Returns 0, the first nonzero value
+ * of fn, or -1 on read error (message printed). */
+typedef int (*cli_line_fn)(const char *line, size_t len, size_t lineno, void *ctx);
+int cli_each_line(const char *path, cli_line_fn fn, void *ctx);
+
+/* Resolves --stopwords none|en|FILE into text (owned by *out, NULL for none). */
+int cli_stopwords(const char *spec, char **out, size_t *len);
+
+/* "1-5" or "2" into min/max. */
+int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi);
+int cli_parse_double(const char *s, double *v);
+int cli_parse_u32(const char *s, uint32_t *v);
+
+/* Prints a usage error and returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Model text classification over a data set; fills pred[i] (model label
+ * index) for each document, and raw scores if raw != NULL (n x nlabels). */
+int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, uint32_t *pred, float *raw);
+
+/* Evaluation report over label names (truth x prediction confusion in e):
+ * printed as a table, or as the JSON object `triage eval --json` prints. */
+struct evalm;
+void cli_report_print(FILE *f, const struct evalm *e, char *const *labels, int confusion);
+json_t *cli_report_json(const struct evalm *e, char *const *labels);
+
+#endif

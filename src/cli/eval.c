@@ -1,0 +1,274 @@
+/* triage eval: accuracy, macro-F1, per-label metrics, confusion matrix, and
+ * the per-period accuracy projection. */
+#include "cli.h"
+#include "core/eval.h"
+#include "core/tri_err.h"
+#include "core/tstamp.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_report_print(FILE *f, const eval_t *e, char *const *labels, int confusion)
+{
+    eval_report_t r;
+    if (eval_compute(e, &r))
+        return;
+    size_t w = 5;
+    for (uint32_t i = 0; i < e->n; i++)
+        if (strlen(labels[i]) > w)
+            w = strlen(labels[i]);
+    fprintf(f, "accuracy %.4f  macro-F1 %.4f  (%llu records)\n", r.accuracy, r.macro_f1,
+            (unsigned long long)e->total);
+    fprintf(f, "  %-*s  precision  recall  f1      support\n", (int)w, "label");
+    for (uint32_t i = 0; i < e->n; i++)
+        fprintf(f, "  %-*s  %.4f     %.4f  %.4f  %llu\n", (int)w, labels[i], r.labels[i].precision,
+                r.labels[i].recall, r.labels[i].f1, (unsigned long long)r.labels[i].support);
+    if (confusion) {
+        fprintf(f, "confusion (rows: true label, columns: predicted, in the order above)\n");
+        for (uint32_t i = 0; i < e->n; i++) {
+            fprintf(f, "  %-*s", (int)w, labels[i]);
+            for (uint32_t j = 0; j < e->n; j++)
+                fprintf(f, " %6llu", (unsigned long long)e->cm[(size_t)i * e->n + j]);
+            fputc('\n', f);
+        }
+    }
+    eval_report_free(&r);
+}
+
+json_t *cli_report_json(const eval_t *e, char *const *labels)
+{
+    eval_report_t r;
+    if (eval_compute(e, &r))
+        return NULL;
+    json_t *o = json_object(), *ls = json_array(), *cm = json_array();
+    json_object_set_new(o, "records", json_integer((json_int_t)e->total));
+    json_object_set_new(o, "accuracy", json_real(r.accuracy));
+    json_object_set_new(o, "macro_f1", json_real(r.macro_f1));
+    for (uint32_t i = 0; i < e->n; i++) {
+        json_array_append_new(ls, json_pack("{s:s,s:f,s:f,s:f,s:I,s:I}", "label", labels[i], "precision",
+                                            r.labels[i].precision, "recall", r.labels[i].recall, "f1",
+                                            r.labels[i].f1, "support", (json_int_t)r.labels[i].support,
+                                            "predicted", (json_int_t)r.labels[i].predicted));
+        json_t *row = json_array();
+        for (uint32_t j = 0; j < e->n; j++)
+            json_array_append_new(row, json_integer((json_int_t)e->cm[(size_t)i * e->n + j]));
+        json_array_append_new(cm, row);
+    }
+    json_object_set_new(o, "labels", ls);
+    json_object_set_new(o, "confusion", cm);
+    eval_report_free(&r);
+    return o;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: triage eval --model MODEL --data FILE [--data FILE]... --label FIELD\n"
+               "                   [--text FIELD[,FIELD...]] [--by day|month] [--json]\n"
+               "Scores MODEL on labeled JSONL: accuracy, macro-F1, per-label precision, recall,\n"
+               "F1 and support, and the confusion matrix. --by projects accuracy per period\n"
+               "from per-label precision and each period's predicted label mix.\n");
+}
+
+typedef struct period {
+    int64_t start;
+    uint64_t *pred_counts;  /* nlabels */
+    uint64_t n, correct;
+} period_t;
+
+static int cmp_period(const void *a, const void *b)
+{
+    const period_t *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
+        {"label", required_argument, 0, 'l'}, {"text", required_argument, 0, 't'},
+        {"by", required_argument, 0, 'b'},    {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    const char *model_path = NULL, *label = NULL, *by = NULL;
+    char *text = NULL;
+    char **files = NULL;
+    size_t nfiles = 0;
+    int json = 0, c, rc = EXIT_USAGE;
+    model_t *m = NULL;
+    dataset_t ds = {0};
+    eval_t *e = NULL;
+    uint32_t *pred = NULL;
+    period_t *per = NULL;
+    size_t nper = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:d:l:t:b:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'd': {
+            char **f = realloc(files, (nfiles + 1) * sizeof *f);
+            if (!f)
+                goto out;
+            files = f;
+            files[nfiles++] = optarg;
+            break;
+        }
+        case 'l': label = optarg; break;
+        case 't': text = optarg; break;
+        case 'b': by = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); rc = EXIT_OKAY; goto out;
+        default: usage(stderr); goto out;
+        }
+    }
+    if (!model_path || !nfiles || !label) {
+        rc = cli_usage_error("eval", "--model, --data and --label are required");
+        goto out;
+    }
+    if (by && strcmp(by, "day") && strcmp(by, "month")) {
+        rc = cli_usage_error("eval", "--by takes day or month, not '%s'", by);
+        goto out;
+    }
+    rec_schema_t schema;
+    rec_schema_default(&schema);
+    schema.label_field = label;
+    char err[TRI_ERRLEN];
+    if (text && rec_schema_set_text(&schema, text, err, sizeof err)) {
+        rc = cli_usage_error("eval", "--text: %s", err);
+        goto out;
+    }
+    rc = EXIT_FAIL;
+    if (model_load_file(model_path, &m, err, sizeof err)) {
+        fprintf(stderr, "triage eval: refusing model: %s\n", err);
+        goto out;
+    }
+    uint32_t L = model_nlabels(m);
+    const char **names = malloc(L * sizeof *names);
+    if (!names)
+        goto out;
+    for (uint32_t i = 0; i < L; i++)
+        names[i] = model_label(m, i);
+    int drc = dataset_read(&ds, files, nfiles, &schema, names, L);
+    free(names);
+    if (drc)
+        goto out;
+    if (!ds.n) {
+        fprintf(stderr, "triage eval: no labeled records in the data\n");
+        goto out;
+    }
+    /* Labels seen in the data but unknown to the model stay in the matrix
+     * (every such record is an error) after the model's own labels. */
+    e = eval_new(ds.nlabels);
+    pred = malloc(ds.n * sizeof *pred);
+    if (!e || !pred || cli_predict(m, &ds, NULL, ds.n, pred, NULL))
+        goto out;
+    for (size_t i = 0; i < ds.n; i++)
+        eval_add(e, ds.label[i], pred[i]);
+
+    json_t *byj = NULL;
+    size_t no_ts = 0;
+    if (by) {
+        int month = !strcmp(by, "month");
+        for (size_t i = 0; i < ds.n; i++) {
+            if (ds.ts[i] == INT64_MIN) {
+                no_ts++;
+                continue;
+            }
+            int64_t s = month ? tstamp_floor_month(ds.ts[i]) : tstamp_floor_day(ds.ts[i]);
+            size_t k = 0;
+            while (k < nper && per[k].start != s)
+                k++;
+            if (k == nper) {
+                period_t *p = realloc(per, (nper + 1) * sizeof *p);
+                if (!p)
+                    goto out;
+                per = p;
+                per[nper] = (period_t){s, calloc(ds.nlabels, sizeof(uint64_t)), 0, 0};
+                if (!per[nper].pred_counts)
+                    goto out;
+                nper++;
+            }
+            per[k].pred_counts[pred[i]]++;
+            per[k].n++;
+            per[k].correct += pred[i] == ds.label[i];
+        }
+        qsort(per, nper, sizeof *per, cmp_period);
+        eval_report_t r;
+        if (eval_compute(e, &r))
+            goto out;
+        double *prec = malloc(ds.nlabels * sizeof *prec);
+        uint64_t *counts = malloc((nper ? nper : 1) * ds.nlabels * sizeof *counts);
+        double *am = malloc((nper ? nper : 1) * sizeof *am);
+        if (!prec || !counts || !am) {
+            free(prec);
+            free(counts);
+            free(am);
+            eval_report_free(&r);
+            goto out;
+        }
+        for (uint32_t i = 0; i < ds.nlabels; i++)
+            prec[i] = r.labels[i].precision;
+        for (size_t k = 0; k < nper; k++)
+            memcpy(counts + k * ds.nlabels, per[k].pred_counts, ds.nlabels * sizeof *counts);
+        double mean, lo, hi;
+        eval_projection(prec, counts, nper, ds.nlabels, &mean, &lo, &hi, am);
+        byj = json_pack("{s:s,s:f,s:[f,f],s:I,s:[]}", "period", by, "mean", mean, "band", lo, hi, "records_without_ts",
+                        (json_int_t)no_ts, "periods");
+        json_t *arr = json_object_get(byj, "periods");
+        for (size_t k = 0; k < nper; k++) {
+            char t[40];
+            tstamp_format(per[k].start, t, sizeof t);
+            json_array_append_new(arr, json_pack("{s:s,s:I,s:f,s:f}", "start", t, "records", (json_int_t)per[k].n,
+                                                 "projected_accuracy", am[k], "actual_accuracy",
+                                                 per[k].n ? (double)per[k].correct / (double)per[k].n : 0.0));
+        }
+        free(prec);
+        free(counts);
+        free(am);
+        eval_report_free(&r);
+    }
+
+    if (json) {
+        json_t *o = cli_report_json(e, ds.labels);
+        json_object_set_new(o, "model", json_string(model_path));
+        json_object_set_new(o, "skipped_without_label", json_integer((json_int_t)ds.skipped_nolabel));
+        json_object_set_new(o, "bad_records", json_integer((json_int_t)ds.bad));
+        if (byj)
+            json_object_set_new(o, "by", byj);
+        json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        fputc('\n', stdout);
+        json_decref(o);
+    } else {
+        printf("model %s on %zu labeled records (%zu without label skipped, %zu bad)\n", model_path, ds.n,
+               ds.skipped_nolabel, ds.bad);
+        cli_report_print(stdout, e, ds.labels, 1);
+        if (byj) {
+            printf("projected accuracy by %s: mean %.4f, band [%.4f, %.4f] (34.1%%-65.9%% quantiles of %zu periods)\n",
+                   by, json_real_value(json_object_get(byj, "mean")),
+                   json_real_value(json_array_get(json_object_get(byj, "band"), 0)),
+                   json_real_value(json_array_get(json_object_get(byj, "band"), 1)), nper);
+            size_t k;
+            json_t *p;
+            json_array_foreach(json_object_get(byj, "periods"), k, p)
+                printf("  %s  %6lld records  projected %.4f  actual %.4f\n",
+                       json_string_value(json_object_get(p, "start")),
+                       (long long)json_integer_value(json_object_get(p, "records")),
+                       json_real_value(json_object_get(p, "projected_accuracy")),
+                       json_real_value(json_object_get(p, "actual_accuracy")));
+            if (no_ts)
+                printf("  (%zu records without a usable ts left out)\n", no_ts);
+            json_decref(byj);
+        }
+    }
+    rc = EXIT_OKAY;
+out:
+    for (size_t k = 0; k < nper; k++)
+        free(per[k].pred_counts);
+    free(per);
+    free(pred);
+    eval_free(e);
+    dataset_free(&ds);
+    model_unref(m);
+    free(files);
+    return rc;
+}

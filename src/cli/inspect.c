@@ -1,0 +1,141 @@
+/* triage inspect: what a model is, what it was trained on, how well it did,
+ * and which n-grams pull hardest toward each label. */
+#include "cli.h"
+#include "core/tri_err.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: triage inspect MODEL [--top N] [--json]\n");
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    static const struct option opts[] = {{"top", required_argument, 0, 'n'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    uint32_t top = 10;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (cli_parse_u32(optarg, &top))
+                return cli_usage_error("inspect", "--top takes a count, not '%s'", optarg);
+            break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return EXIT_OKAY;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("inspect", "give exactly one MODEL");
+    const char *path = argv[optind];
+    model_t *m;
+    char err[TRI_ERRLEN];
+    if (model_load_file(path, &m, err, sizeof err)) {
+        fprintf(stderr, "triage inspect: refusing model: %s\n", err);
+        return EXIT_FAIL;
+    }
+    json_t *meta = model_meta(m);
+    const tok_config_t *tc = model_tok_config(m);
+    const feat_config_t *fc = model_feat_config(m);
+    uint32_t L = model_nlabels(m);
+    char sum[24];
+    snprintf(sum, sizeof sum, "%016" PRIx64, model_checksum(m));
+    json_t *tf = json_object_get(meta, "top_features");
+
+    if (json) {
+        json_t *labels = json_array(), *topj = json_object();
+        for (uint32_t i = 0; i < L; i++) {
+            json_array_append_new(labels, json_string(model_label(m, i)));
+            json_t *arr = json_array(), *src = json_object_get(tf, model_label(m, i));
+            size_t k;
+            json_t *v;
+            json_array_foreach(src, k, v)
+            {
+                if (k >= top)
+                    break;
+                json_array_append(arr, v);
+            }
+            json_object_set_new(topj, model_label(m, i), arr);
+        }
+        json_t *meta_copy = json_deep_copy(meta);
+        json_object_del(meta_copy, "top_features");
+        json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o,s:{s:s,s:I,s:[i,i],s:i,s:s,s:I},s:f,s:I,s:o,s:o}", "file", path,
+                              "format_version", 1, "bytes", (json_int_t)model_bytes(m), "checksum", sum, "labels",
+                              labels, "config", "stem", tc->stem[0] ? tc->stem : "none", "stopwords",
+                              (json_int_t)(tc->stopwords_len ? 1 : 0), "ngrams", (int)fc->ngram_min,
+                              (int)fc->ngram_max, "bits", (int)fc->bits, "features",
+                              fc->mode == FEAT_COUNTS ? "counts" : "presence", "seed", (json_int_t)fc->seed,
+                              "temperature", (double)model_temperature(m), "rows", (json_int_t)model_nrows(m),
+                              "meta", meta_copy, "top", topj);
+        /* stopwords: report the count of words rather than a flag */
+        tok_t *t;
+        if (o && !tok_new(tc, &t, err, sizeof err)) {
+            json_object_set_new(json_object_get(o, "config"), "stopwords",
+                                json_integer((json_int_t)tok_stopword_count(t)));
+            tok_free(t);
+        }
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        fputc('\n', stdout);
+        json_decref(o);
+        model_unref(m);
+        return EXIT_OKAY;
+    }
+
+    printf("model     %s (format %d, %zu bytes, checksum %s)\n", path, 1, model_bytes(m), sum);
+    printf("name      %s, trained %s by triage %s\n", json_string_value(json_object_get(meta, "name")) ?: "?",
+           json_string_value(json_object_get(meta, "created_at")) ?: "?",
+           json_string_value(json_object_get(meta, "triage_version")) ?: "?");
+    json_t *data = json_object_get(meta, "data");
+    printf("algorithm %s, alpha %g, temperature %.3f\n", json_string_value(json_object_get(meta, "algo")) ?: "?",
+           json_number_value(json_object_get(meta, "alpha")), (double)model_temperature(m));
+    tok_t *t = NULL;
+    size_t nstop = 0;
+    if (!tok_new(tc, &t, err, sizeof err)) {
+        nstop = tok_stopword_count(t);
+        tok_free(t);
+    }
+    printf("tokenizer stem %s, %zu stop words\n", tc->stem[0] ? tc->stem : "none", nstop);
+    printf("features  word n-grams %u-%u, %s, 2^%u buckets, seed %" PRIu64 ", %u rows kept\n", fc->ngram_min,
+           fc->ngram_max, fc->mode == FEAT_COUNTS ? "counts" : "presence", fc->bits, fc->seed, model_nrows(m));
+    if (data)
+        printf("data      %" JSON_INTEGER_FORMAT " records, digest %s\n",
+               json_integer_value(json_object_get(data, "records")),
+               json_string_value(json_object_get(data, "digest")) ?: "?");
+    json_t *lc = json_object_get(meta, "labels");
+    printf("labels    %u:", L);
+    for (uint32_t i = 0; i < L; i++)
+        printf(" %s (%" JSON_INTEGER_FORMAT ")", model_label(m, i),
+               json_integer_value(json_object_get(lc, model_label(m, i))));
+    printf("\n");
+    json_t *h = json_object_get(meta, "holdout");
+    if (h)
+        printf("held out  %.0f%%: accuracy %.4f, macro-F1 %.4f on %" JSON_INTEGER_FORMAT " records\n",
+               100 * json_number_value(json_object_get(h, "fraction")),
+               json_number_value(json_object_get(h, "accuracy")), json_number_value(json_object_get(h, "macro_f1")),
+               json_integer_value(json_object_get(h, "records")));
+    printf("probes    %zu\n", json_array_size(json_object_get(meta, "probes")));
+    for (uint32_t i = 0; i < L; i++) {
+        json_t *arr = json_object_get(tf, model_label(m, i));
+        printf("\n%s: n-grams pulling hardest toward it\n", model_label(m, i));
+        size_t k;
+        json_t *v;
+        json_array_foreach(arr, k, v)
+        {
+            if (k >= top)
+                break;
+            printf("  %+7.3f  %-40s (%" JSON_INTEGER_FORMAT " docs)\n",
+                   json_number_value(json_object_get(v, "pull")), json_string_value(json_object_get(v, "ngram")) ?: "?",
+                   json_integer_value(json_object_get(v, "docs")));
+        }
+    }
+    model_unref(m);
+    return EXIT_OKAY;
+}

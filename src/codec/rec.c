@@ -1,0 +1,236 @@
+#include "codec/rec.h"
+#include "core/clf.h"
+#include "core/tri_err.h"
+#include "core/tstamp.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void rec_schema_default(rec_schema_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->id_field = "id";
+    s->text_fields[0] = "text";
+    s->ntext = 1;
+    s->account_field = "account";
+    s->ts_field = "ts";
+}
+
+int rec_schema_set_text(rec_schema_t *s, char *list, char *err, size_t errlen)
+{
+    size_t n = 0;
+    for (char *p = list;;) {
+        char *c = strchr(p, ',');
+        if (c)
+            *c = '\0';
+        if (!*p)
+            return tri_errf(err, errlen, TRI_EINVAL, "empty field name in text field list");
+        if (n == REC_MAX_TEXT_FIELDS)
+            return tri_errf(err, errlen, TRI_EINVAL, "at most %d text fields", REC_MAX_TEXT_FIELDS);
+        s->text_fields[n++] = p;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    s->ntext = n;
+    return 0;
+}
+
+void rec_free(rec_t *r)
+{
+    buf_free(&r->text);
+    buf_free(&r->label);
+    buf_free(&r->account);
+}
+
+const char *rec_status_code(int st)
+{
+    static const char *const codes[REC_NSTATUS] = {
+        [REC_OK] = "ok",           [REC_TOO_LARGE] = "too_large", [REC_NOT_JSON] = "not_json",
+        [REC_NOT_OBJECT] = "not_object", [REC_BAD_UTF8] = "invalid_utf8", [REC_NO_ID] = "missing_id",
+        [REC_BAD_ID] = "bad_id",   [REC_NO_TEXT] = "no_text",     [REC_BAD_FIELD] = "bad_field",
+    };
+    return st >= 0 && st < REC_NSTATUS ? codes[st] : "unknown";
+}
+
+static int has_visible(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return 1;
+    return 0;
+}
+
+/* Copies a scalar value as text: strings decoded, numbers and booleans raw. */
+static int scalar_text(const jscan_val_t *v, buf_t *out)
+{
+    buf_reset(out);
+    if (v->type == JSCAN_STR)
+        return jscan_str_decode(v, out);
+    buf_append(out, v->raw, v->raw_len);
+    return out->oom ? TRI_ENOMEM : 0;
+}
+
+enum { K_ID, K_LABEL, K_ACCOUNT, K_TS, K_TEXT0 };
+
+int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, char *detail, size_t dlen)
+{
+    const char *keys[K_TEXT0 + REC_MAX_TEXT_FIELDS];
+    jscan_val_t vals[K_TEXT0 + REC_MAX_TEXT_FIELDS];
+    keys[K_ID] = s->id_field;
+    keys[K_LABEL] = s->label_field ? s->label_field : "";
+    keys[K_ACCOUNT] = s->account_field ? s->account_field : "";
+    keys[K_TS] = s->ts_field ? s->ts_field : "";
+    for (size_t k = 0; k < s->ntext; k++)
+        keys[K_TEXT0 + k] = s->text_fields[k];
+    size_t nkeys = K_TEXT0 + s->ntext;
+
+    r->has_label = r->has_account = r->has_ts = r->bad_ts = 0;
+    buf_reset(&r->text);
+    if (s->max_bytes && len > s->max_bytes) {
+        snprintf(detail, dlen, "record is %zu bytes, limit is %zu", len, s->max_bytes);
+        return REC_TOO_LARGE;
+    }
+    size_t pos = 0;
+    int st = jscan_scan_object(data, len, keys, nkeys, vals, &pos);
+    if (st == JSCAN_ENOTOBJ) {
+        snprintf(detail, dlen, "valid JSON but not an object");
+        return REC_NOT_OBJECT;
+    }
+    if (st == JSCAN_EUTF8) {
+        snprintf(detail, dlen, "invalid UTF-8 or raw control character at byte %zu", pos);
+        return REC_BAD_UTF8;
+    }
+    if (st) {
+        snprintf(detail, dlen, "%s at byte %zu", jscan_strerror(st), pos);
+        return REC_NOT_JSON;
+    }
+    r->id = vals[K_ID];
+    if (r->id.type == JSCAN_MISSING || r->id.type == JSCAN_NULL) {
+        snprintf(detail, dlen, "no '%s' field", s->id_field);
+        return REC_NO_ID;
+    }
+    if (!(r->id.type == JSCAN_STR && r->id.raw_len > 2) && !jscan_num_is_int(&r->id)) {
+        snprintf(detail, dlen, "'%s' must be a non-empty string or an integer", s->id_field);
+        return REC_BAD_ID;
+    }
+    if (r->id.raw_len > REC_MAX_ID_BYTES) {
+        snprintf(detail, dlen, "'%s' is longer than %d bytes", s->id_field, REC_MAX_ID_BYTES);
+        return REC_BAD_ID;
+    }
+    for (size_t k = 0; k < s->ntext; k++) {
+        const jscan_val_t *v = &vals[K_TEXT0 + k];
+        if (v->type == JSCAN_MISSING || v->type == JSCAN_NULL)
+            continue;
+        if (v->type != JSCAN_STR) {
+            snprintf(detail, dlen, "text field '%s' is not a string", s->text_fields[k]);
+            return REC_BAD_FIELD;
+        }
+        if (r->text.len)
+            buf_putc(&r->text, '\n');
+        if (jscan_str_decode(v, &r->text)) {
+            snprintf(detail, dlen, "out of memory");
+            return REC_BAD_FIELD;
+        }
+    }
+    if (!has_visible(r->text.p, r->text.len)) {
+        snprintf(detail, dlen, "no text in %s%s", s->text_fields[0], s->ntext > 1 ? " and the other text fields" : "");
+        return REC_NO_TEXT;
+    }
+    if (s->label_field) {
+        const jscan_val_t *v = &vals[K_LABEL];
+        if (v->type == JSCAN_STR || v->type == JSCAN_NUM || v->type == JSCAN_TRUE || v->type == JSCAN_FALSE) {
+            if (scalar_text(v, &r->label))
+                return REC_BAD_FIELD;
+            r->has_label = r->label.len > 0;
+        } else if (v->type == JSCAN_ARR || v->type == JSCAN_OBJ) {
+            snprintf(detail, dlen, "label field '%s' is not a scalar", s->label_field);
+            return REC_BAD_FIELD;
+        }
+    }
+    if (s->account_field) {
+        const jscan_val_t *v = &vals[K_ACCOUNT];
+        if (v->type == JSCAN_STR || jscan_num_is_int(v)) {
+            if (scalar_text(v, &r->account))
+                return REC_BAD_FIELD;
+            r->has_account = r->account.len > 0;
+        }
+    }
+    if (s->ts_field) {
+        const jscan_val_t *v = &vals[K_TS];
+        if (v->type == JSCAN_STR && !v->escaped) {
+            r->has_ts = tstamp_parse(v->raw + 1, v->raw_len - 2, &r->ts_ms) == 0;
+            r->bad_ts = !r->has_ts;
+        } else if (jscan_num_is_int(v) && v->raw[0] != '-') {
+            r->has_ts = tstamp_parse(v->raw, v->raw_len, &r->ts_ms) == 0;
+            r->bad_ts = !r->has_ts;
+        } else if (v->type != JSCAN_MISSING && v->type != JSCAN_NULL) {
+            r->bad_ts = 1;
+        }
+    }
+    return REC_OK;
+}
+
+void rec_put_key(const rec_t *r, buf_t *out)
+{
+    if (r->id.type == JSCAN_STR)
+        jscan_str_decode(&r->id, out);
+    else
+        buf_append(out, r->id.raw, r->id.raw_len);
+}
+
+void rec_put_labeled(buf_t *o, const rec_t *r, const clf_result_t *res, char *const *label_json,
+                     const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms)
+{
+    buf_append(o, "{\"id\":", 6);
+    buf_append(o, r->id.raw, r->id.raw_len);
+    buf_append(o, ",\"label\":", 9);
+    buf_append(o, label_json[res->label], label_json_len[res->label]);
+    buf_append(o, ",\"score\":", 9);
+    jscan_put_unit(o, res->score);
+    buf_append(o, ",\"top\":[", 8);
+    for (uint32_t k = 0; k < res->ntop; k++) {
+        buf_append(o, k ? ",{\"label\":" : "{\"label\":", k ? 10 : 9);
+        buf_append(o, label_json[res->top[k]], label_json_len[res->top[k]]);
+        buf_append(o, ",\"score\":", 9);
+        jscan_put_unit(o, res->top_score[k]);
+        buf_putc(o, '}');
+    }
+    if (!model_json) {
+        buf_append(o, "]}", 2);
+        return;
+    }
+    buf_append(o, "],\"model\":", 10);
+    buf_append(o, model_json, model_json_len);
+    buf_append(o, ",\"account\":", 11);
+    if (r->has_account)
+        jscan_put_str(o, r->account.p, r->account.len);
+    else
+        buf_append(o, "null", 4);
+    char ts[40];
+    tstamp_format(ts_ms, ts, sizeof ts);
+    buf_printf(o, ",\"ts\":\"%s\",\"known\":%u}", ts, res->nknown);
+}
+
+void rec_put_dead(buf_t *o, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,
+                  const void *payload, size_t len, size_t max_payload)
+{
+    buf_printf(o, "{\"error\":\"%s\",\"detail\":", rec_status_code(status));
+    jscan_put_str(o, detail, strlen(detail));
+    buf_append(o, ",\"topic\":", 9);
+    jscan_put_str(o, topic, strlen(topic));
+    buf_printf(o, ",\"partition\":%d,\"offset\":%lld,", (int)partition, (long long)offset);
+    size_t n = len < max_payload ? len : max_payload;
+    const char *p = payload ? payload : "";
+    if (jscan_utf8_valid(p, len)) {
+        /* Cut at a character boundary. */
+        while (n < len && n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+            n--;
+        buf_append(o, "\"payload\":", 10);
+        jscan_put_str(o, p, n);
+    } else {
+        buf_append(o, "\"payload_base64\":", 17);
+        jscan_put_base64(o, p, n);
+    }
+    buf_printf(o, ",\"payload_bytes\":%zu%s}", len, n < len ? ",\"payload_truncated\":true" : "");
+}

@@ -1,0 +1,123 @@
+#include "core/eval.h"
+#include "core/tri_err.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+eval_t *eval_new(uint32_t nlabels)
+{
+    eval_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->n = nlabels;
+    e->cm = calloc((size_t)nlabels * nlabels + 1, sizeof *e->cm);
+    if (!e->cm) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void eval_free(eval_t *e)
+{
+    if (!e)
+        return;
+    free(e->cm);
+    free(e);
+}
+
+void eval_add(eval_t *e, uint32_t truth, uint32_t pred)
+{
+    if (truth >= e->n || pred >= e->n)
+        return;
+    e->cm[(size_t)truth * e->n + pred]++;
+    e->total++;
+}
+
+int eval_compute(const eval_t *e, eval_report_t *r)
+{
+    uint32_t n = e->n;
+    r->labels = calloc(n ? n : 1, sizeof *r->labels);
+    if (!r->labels)
+        return TRI_ENOMEM;
+    uint64_t correct = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        correct += e->cm[(size_t)i * n + i];
+        for (uint32_t j = 0; j < n; j++) {
+            r->labels[i].support += e->cm[(size_t)i * n + j];
+            r->labels[j].predicted += e->cm[(size_t)i * n + j];
+        }
+    }
+    r->accuracy = e->total ? (double)correct / (double)e->total : 0;
+    double fsum = 0;
+    uint32_t counted = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        eval_label_t *l = &r->labels[i];
+        double tp = (double)e->cm[(size_t)i * n + i];
+        /* Undefined ratios are 0, as scikit-learn's zero_division=0. */
+        l->precision = l->predicted ? tp / (double)l->predicted : 0;
+        l->recall = l->support ? tp / (double)l->support : 0;
+        l->f1 = l->precision + l->recall > 0 ? 2 * l->precision * l->recall / (l->precision + l->recall) : 0;
+        if (l->support || l->predicted) {
+            fsum += l->f1;
+            counted++;
+        }
+    }
+    r->macro_f1 = counted ? fsum / counted : 0;
+    return 0;
+}
+
+void eval_report_free(eval_report_t *r)
+{
+    free(r->labels);
+    r->labels = NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double eval_quantile(double *v, size_t n, double q)
+{
+    if (!n)
+        return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    double pos = q * (double)(n - 1);
+    size_t i = (size_t)floor(pos);
+    if (i + 1 >= n)
+        return v[n - 1];
+    double f = pos - (double)i;
+    return v[i] * (1 - f) + v[i + 1] * f;
+}
+
+int eval_projection(const double *precision, const uint64_t *counts, size_t nperiods, uint32_t nlabels,
+                     double *mean, double *q_lo, double *q_hi, double *per_period)
+{
+    double *a = malloc((nperiods ? nperiods : 1) * sizeof *a);
+    if (!a)
+        return TRI_ENOMEM;
+    size_t k = 0;
+    double sum = 0;
+    for (size_t m = 0; m < nperiods; m++) {
+        double num = 0, den = 0;
+        for (uint32_t i = 0; i < nlabels; i++) {
+            double c = (double)counts[m * nlabels + i];
+            num += precision[i] * c;
+            den += c;
+        }
+        double am = den > 0 ? num / den : NAN;
+        if (per_period)
+            per_period[m] = am;
+        if (den > 0) {
+            a[k++] = am;
+            sum += am;
+        }
+    }
+    *mean = k ? sum / (double)k : NAN;
+    *q_lo = eval_quantile(a, k, 0.341);
+    *q_hi = eval_quantile(a, k, 0.659);
+    free(a);
+    return 0;
+}

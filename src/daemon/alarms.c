@@ -1,0 +1,506 @@
+#include "daemon/alarms.h"
+#include "core/detector.h"
+#include "codec/jscan.h"
+#include "io/kafka.h"
+#include "io/consumer.h"
+#include "io/producer.h"
+#include "io/log.h"
+#include "core/tri_err.h"
+#include "core/tstamp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RECENT 50
+#define POLL_BUDGET 4096
+
+typedef struct offset {
+    char *topic;
+    int32_t partition;
+    int64_t next;          /* next offset to read: what the checkpoint covers */
+} offset_t;
+
+struct alr {
+    uv_loop_t *loop;
+    const cfg_t *cfg;
+    consumer_t *kin;
+    producer_t *kout;
+    detector_t *det;
+    uv_poll_t cpoll, ppoll;
+    uv_timer_t tick, ckpt;
+    int handles_open, started, stopping;
+    void (*done)(void *);
+    void *done_ctx;
+    char *out_topic, *dlq_topic, *alarm_topic, *state_file;
+    offset_t *off;         /* per partition, from records processed (or the checkpoint) */
+    size_t noff, capoff;
+    json_t *recent;        /* last RECENT events, newest first */
+    int dirty;             /* records since the last checkpoint */
+    int fatal;
+    char fatal_msg[256];
+    metrics_family_t *f_events, *f_active, *f_records, *f_late, *f_quality, *f_ckpt;
+};
+
+static offset_t *offset_of(alarms_t *a, const char *topic, int32_t partition, int create)
+{
+    for (size_t i = 0; i < a->noff; i++)
+        if (a->off[i].partition == partition && !strcmp(a->off[i].topic, topic))
+            return &a->off[i];
+    if (!create)
+        return NULL;
+    if (a->noff == a->capoff) {
+        size_t cap = a->capoff ? a->capoff * 2 : 16;
+        offset_t *v = realloc(a->off, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        a->off = v;
+        a->capoff = cap;
+    }
+    offset_t *o = &a->off[a->noff];
+    if (!(o->topic = strdup(topic)))
+        return NULL;
+    o->partition = partition;
+    o->next = -1;
+    a->noff++;
+    return o;
+}
+
+/* ---- events ---- */
+
+static void dr_free(void *ctx, void *opaque, rd_kafka_resp_err_t err)
+{
+    (void)ctx;
+    if (err)
+        log_event(LOG_LEVEL_ERROR, "alarm_publish_failed", "code=%s", rd_kafka_err2name(err));
+    free(opaque);
+}
+
+static void on_event(void *ctx, const detector_event_t *ev)
+{
+    alarms_t *a = ctx;
+    json_t *j = detector_event_json(ev);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char key[512];
+    snprintf(key, sizeof key, "%s|%s|%s", detector_kind_name(ev->kind), ev->label ? ev->label : "",
+             ev->account ? ev->account : "");
+    if (text) {
+        /* The producer does not copy: the text lives until its delivery report. */
+        rd_kafka_resp_err_t e = producer_produce(a->kout, a->alarm_topic, key, strlen(key), text, strlen(text), text);
+        if (e) {
+            log_event(LOG_LEVEL_ERROR, "alarm_publish_failed", "code=%s", rd_kafka_err2name(e));
+            free(text);
+        }
+    }
+    const char *vals[] = {ev->type == DETECTOR_RAISE ? "alarm" : "clear", detector_kind_name(ev->kind)};
+    metrics_inc(metrics_series(a->f_events, vals), 1);
+    char ws[40];
+    tstamp_format(ev->window_start, ws, sizeof ws);
+    log_event(ev->type == DETECTOR_RAISE ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, ev->type == DETECTOR_RAISE ? "alarm" : "alarm_cleared",
+         "kind=%s label=%s account=%s window_start=%s observed=%.6g expected=%.6g p_value=%.3g",
+         detector_kind_name(ev->kind), log_q(ev->label ? ev->label : ""), log_q(ev->account ? ev->account : ""), ws,
+         ev->observed, ev->expected, ev->p_value);
+    json_array_insert_new(a->recent, 0, j);
+    while (json_array_size(a->recent) > RECENT)
+        json_array_remove(a->recent, RECENT);
+}
+
+/* ---- records ---- */
+
+static void on_record(alarms_t *a, rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    offset_t *o = offset_of(a, topic, m->partition, 1);
+    if (o)
+        o->next = m->offset + 1;
+    a->dirty = 1;
+    int64_t kts = rd_kafka_message_timestamp(m, NULL);
+    if (!strcmp(topic, a->dlq_topic)) {
+        detector_add_dead(a->det, kts >= 0 ? kts : tstamp_now_ms());
+        return;
+    }
+    static const char *const keys[] = {"label", "account", "ts", "model", "known", "score"};
+    jscan_val_t v[6];
+    if (jscan_scan_object(m->payload, m->len, keys, 6, v, NULL) || v[0].type != JSCAN_STR)
+        return; /* not ours: the labeled topic only carries triaged's records */
+    buf_t b = BUF_INIT;
+    size_t lo = 0, ao = 0, mo = 0;
+    jscan_str_decode(&v[0], &b);
+    buf_putc(&b, '\0');
+    if (v[1].type == JSCAN_STR) {
+        ao = b.len;
+        jscan_str_decode(&v[1], &b);
+        buf_putc(&b, '\0');
+    }
+    if (v[3].type == JSCAN_STR) {
+        mo = b.len;
+        jscan_str_decode(&v[3], &b);
+        buf_putc(&b, '\0');
+    }
+    int64_t ts = kts;
+    if (v[2].type == JSCAN_STR && !v[2].escaped && tstamp_parse(v[2].raw + 1, v[2].raw_len - 2, &ts))
+        ts = kts;
+    int known = jscan_num_is_int(&v[4]) ? atoi(v[4].raw) : -1;
+    double score = v[5].type == JSCAN_NUM ? strtod(v[5].raw, NULL) : -1;
+    if (!b.oom)
+        detector_add(a->det, ts >= 0 ? ts : tstamp_now_ms(), b.p + lo, v[1].type == JSCAN_STR ? b.p + ao : NULL,
+                  v[3].type == JSCAN_STR ? b.p + mo : NULL, known, score);
+    buf_free(&b);
+}
+
+static void poll_input(alarms_t *a)
+{
+    rd_kafka_message_t *m;
+    size_t n = 0;
+    while (!a->stopping && n < POLL_BUDGET && (m = consumer_poll(a->kin))) {
+        if (m->err) {
+            log_event(m->err == RD_KAFKA_RESP_ERR__FATAL ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, "consume_error", "role=alarms code=%s msg=%s",
+                 rd_kafka_err2name(m->err), log_q(rd_kafka_message_errstr(m)));
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                a->fatal = 1;
+                snprintf(a->fatal_msg, sizeof a->fatal_msg, "alarms consumer: %s", rd_kafka_message_errstr(m));
+            }
+        } else {
+            on_record(a, m);
+        }
+        rd_kafka_message_destroy(m);
+        n++;
+    }
+    detector_stats_t st = detector_stats(a->det);
+    metrics_set(metrics_series0(a->f_active), (double)st.active);
+    metrics_set(metrics_series0(a->f_records), (double)st.records);
+    metrics_set(metrics_series0(a->f_late), (double)st.late);
+}
+
+static void on_cpoll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    poll_input(h->data);
+}
+
+static void on_ppoll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    alarms_t *a = h->data;
+    producer_poll(a->kout);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    alarms_t *a = t->data;
+    producer_poll(a->kout);
+    if (a->started && !a->stopping)
+        poll_input(a);
+}
+
+/* ---- checkpoint ---- */
+
+static int checkpoint(alarms_t *a)
+{
+    if (!*a->state_file)
+        return 0;
+    json_t *st = json_object(), *offs = json_array();
+    json_object_set_new(st, "detector", detector_save(a->det));
+    for (size_t i = 0; i < a->noff; i++)
+        if (a->off[i].next >= 0)
+            json_array_append_new(offs, json_pack("{s:s,s:i,s:I}", "topic", a->off[i].topic, "partition",
+                                                  (int)a->off[i].partition, "next", (json_int_t)a->off[i].next));
+    json_object_set_new(st, "offsets", offs);
+    json_object_set(st, "recent", a->recent);
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", a->state_file);
+    int rc = json_dump_file(st, tmp, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(st);
+    if (rc || rename(tmp, a->state_file)) {
+        log_event(LOG_LEVEL_ERROR, "checkpoint_failed", "file=%s msg=%s", log_q(a->state_file), log_q(strerror(errno)));
+        unlink(tmp);
+        return TRI_EIO;
+    }
+    /* Only what the checkpoint covers is committed. */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)a->noff + 1);
+    for (size_t i = 0; i < a->noff; i++)
+        if (a->off[i].next >= 0)
+            rd_kafka_topic_partition_list_add(l, a->off[i].topic, a->off[i].partition)->offset = a->off[i].next;
+    char err[TRI_ERRLEN];
+    if (l->cnt && a->kin && consumer_commit_offsets(a->kin, l, err, sizeof err))
+        log_event(LOG_LEVEL_WARN, "commit_failed", "role=alarms msg=%s", log_q(err));
+    rd_kafka_topic_partition_list_destroy(l);
+    metrics_inc(metrics_series0(a->f_ckpt), 1);
+    a->dirty = 0;
+    return 0;
+}
+
+static void on_ckpt(uv_timer_t *t)
+{
+    alarms_t *a = t->data;
+    if (a->dirty)
+        checkpoint(a);
+}
+
+static void load_state(alarms_t *a)
+{
+    if (!*a->state_file || access(a->state_file, R_OK))
+        return;
+    json_error_t je;
+    json_t *st = json_load_file(a->state_file, 0, &je);
+    char err[TRI_ERRLEN];
+    if (!st) {
+        log_event(LOG_LEVEL_WARN, "alarm_state_unreadable", "file=%s msg=%s", log_q(a->state_file), log_q(je.text));
+        return;
+    }
+    if (detector_load(a->det, json_object_get(st, "detector"), err, sizeof err)) {
+        log_event(LOG_LEVEL_WARN, "alarm_state_ignored", "file=%s msg=%s", log_q(a->state_file), log_q(err));
+        json_decref(st);
+        return;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(st, "offsets"), i, o)
+    {
+        const char *t = json_string_value(json_object_get(o, "topic"));
+        offset_t *off = t ? offset_of(a, t, (int32_t)json_integer_value(json_object_get(o, "partition")), 1) : NULL;
+        if (off)
+            off->next = (int64_t)json_integer_value(json_object_get(o, "next"));
+    }
+    json_t *rec = json_object_get(st, "recent");
+    if (json_is_array(rec)) {
+        json_decref(a->recent);
+        a->recent = json_incref(rec);
+    }
+    detector_stats_t s = detector_stats(a->det);
+    log_event(LOG_LEVEL_INFO, "alarm_state_loaded", "file=%s series=%zu records=%llu active=%zu", log_q(a->state_file),
+         s.series, (unsigned long long)s.records, s.active);
+    json_decref(st);
+}
+
+/* Partitions assigned: resume where the checkpoint left off. */
+static void on_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
+{
+    alarms_t *a = ctx;
+    for (int i = 0; i < parts->cnt; i++) {
+        offset_t *o = offset_of(a, parts->elems[i].topic, parts->elems[i].partition, 0);
+        if (o && o->next >= 0)
+            consumer_seek(a->kin, o->topic, o->partition, o->next);
+    }
+}
+
+static void on_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    alarms_t *a = ctx;
+    if (!lost)
+        checkpoint(a);
+    /* Forget them: a later checkpoint must not commit offsets of partitions
+     * another member now owns. */
+    for (int i = 0; i < parts->cnt; i++) {
+        offset_t *o = offset_of(a, parts->elems[i].topic, parts->elems[i].partition, 0);
+        if (o) {
+            free(o->topic);
+            *o = a->off[--a->noff];
+        }
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static detector_opts_t opts_from(const cfg_t *c)
+{
+    detector_opts_t o;
+    detector_opts_default(&o);
+    o.window_ms = cfg_int(c, "alarms.window");
+    o.lateness_ms = cfg_int(c, "alarms.lateness");
+    o.p = cfg_double(c, "alarms.p");
+    o.min_count = cfg_double(c, "alarms.min.count");
+    o.min_ratio = cfg_double(c, "alarms.min.ratio");
+    o.min_history = (int)cfg_int(c, "alarms.min.history");
+    o.clear_windows = (int)cfg_int(c, "alarms.clear.windows");
+    o.alpha = cfg_double(c, "alarms.alpha");
+    o.by_account = (int)cfg_int(c, "alarms.by.account");
+    o.seasonal = (int)cfg_int(c, "alarms.seasonal");
+    o.drop_ratio = cfg_double(c, "alarms.drop.ratio");
+    o.quality_min = cfg_double(c, "alarms.quality.min");
+    o.oov_max = cfg_double(c, "alarms.oov.max");
+    o.low_score = cfg_double(c, "alarms.low.score");
+    o.low_max = cfg_double(c, "alarms.low.max");
+    o.dlq_max = cfg_double(c, "alarms.dlq.max");
+    o.psi_max = cfg_double(c, "alarms.psi.max");
+    o.max_series = (size_t)cfg_int(c, "alarms.max.series");
+    return o;
+}
+
+int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics_t *met, alarms_t **out, char *err,
+            size_t errlen)
+{
+    alarms_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    a->loop = loop;
+    a->cfg = cfg;
+    a->out_topic = strdup(cfg_str(cfg, "output.topic"));
+    a->dlq_topic = strdup(cfg_str(cfg, "output.dlq.topic"));
+    a->alarm_topic = strdup(cfg_str(cfg, "alarms.topic"));
+    a->state_file = strdup(cfg_str(cfg, "alarms.state.file"));
+    a->recent = json_array();
+    detector_opts_t ao = opts_from(cfg);
+    a->det = detector_new(&ao, on_event, a);
+    a->f_events = metrics_family(met, METRICS_COUNTER, "triage_alarm_events_total", "Alarm and clear events, by kind.",
+                             "type,kind", NULL, 0);
+    a->f_active = metrics_family(met, METRICS_GAUGE, "triage_alarms_active", "Alarms raised and not yet cleared.", NULL, NULL,
+                             0);
+    a->f_records = metrics_family(met, METRICS_GAUGE, "triage_alarm_records", "Records the detector has counted.", NULL,
+                              NULL, 0);
+    a->f_late = metrics_family(met, METRICS_GAUGE, "triage_alarm_late_records",
+                           "Records that arrived after their window had closed (not counted).", NULL, NULL, 0);
+    a->f_quality = metrics_family(met, METRICS_GAUGE, "triage_quality",
+                              "Data-quality figures of the last closed window (unknown_text, low_confidence, "
+                              "dead_letter_rate, label_mix PSI).",
+                              "figure", NULL, 0);
+    a->f_ckpt = metrics_family(met, METRICS_COUNTER, "triage_alarm_checkpoints_total", "Detector checkpoints written.", NULL,
+                           NULL, 0);
+    int rc;
+    if (!a->out_topic || !a->dlq_topic || !a->alarm_topic || !a->state_file || !a->recent || !a->det || !a->f_ckpt) {
+        rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+        goto fail;
+    }
+    load_state(a);
+    consumer_hooks_t hooks = {on_assigned, on_revoking, a};
+    consumer_opts_t ko = {cfg_str(cfg, "alarms.group"), cfg_str(cfg, "input.assignment"), 0};
+    if ((rc = consumer_new(cfg, &ko, bootstrap, &hooks, &a->kin, err, errlen)) ||
+        (rc = producer_new(cfg, bootstrap, dr_free, a, &a->kout, err, errlen)))
+        goto fail;
+    uv_poll_init(loop, &a->cpoll, consumer_fd(a->kin));
+    uv_poll_init(loop, &a->ppoll, producer_fd(a->kout));
+    uv_timer_init(loop, &a->tick);
+    uv_timer_init(loop, &a->ckpt);
+    a->cpoll.data = a->ppoll.data = a->tick.data = a->ckpt.data = a;
+    a->handles_open = 4;
+    uv_poll_start(&a->ppoll, UV_READABLE, on_ppoll);
+    uv_timer_start(&a->tick, on_tick, 100, 100);
+    uint64_t ci = (uint64_t)cfg_int(cfg, "alarms.checkpoint.interval");
+    uv_timer_start(&a->ckpt, on_ckpt, ci, ci);
+    *out = a;
+    return 0;
+fail:
+    alarms_free(a);
+    return rc;
+}
+
+int alarms_start(alarms_t *a, char *err, size_t errlen)
+{
+    char topics[1024];
+    snprintf(topics, sizeof topics, "%s,%s", a->out_topic, a->dlq_topic);
+    int rc = consumer_subscribe(a->kin, topics, err, errlen);
+    if (rc)
+        return rc;
+    a->started = 1;
+    uv_poll_start(&a->cpoll, UV_READABLE, on_cpoll);
+    log_event(LOG_LEVEL_INFO, "alarms_consuming", "topics=%s group=%s window_ms=%lld", log_q(topics),
+         log_q(cfg_str(a->cfg, "alarms.group")), (long long)cfg_int(a->cfg, "alarms.window"));
+    return 0;
+}
+
+void alarms_set_model(alarms_t *a, registry_model_t *m)
+{
+    json_t *lc = json_object_get(model_meta(m->model), "labels");
+    size_t n = json_object_size(lc), i = 0;
+    if (!n)
+        return;
+    const char **labels = calloc(n, sizeof *labels);
+    double *shares = calloc(n, sizeof *shares), tot = 0;
+    const char *k;
+    json_t *v;
+    if (labels && shares) {
+        json_object_foreach(lc, k, v)
+        {
+            labels[i] = k;
+            shares[i] = json_number_value(v);
+            tot += shares[i++];
+        }
+        for (i = 0; i < n && tot > 0; i++)
+            shares[i] /= tot;
+        if (tot > 0)
+            detector_set_reference(a->det, labels, shares, n);
+    }
+    free(labels);
+    free(shares);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    alarms_t *a = h->data;
+    if (--a->handles_open == 0 && a->done)
+        a->done(a->done_ctx);
+}
+
+void alarms_stop(alarms_t *a, void (*done)(void *), void *ctx)
+{
+    if (a->stopping)
+        return;
+    a->stopping = 1;
+    a->done = done;
+    a->done_ctx = ctx;
+    checkpoint(a);
+    consumer_close(a->kin, 5000);
+    producer_flush(a->kout, 2000);
+    uv_close((uv_handle_t *)&a->cpoll, on_closed);
+    uv_close((uv_handle_t *)&a->ppoll, on_closed);
+    uv_close((uv_handle_t *)&a->tick, on_closed);
+    uv_close((uv_handle_t *)&a->ckpt, on_closed);
+}
+
+void alarms_free(alarms_t *a)
+{
+    if (!a)
+        return;
+    if (a->kin)
+        consumer_destroy(a->kin);
+    if (a->kout)
+        producer_destroy(a->kout);
+    detector_free(a->det);
+    for (size_t i = 0; i < a->noff; i++)
+        free(a->off[i].topic);
+    free(a->off);
+    if (a->recent)
+        json_decref(a->recent);
+    free(a->out_topic);
+    free(a->dlq_topic);
+    free(a->alarm_topic);
+    free(a->state_file);
+    free(a);
+}
+
+json_t *alarms_status(alarms_t *a)
+{
+    json_t *s = detector_status(a->det, 24, 40);
+    json_t *alarms = json_object();
+    json_object_set(alarms, "active", json_object_get(s, "active"));
+    json_object_set(alarms, "recent", a->recent);
+    json_object_del(s, "active");
+    json_object_set_new(s, "alarms", alarms);
+    json_t *q = json_object_get(s, "quality");
+    static const char *const figs[][2] = {{"oov_share", "unknown_text"},
+                                          {"low_confidence_share", "low_confidence"},
+                                          {"dead_letter_rate", "dead_letter_rate"},
+                                          {"psi", "label_mix"}};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *v = json_object_get(q, figs[i][0]);
+        if (json_is_number(v))
+            metrics_set(metrics_series1(a->f_quality, figs[i][1]), json_number_value(v));
+    }
+    return s;
+}
+
+int alarms_fatal(alarms_t *a, char *msg, size_t n)
+{
+    char fe[256];
+    if (!a->fatal && (kafka_fatal(consumer_rk(a->kin), fe, sizeof fe) || kafka_fatal(producer_rk(a->kout), fe, sizeof fe))) {
+        a->fatal = 1;
+        snprintf(a->fatal_msg, sizeof a->fatal_msg, "%s", fe);
+    }
+    if (a->fatal)
+        snprintf(msg, n, "%s", a->fatal_msg);
+    return a->fatal;
+}

@@ -1,0 +1,950 @@
+#include "daemon/registry.h"
+#include "codec/jscan.h"
+#include "io/store.h"
+#include "io/log.h"
+#include "core/tri_err.h"
+#include "core/tstamp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define VERSION_MAX 96
+#define PIN_MAX 256
+
+/* One model slot: the default, or one account's. */
+typedef struct slot {
+    char *account;             /* NULL for the default */
+    char *dir;                 /* store-relative directory: NAME or accounts/ACCOUNT */
+    char target[VERSION_MAX];  /* what the store says should serve; "" when nothing */
+    char failed[VERSION_MAX];  /* a version that was refused: not retried until it changes */
+    registry_model_t *loaded;
+    uint64_t last_used;
+    int loading, present;
+} slot_t;
+
+enum { J_CHECK, J_LOAD };
+
+/* What a store check found: per directory, the version to serve. */
+typedef struct cat_ent {
+    char *dir;                 /* NAME or accounts/ACCOUNT */
+    char target[VERSION_MAX];
+} cat_ent_t;
+
+typedef struct job {
+    uv_work_t work;
+    registry_t *reg;
+    int kind;
+    /* inputs (copied: the worker never touches loop-owned state) */
+    char dir[512];
+    char version[VERSION_MAX];
+    int file_mode;
+    /* results */
+    int rc;
+    char err[TRI_ERRLEN];
+    char reason[32];
+    model_t *model;
+    int from_cache;            /* the store failed; the cached last good version loaded */
+    cat_ent_t *cat;
+    size_t ncat;
+    uint64_t t0;
+    struct job *next;
+} job_t;
+
+struct reg {
+    uv_loop_t *loop;
+    uv_timer_t poll;
+    int file_mode;             /* model.source is a plain file */
+    char *source, *name, *cache_dir;
+    store_t *store;
+    uint64_t interval_ms;
+    size_t max_bytes, account_bytes;
+    registry_hooks_t hooks;
+    slot_t def;
+    slot_t **acct;             /* open addressing by account name */
+    size_t acct_cap, acct_n;
+    uint64_t clock;
+    job_t *qhead, *qtail, *running;
+    int check_queued, closing, tried_cache, store_down;
+    struct stat seen;          /* file mode: identity of the last file loaded or tried */
+    int have_seen;
+    metrics_family_t *f_info, *f_loads, *f_refusals, *f_load_seconds, *f_last_check, *f_loaded_at, *f_last_error,
+        *f_store_errors, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks;
+};
+
+/* ---- pure helpers ---- */
+
+/* A short reason code for metrics, from a loader, store or probe message. */
+static void classify_reason(int rc, const char *msg, char *out, size_t n)
+{
+    const char *r = "invalid";
+    if (strstr(msg, "probe"))
+        r = "probe_mismatch";
+    else if (rc == TRI_ENOENT)
+        r = "missing";
+    else if (strstr(msg, "checksum"))
+        r = "checksum";
+    else if (strstr(msg, "truncated") || strstr(msg, "trailing data"))
+        r = "truncated";
+    else if (strstr(msg, "format version") || strstr(msg, "tokenizer version") || strstr(msg, "hash version"))
+        r = "version";
+    else if (strstr(msg, "bad magic"))
+        r = "not_a_model";
+    else if (rc == TRI_EIO || rc == TRI_EAGAIN)
+        r = "store";
+    snprintf(out, n, "%s", r);
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[1024];
+    if (strlen(path) >= sizeof tmp)
+        return -1;
+    strcpy(tmp, path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- model entries ---- */
+
+static char *json_str(const char *s, size_t *len)
+{
+    buf_t b = BUF_INIT;
+    jscan_put_str(&b, s, strlen(s));
+    if (b.oom) {
+        buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return (char *)buf_cstr(&b);
+}
+
+static void entry_free(registry_model_t *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->nidle; i++)
+        clf_free(e->idle[i]);
+    free(e->idle);
+    if (e->label_json)
+        for (uint32_t i = 0; i < model_nlabels(e->model); i++)
+            free(e->label_json[i]);
+    free(e->label_json);
+    free(e->label_json_len);
+    free(e->label_series);
+    free(e->name);
+    free(e->version);
+    free(e->tag_json);
+    model_unref(e->model);
+    free(e);
+}
+
+/* Version of a plain model file: its own "version" when it has one, else
+ * its training time as a sortable UTC stamp (20261123T151359Z). */
+static void file_version(model_t *m, char *out, size_t n)
+{
+    const char *v = json_string_value(json_object_get(model_meta(m), "version"));
+    if (v && *v) {
+        snprintf(out, n, "%s", v);
+        return;
+    }
+    const char *c = json_string_value(json_object_get(model_meta(m), "created_at"));
+    size_t k = 0;
+    for (; c && *c && k < n - 1; c++)
+        if (*c != '-' && *c != ':')
+            out[k++] = *c;
+    out[k] = '\0';
+    if (!k)
+        snprintf(out, n, "unversioned");
+}
+
+static registry_model_t *entry_new(const char *name, const char *version, model_t *m)
+{
+    registry_model_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->model = m;
+    e->refs = 1;
+    e->name = strdup(name);
+    e->version = strdup(version);
+    uint32_t L = model_nlabels(m);
+    e->label_json = calloc(L, sizeof *e->label_json);
+    e->label_json_len = calloc(L, sizeof *e->label_json_len);
+    e->label_series = calloc(L, sizeof *e->label_series);
+    if (!e->name || !e->version || !e->label_json || !e->label_json_len || !e->label_series)
+        goto fail;
+    char tag[768];
+    snprintf(tag, sizeof tag, "%s@%s", e->name, e->version);
+    if (!(e->tag_json = json_str(tag, &e->tag_json_len)))
+        goto fail;
+    for (uint32_t i = 0; i < L; i++)
+        if (!(e->label_json[i] = json_str(model_label(m, i), &e->label_json_len[i])))
+            goto fail;
+    e->loaded_ms = tstamp_now_ms();
+    return e;
+fail:
+    entry_free(e);
+    return NULL;
+}
+
+registry_model_t *registry_model_ref(registry_model_t *m)
+{
+    m->refs++;
+    return m;
+}
+
+void registry_model_unref(registry_model_t *m)
+{
+    if (m && --m->refs == 0)
+        entry_free(m);
+}
+
+clf_t *registry_clf_get(registry_model_t *m)
+{
+    if (m->nidle)
+        return m->idle[--m->nidle];
+    clf_t *c;
+    char err[TRI_ERRLEN];
+    if (clf_new(m->model, &c, err, sizeof err)) {
+        log_event(LOG_LEVEL_ERROR, "scorer_failed", "msg=%s", log_q(err));
+        return NULL;
+    }
+    return c;
+}
+
+void registry_clf_put(registry_model_t *m, clf_t *c)
+{
+    if (!c)
+        return;
+    if (m->nidle == m->capidle) {
+        size_t cap = m->capidle ? m->capidle * 2 : 4;
+        clf_t **v = realloc(m->idle, cap * sizeof *v);
+        if (!v) {
+            clf_free(c);
+            return;
+        }
+        m->idle = v;
+        m->capidle = cap;
+    }
+    m->idle[m->nidle++] = c;
+}
+
+registry_model_t *registry_current(registry_t *r) { return r->def.loaded; }
+int registry_has_accounts(const registry_t *r) { return r->acct_n > 0; }
+
+/* ---- account slots ---- */
+
+static slot_t **acct_find(registry_t *r, const char *name, size_t len)
+{
+    if (!r->acct_cap)
+        return NULL;
+    size_t mask = r->acct_cap - 1;
+    for (size_t i = (size_t)XXH3_64bits(name, len) & mask;; i = (i + 1) & mask) {
+        slot_t *s = r->acct[i];
+        if (!s)
+            return &r->acct[i];
+        if (strlen(s->account) == len && !memcmp(s->account, name, len))
+            return &r->acct[i];
+    }
+}
+
+static slot_t *acct_get(registry_t *r, const char *name, int create)
+{
+    size_t len = strlen(name);
+    slot_t **p = acct_find(r, name, len);
+    if (p && *p)
+        return *p;
+    if (!create)
+        return NULL;
+    if ((r->acct_n + 1) * 2 > r->acct_cap) {
+        size_t cap = r->acct_cap ? r->acct_cap * 2 : 64;
+        slot_t **old = r->acct, **v = calloc(cap, sizeof *v);
+        if (!v)
+            return NULL;
+        size_t oldcap = r->acct_cap;
+        r->acct = v;
+        r->acct_cap = cap;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i])
+                *acct_find(r, old[i]->account, strlen(old[i]->account)) = old[i];
+        free(old);
+        p = acct_find(r, name, len);
+    }
+    slot_t *s = calloc(1, sizeof *s);
+    char dir[512];
+    snprintf(dir, sizeof dir, "accounts/%s", name);
+    if (!s || !(s->account = strdup(name)) || !(s->dir = strdup(dir))) {
+        if (s)
+            free(s->account);
+        free(s);
+        return NULL;
+    }
+    *p = s;
+    r->acct_n++;
+    return s;
+}
+
+static void acct_gauges(registry_t *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->acct_cap; i++)
+        if (r->acct[i] && r->acct[i]->loaded)
+            n++;
+    metrics_set(metrics_series0(r->f_acct_loaded), (double)n);
+    metrics_set(metrics_series0(r->f_acct_bytes), (double)r->account_bytes);
+}
+
+static void slot_unload(registry_t *r, slot_t *s)
+{
+    if (!s->loaded)
+        return;
+    if (s->account)
+        r->account_bytes -= model_memory(s->loaded->model);
+    registry_model_unref(s->loaded); /* batches still holding it keep it alive */
+    s->loaded = NULL;
+}
+
+/* Least recently used account models go first; one still in use by a batch
+ * is skipped (freeing it would not free memory yet). */
+static void evict(registry_t *r, const slot_t *keep)
+{
+    while (r->account_bytes > r->max_bytes) {
+        slot_t *victim = NULL;
+        for (size_t i = 0; i < r->acct_cap; i++) {
+            slot_t *s = r->acct[i];
+            if (s && s != keep && s->loaded && s->loaded->refs == 1 &&
+                (!victim || s->last_used < victim->last_used))
+                victim = s;
+        }
+        if (!victim)
+            break;
+        log_event(LOG_LEVEL_INFO, "account_model_evicted", "account=%s version=%s bytes=%zu budget=%zu",
+             log_q(victim->account), log_q(victim->loaded->version), r->account_bytes, r->max_bytes);
+        metrics_inc(metrics_series0(r->f_evictions), 1);
+        slot_unload(r, victim);
+    }
+    acct_gauges(r);
+}
+
+/* ---- jobs: one at a time on the thread pool ---- */
+
+static void run_next(registry_t *r);
+
+static void job_free(job_t *j)
+{
+    model_unref(j->model);
+    for (size_t i = 0; i < j->ncat; i++)
+        free(j->cat[i].dir);
+    free(j->cat);
+    free(j);
+}
+
+static void enqueue(registry_t *r, job_t *j)
+{
+    j->reg = r;
+    j->work.data = j;
+    if (r->qtail)
+        r->qtail->next = j;
+    else
+        r->qhead = j;
+    r->qtail = j;
+    run_next(r);
+}
+
+/* Splits "DIR/FILE" listings into per-directory versions and pins. */
+typedef struct dirinfo {
+    char *dir;
+    char **versions;
+    size_t n, cap;
+    int has_pin;
+} dirinfo_t;
+
+static dirinfo_t *dir_of(dirinfo_t **v, size_t *n, size_t *cap, const char *dir, size_t dl)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strlen((*v)[i].dir) == dl && !memcmp((*v)[i].dir, dir, dl))
+            return &(*v)[i];
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        dirinfo_t *nv = realloc(*v, c * sizeof *nv);
+        if (!nv)
+            return NULL;
+        *v = nv;
+        *cap = c;
+    }
+    dirinfo_t *d = &(*v)[(*n)++];
+    memset(d, 0, sizeof *d);
+    d->dir = strndup(dir, dl);
+    return d->dir ? d : NULL;
+}
+
+static int collect(const store_list_t *l, dirinfo_t **dirs, size_t *n, size_t *cap)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const char *k = l->v[i].key, *slash = strrchr(k, '/');
+        if (!slash)
+            continue;
+        const char *file = slash + 1;
+        size_t fl = strlen(file);
+        int is_pin = !strcmp(file, "PIN");
+        int is_model = fl > 7 && !strcmp(file + fl - 7, ".tmodel") && !strchr(file, '/');
+        if (!is_pin && !is_model)
+            continue; /* sidecars, uploads in progress, anything else */
+        dirinfo_t *d = dir_of(dirs, n, cap, k, (size_t)(slash - k));
+        if (!d)
+            return TRI_ENOMEM;
+        if (is_pin) {
+            d->has_pin = 1;
+            continue;
+        }
+        if (fl - 7 >= VERSION_MAX)
+            continue;
+        if (d->n == d->cap) {
+            size_t c = d->cap ? d->cap * 2 : 8;
+            char **nv = realloc(d->versions, c * sizeof *nv);
+            if (!nv)
+                return TRI_ENOMEM;
+            d->versions = nv;
+            d->cap = c;
+        }
+        if (!(d->versions[d->n] = strndup(file, fl - 7)))
+            return TRI_ENOMEM;
+        d->n++;
+    }
+    return 0;
+}
+
+static void check_work_store(job_t *j)
+{
+    registry_t *r = j->reg;
+    store_list_t l1 = {0}, l2 = {0};
+    dirinfo_t *dirs = NULL;
+    size_t nd = 0, capd = 0;
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s/", r->name);
+    j->rc = store_list(r->store, prefix, &l1, j->err, sizeof j->err);
+    if (!j->rc)
+        j->rc = store_list(r->store, "accounts/", &l2, j->err, sizeof j->err);
+    if (!j->rc && (collect(&l1, &dirs, &nd, &capd) || collect(&l2, &dirs, &nd, &capd)))
+        j->rc = tri_errf(j->err, sizeof j->err, TRI_ENOMEM, "out of memory");
+    if (!j->rc)
+        j->cat = calloc(nd ? nd : 1, sizeof *j->cat);
+    for (size_t i = 0; !j->rc && i < nd; i++) {
+        char pinned[PIN_MAX] = "";
+        if (dirs[i].has_pin &&
+            (j->rc = store_read_pin(r->store, dirs[i].dir, pinned, sizeof pinned, j->err, sizeof j->err)))
+            break;
+        const char *t = store_pick_version(dirs[i].versions, dirs[i].n, pinned);
+        j->cat[j->ncat].dir = strdup(dirs[i].dir);
+        snprintf(j->cat[j->ncat].target, VERSION_MAX, "%s", t ? t : "");
+        j->ncat++;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        for (size_t k = 0; k < dirs[i].n; k++)
+            free(dirs[i].versions[k]);
+        free(dirs[i].versions);
+        free(dirs[i].dir);
+    }
+    free(dirs);
+    store_list_free(&l1);
+    store_list_free(&l2);
+}
+
+static int read_last_good(const char *cache, const char *dir, char *version, size_t n)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s/last-good", cache, dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return TRI_ENOENT;
+    int ok = fgets(version, (int)n, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return TRI_ENOENT;
+    version[strcspn(version, "\r\n")] = '\0';
+    return *version && !strchr(version, '/') ? 0 : TRI_ENOENT;
+}
+
+static void write_last_good(const char *cache, const char *dir, const char *version)
+{
+    char path[1200], tmp[1300];
+    snprintf(path, sizeof path, "%s/%s/last-good", cache, dir);
+    snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    int ok = fprintf(f, "%s\n", version) > 0;
+    if (fclose(f) || !ok || rename(tmp, path))
+        unlink(tmp);
+}
+
+static int load_verified(const char *path, model_t **out, char *err, size_t errlen)
+{
+    int rc = model_load_file(path, out, err, errlen);
+    if (rc)
+        return rc;
+    char perr[TRI_ERRLEN / 2];
+    if ((rc = clf_probe(*out, perr, sizeof perr))) {
+        model_unref(*out);
+        *out = NULL;
+        return tri_errf(err, errlen, rc, "%.200s: %s", path, perr);
+    }
+    return 0;
+}
+
+static void load_work_store(job_t *j)
+{
+    registry_t *r = j->reg;
+    char dirpath[1100], path[1300], key[700];
+    snprintf(dirpath, sizeof dirpath, "%s/%s", r->cache_dir, j->dir);
+    if (mkdirs(dirpath)) {
+        j->rc = tri_errf(j->err, sizeof j->err, TRI_EIO, "cache %s: %s", dirpath, strerror(errno));
+        goto out;
+    }
+    if (!j->version[0]) { /* no store answer: the last good version in the cache */
+        if (read_last_good(r->cache_dir, j->dir, j->version, sizeof j->version)) {
+            j->rc = tri_errf(j->err, sizeof j->err, TRI_ENOENT, "no cached model in %s", dirpath);
+            goto out;
+        }
+        j->from_cache = 1;
+    }
+    snprintf(path, sizeof path, "%s/%s.tmodel", dirpath, j->version);
+    if (access(path, R_OK)) {
+        snprintf(key, sizeof key, "%s/%s.tmodel", j->dir, j->version);
+        int rc = store_get_file(r->store, key, path, NULL, NULL, j->err, sizeof j->err);
+        if (rc) {
+            j->rc = rc;
+            /* The store failed (not the model): fall back to the cached last good. */
+            char v[VERSION_MAX];
+            if (rc != TRI_ENOENT && !read_last_good(r->cache_dir, j->dir, v, sizeof v) && strcmp(v, j->version)) {
+                snprintf(path, sizeof path, "%s/%s.tmodel", dirpath, v);
+                if (!load_verified(path, &j->model, j->err, sizeof j->err)) {
+                    snprintf(j->version, sizeof j->version, "%s", v);
+                    j->from_cache = 1;
+                    j->rc = 0;
+                }
+            }
+            goto out;
+        }
+    }
+    if ((j->rc = load_verified(path, &j->model, j->err, sizeof j->err))) {
+        unlink(path); /* never keep a refused file as a cache hit */
+        goto out;
+    }
+    write_last_good(r->cache_dir, j->dir, j->version);
+out:
+    if (j->rc)
+        classify_reason(j->rc, j->err, j->reason, sizeof j->reason);
+}
+
+static void job_work(uv_work_t *w)
+{
+    job_t *j = w->data;
+    if (j->kind == J_CHECK)
+        check_work_store(j);
+    else if (j->file_mode) {
+        j->rc = load_verified(j->reg->source, &j->model, j->err, sizeof j->err);
+        if (!j->rc)
+            file_version(j->model, j->version, sizeof j->version);
+        else
+            classify_reason(j->rc, j->err, j->reason, sizeof j->reason);
+    } else
+        load_work_store(j);
+}
+
+static void start_load(registry_t *r, slot_t *s, const char *version);
+
+static void publish_info(registry_t *r)
+{
+    metrics_reset_family(r->f_info);
+    registry_model_t *m = r->def.loaded;
+    if (!m)
+        return;
+    char sum[24];
+    snprintf(sum, sizeof sum, "%016llx", (unsigned long long)model_checksum(m->model));
+    const char *v[] = {m->name, m->version, sum};
+    metrics_set(metrics_series(r->f_info, v), 1);
+    metrics_set(metrics_series0(r->f_loaded_at), (double)m->loaded_ms / 1000.0);
+}
+
+static void note_error(registry_t *r, const char *reason)
+{
+    metrics_reset_family(r->f_last_error);
+    metrics_set(metrics_series1(r->f_last_error, reason), (double)tstamp_now_ms() / 1000.0);
+}
+
+static void after_check(registry_t *r, job_t *j)
+{
+    if (j->rc) {
+        metrics_inc(metrics_series0(r->f_store_errors), 1);
+        note_error(r, "store");
+        if (!r->store_down)
+            log_event(LOG_LEVEL_WARN, "store_unreachable", "source=%s msg=%s serving=%s", log_q(store_url(r->store)),
+                 log_q(j->err), r->def.loaded ? log_q(r->def.loaded->version) : "none");
+        r->store_down = 1;
+        if (!r->def.loaded && !r->def.loading && !r->tried_cache) {
+            r->tried_cache = 1;
+            start_load(r, &r->def, ""); /* "" = the cached last good version */
+        }
+        return;
+    }
+    if (r->store_down)
+        log_event(LOG_LEVEL_INFO, "store_reachable", "source=%s", log_q(store_url(r->store)));
+    r->store_down = 0;
+    /* Default model. */
+    const char *def_target = "";
+    for (size_t i = 0; i < j->ncat; i++)
+        if (!strcmp(j->cat[i].dir, r->def.dir))
+            def_target = j->cat[i].target;
+    snprintf(r->def.target, sizeof r->def.target, "%s", def_target);
+    if (!*def_target && !r->def.loaded)
+        log_event(LOG_LEVEL_ERROR, "model_unavailable", "source=%s msg=%s", log_q(store_url(r->store)),
+             log_q("no NAME/VERSION.tmodel in the store"));
+    /* Accounts: what the store has now. */
+    for (size_t i = 0; i < r->acct_cap; i++)
+        if (r->acct[i])
+            r->acct[i]->present = 0;
+    for (size_t i = 0; i < j->ncat; i++) {
+        if (strncmp(j->cat[i].dir, "accounts/", 9) || !j->cat[i].target[0])
+            continue;
+        slot_t *s = acct_get(r, j->cat[i].dir + 9, 1);
+        if (!s)
+            continue;
+        s->present = 1;
+        snprintf(s->target, sizeof s->target, "%s", j->cat[i].target);
+    }
+    for (size_t i = 0; i < r->acct_cap; i++) {
+        slot_t *s = r->acct[i];
+        if (s && !s->present && s->loaded) {
+            log_event(LOG_LEVEL_INFO, "account_model_removed", "account=%s", log_q(s->account));
+            s->target[0] = '\0';
+            slot_unload(r, s);
+        } else if (s && !s->present)
+            s->target[0] = '\0';
+    }
+    /* Refresh what is loaded; accounts not loaded wait for their first record. */
+    if (*def_target && (!r->def.loaded || strcmp(r->def.loaded->version, def_target)) &&
+        strcmp(r->def.failed, def_target))
+        start_load(r, &r->def, def_target);
+    for (size_t i = 0; i < r->acct_cap; i++) {
+        slot_t *s = r->acct[i];
+        if (s && s->loaded && s->target[0] && strcmp(s->loaded->version, s->target) && strcmp(s->failed, s->target))
+            start_load(r, s, s->target);
+    }
+    /* Models a waiting batch pinned may have pushed the total over budget:
+     * now that they are free, the least recently used go. */
+    evict(r, NULL);
+}
+
+static void after_load(registry_t *r, job_t *j, slot_t *s)
+{
+    double secs = (double)(uv_hrtime() - j->t0) / 1e9;
+    s->loading = 0;
+    metrics_observe(r->f_load_seconds, metrics_series0(r->f_load_seconds), secs);
+    const char *who = s->account ? s->account : r->name;
+    if (j->rc) {
+        metrics_inc(metrics_series1(r->f_loads, "refused"), 1);
+        metrics_inc(metrics_series1(r->f_refusals, j->reason), 1);
+        note_error(r, j->reason);
+        /* A refused version is not fetched again (versions are immutable);
+         * a store failure is retried at the next check. */
+        if (strcmp(j->reason, "store") && strcmp(j->reason, "missing"))
+            snprintf(s->failed, sizeof s->failed, "%s", j->version);
+        log_event(LOG_LEVEL_ERROR, "model_refused", "model=%s version=%s reason=%s msg=%s serving=%s", log_q(who),
+             log_q(j->version), j->reason, log_q(j->err), s->loaded ? log_q(s->loaded->version) : "none");
+        if (s->account && !s->loaded) {
+            metrics_inc(metrics_series0(r->f_fallbacks), 1);
+            log_event(LOG_LEVEL_WARN, "account_model_fallback", "account=%s using=%s", log_q(s->account), log_q(r->name));
+        }
+        if (s->account && r->hooks.account_ready)
+            r->hooks.account_ready(r->hooks.ctx);
+        return;
+    }
+    char name[600];
+    snprintf(name, sizeof name, "%s%s", s->account ? "accounts/" : "", who);
+    registry_model_t *e = entry_new(name, j->version, j->model);
+    if (!e) {
+        log_event(LOG_LEVEL_ERROR, "model_refused", "model=%s reason=oom", log_q(who));
+        return;
+    }
+    j->model = NULL; /* owned by the entry now */
+    s->failed[0] = '\0';
+    metrics_inc(metrics_series1(r->f_loads, "ok"), 1);
+    log_event(LOG_LEVEL_INFO, "model_loaded", "model=%s version=%s from=%s labels=%u rows=%u bytes=%zu seconds=%.3f previous=%s",
+         log_q(name), log_q(e->version), j->from_cache ? "cache" : r->file_mode ? "file" : "store",
+         model_nlabels(e->model), model_nrows(e->model), model_bytes(e->model), secs,
+         s->loaded ? log_q(s->loaded->version) : "none");
+    slot_unload(r, s);
+    s->loaded = e;
+    if (s->account) {
+        r->account_bytes += model_memory(e->model);
+        s->last_used = ++r->clock;
+        evict(r, s); /* never the one just loaded: its records are waiting for it */
+        if (r->hooks.account_ready)
+            r->hooks.account_ready(r->hooks.ctx);
+    } else {
+        publish_info(r);
+        if (r->hooks.changed)
+            r->hooks.changed(r->hooks.ctx, e);
+    }
+}
+
+static slot_t *slot_for_dir(registry_t *r, const char *dir)
+{
+    if (!strcmp(dir, r->def.dir))
+        return &r->def;
+    return strncmp(dir, "accounts/", 9) ? NULL : acct_get(r, dir + 9, 0);
+}
+
+static void job_after(uv_work_t *w, int status)
+{
+    job_t *j = w->data;
+    registry_t *r = j->reg;
+    r->running = NULL;
+    if (!r->closing && status != UV_ECANCELED) {
+        if (j->kind == J_CHECK) {
+            r->check_queued = 0;
+            after_check(r, j);
+        } else {
+            slot_t *s = slot_for_dir(r, j->dir);
+            if (s)
+                after_load(r, j, s);
+        }
+    }
+    job_free(j);
+    if (!r->closing)
+        run_next(r);
+}
+
+static void run_next(registry_t *r)
+{
+    if (r->running || !r->qhead || r->closing)
+        return;
+    job_t *j = r->qhead;
+    r->qhead = j->next;
+    if (!r->qhead)
+        r->qtail = NULL;
+    j->next = NULL;
+    j->t0 = uv_hrtime();
+    r->running = j;
+    if (uv_queue_work(r->loop, &j->work, job_work, job_after)) {
+        r->running = NULL;
+        job_free(j);
+    }
+}
+
+static void start_load(registry_t *r, slot_t *s, const char *version)
+{
+    if (s->loading)
+        return;
+    job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->kind = J_LOAD;
+    j->file_mode = r->file_mode;
+    snprintf(j->dir, sizeof j->dir, "%s", s->dir);
+    snprintf(j->version, sizeof j->version, "%s", version);
+    s->loading = 1;
+    enqueue(r, j);
+}
+
+/* File mode: a load when the file is new or changed (device, inode, size,
+ * modification time). */
+static void check_file(registry_t *r)
+{
+    struct stat st;
+    if (stat(r->source, &st)) {
+        if (r->have_seen || !r->def.loaded)
+            log_event(r->def.loaded ? LOG_LEVEL_WARN : LOG_LEVEL_ERROR, "model_unavailable", "source=%s msg=%s", log_q(r->source),
+                 log_q(strerror(errno)));
+        r->have_seen = 0;
+        return;
+    }
+    if (r->have_seen && st.st_dev == r->seen.st_dev && st.st_ino == r->seen.st_ino && st.st_size == r->seen.st_size &&
+        st.st_mtim.tv_sec == r->seen.st_mtim.tv_sec && st.st_mtim.tv_nsec == r->seen.st_mtim.tv_nsec)
+        return;
+    if (r->def.loading)
+        return; /* the next poll sees it again */
+    r->seen = st;
+    r->have_seen = 1;
+    start_load(r, &r->def, "");
+}
+
+static void check(registry_t *r)
+{
+    metrics_set(metrics_series0(r->f_last_check), (double)tstamp_now_ms() / 1000.0);
+    if (r->file_mode) {
+        check_file(r);
+        return;
+    }
+    if (r->check_queued)
+        return;
+    job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->kind = J_CHECK;
+    r->check_queued = 1;
+    enqueue(r, j);
+}
+
+static void on_poll(uv_timer_t *t) { check(t->data); }
+
+void registry_check_now(registry_t *r)
+{
+    log_event(LOG_LEVEL_INFO, "model_check", "source=%s trigger=signal", log_q(r->file_mode ? r->source : store_url(r->store)));
+    check(r);
+}
+
+registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int *wait)
+{
+    *wait = 0;
+    slot_t **p = r->acct_n ? acct_find(r, account, len) : NULL;
+    slot_t *s = p ? *p : NULL;
+    if (!s || !s->target[0])
+        return r->def.loaded;
+    s->last_used = ++r->clock;
+    if (s->loaded)
+        return s->loaded; /* a newer version may be loading: serve this one meanwhile */
+    if (!strcmp(s->failed, s->target))
+        return r->def.loaded; /* its model cannot be loaded: the default serves */
+    start_load(r, s, s->target);
+    *wait = 1;
+    return NULL;
+}
+
+int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const registry_hooks_t *hooks, registry_t **out, char *err,
+            size_t errlen)
+{
+    const char *src = cfg_str(cfg, "model.source");
+    if (!*src)
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: model.source is required (a store URL or a model file)",
+                        cfg_origin(cfg, "model.source"));
+    const char *name = cfg_str(cfg, "model.name");
+    if (!*name || strchr(name, '/') || !strcmp(name, "accounts") || !strcmp(name, ".") || !strcmp(name, ".."))
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: model.name '%s' must be a plain name other than 'accounts'",
+                        cfg_origin(cfg, "model.name"), name);
+    registry_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    r->loop = loop;
+    r->file_mode = strncmp(src, "s3://", 5) && strncmp(src, "file://", 7);
+    r->source = strdup(src);
+    r->name = strdup(name);
+    r->cache_dir = strdup(cfg_str(cfg, "model.cache.dir"));
+    r->def.dir = strdup(name);
+    r->interval_ms = (uint64_t)cfg_int(cfg, "model.poll.interval");
+    r->max_bytes = (size_t)cfg_int(cfg, "model.cache.max.bytes");
+    if (hooks)
+        r->hooks = *hooks;
+    static const double load_bounds[] = {0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
+    r->f_info = metrics_family(met, METRICS_GAUGE, "triage_model_info", "The default model version serving now (value 1).",
+                           "name,version,checksum", NULL, 0);
+    r->f_loads = metrics_family(met, METRICS_COUNTER, "triage_model_loads_total", "Model load attempts by result.",
+                            "result", NULL, 0);
+    r->f_refusals = metrics_family(met, METRICS_COUNTER, "triage_model_refusals_total",
+                               "Model versions refused, by reason.", "reason", NULL, 0);
+    r->f_load_seconds = metrics_family(met, METRICS_HISTOGRAM, "triage_model_load_seconds",
+                                   "Time to fetch, validate and smoke-test a model.", NULL, load_bounds, 8);
+    r->f_last_check = metrics_family(met, METRICS_GAUGE, "triage_model_last_check_timestamp_seconds",
+                                 "When the model source was last checked.", NULL, NULL, 0);
+    r->f_loaded_at = metrics_family(met, METRICS_GAUGE, "triage_model_loaded_timestamp_seconds",
+                                "When the serving default model was loaded.", NULL, NULL, 0);
+    r->f_last_error = metrics_family(met, METRICS_GAUGE, "triage_model_last_error_timestamp_seconds",
+                                 "When the last model or store error happened, by reason.", "reason", NULL, 0);
+    r->f_store_errors = metrics_family(met, METRICS_COUNTER, "triage_model_store_errors_total",
+                                   "Store checks that failed (the current models keep serving).", NULL, NULL, 0);
+    r->f_acct_loaded = metrics_family(met, METRICS_GAUGE, "triage_account_models_loaded", "Per-account models in memory.",
+                                  NULL, NULL, 0);
+    r->f_acct_bytes = metrics_family(met, METRICS_GAUGE, "triage_account_models_bytes",
+                                 "Memory held by per-account models (budget: model.cache.max.bytes).", NULL, NULL, 0);
+    r->f_evictions = metrics_family(met, METRICS_COUNTER, "triage_account_model_evictions_total",
+                                "Per-account models evicted to stay within the budget.", NULL, NULL, 0);
+    r->f_fallbacks = metrics_family(met, METRICS_COUNTER, "triage_account_model_fallbacks_total",
+                                "Accounts served by the default because their model could not be loaded.", NULL,
+                                NULL, 0);
+    int rc = 0;
+    if (!r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_fallbacks) {
+        rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!r->file_mode) {
+        store_opts_t so = {0};
+        const char *v;
+        so.endpoint = *(v = cfg_str(cfg, "model.s3.endpoint")) ? v : NULL;
+        so.region = *(v = cfg_str(cfg, "model.s3.region")) ? v : NULL;
+        so.access_key = *(v = cfg_str(cfg, "model.s3.access.key")) ? v : NULL;
+        so.secret_key = *(v = cfg_str(cfg, "model.s3.secret.key")) ? v : NULL;
+        so.session_token = *(v = cfg_str(cfg, "model.s3.session.token")) ? v : NULL;
+        so.timeout_ms = (long)cfg_int(cfg, "model.s3.timeout.ms");
+        so.retries = (int)cfg_int(cfg, "model.s3.retries");
+        char serr[TRI_ERRLEN];
+        if ((rc = store_open(src, &so, &r->store, serr, sizeof serr))) {
+            rc = tri_errf(err, errlen, rc, "%s: model.source: %s", cfg_origin(cfg, "model.source"), serr);
+            goto fail;
+        }
+        if (mkdirs(r->cache_dir)) {
+            rc = tri_errf(err, errlen, TRI_EIO, "%s: model.cache.dir %s: %s", cfg_origin(cfg, "model.cache.dir"),
+                          r->cache_dir, strerror(errno));
+            goto fail;
+        }
+    }
+    uv_timer_init(loop, &r->poll);
+    r->poll.data = r;
+    uv_timer_start(&r->poll, on_poll, r->interval_ms, r->interval_ms);
+    check(r);
+    *out = r;
+    return 0;
+fail:
+    registry_free(r);
+    return rc;
+}
+
+void registry_close(registry_t *r)
+{
+    r->closing = 1;
+    uv_timer_stop(&r->poll);
+    uv_close((uv_handle_t *)&r->poll, NULL);
+    while (r->qhead) {
+        job_t *j = r->qhead;
+        r->qhead = j->next;
+        job_free(j);
+    }
+    r->qtail = NULL;
+    if (r->running)
+        uv_cancel((uv_req_t *)&r->running->work);
+}
+
+void registry_free(registry_t *r)
+{
+    if (!r)
+        return;
+    slot_unload(r, &r->def);
+    for (size_t i = 0; i < r->acct_cap; i++) {
+        slot_t *s = r->acct[i];
+        if (!s)
+            continue;
+        slot_unload(r, s);
+        free(s->account);
+        free(s->dir);
+        free(s);
+    }
+    free(r->acct);
+    free(r->def.dir);
+    store_close(r->store);
+    free(r->source);
+    free(r->name);
+    free(r->cache_dir);
+    free(r);
+}

@@ -1,0 +1,419 @@
+/* triaged — the daemon: wiring only. Configuration (cfg), logging (log_event), the
+ * embedded Kafka (kmock), the model registry (reg), the classify pipeline
+ * (pipe), metrics (met) and the admin server (adm) meet here and nowhere
+ * else; each module knows only the ones below it.
+ *
+ * Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 after a fatal
+ * runtime error, 2 for a bad configuration. */
+#include "io/admin.h"
+#include "daemon/alarms.h"
+#include "io/cfg.h"
+#include "io/kafka.h"
+#include "io/kafka_mock.h"
+#include "daemon/metrics.h"
+#include "daemon/pipeline.h"
+#include "daemon/registry.h"
+#include "status_page.h"
+#include "io/log.h"
+#include "core/tstamp.h"
+#include "core/tri_err.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define TRIAGED_VERSION "0.1.0"
+
+typedef struct daemon {
+    uv_loop_t *loop;
+    cfg_t *cfg;
+    kafka_mock_t *mock;
+    char *bootstrap;
+    metrics_t *met;
+    admin_t *adm;
+    registry_t *reg;
+    pipeline_t *pl;
+    alarms_t *alr;
+    int classify, alarms;      /* roles this process runs */
+    int pending_stops;
+    uint64_t last_in, last_out, last_snap_ns;
+    double in_rate, out_rate;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t snap;
+    int stopping, exit_code;
+    metrics_family_t *f_up;
+} daemon_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: triaged [-c FILE] [--set KEY=VALUE]... [--check-config]\n"
+               "       triaged --config-doc      print every configuration key, documented\n"
+               "Consumes JSON records from Kafka, classifies them in batches, publishes id + label.\n"
+               "Without -c, the defaults apply: an embedded Kafka mock cluster and model.source\n"
+               "from --set. Signals: TERM/INT stop cleanly, HUP re-checks the model and reopens the log.\n");
+}
+
+static int check_kafka(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen)
+{
+    static const char *const kinds[] = {"consumer", "producer"};
+    for (int i = 0; i < 2; i++) {
+        rd_kafka_conf_t *c = kafka_build(cfg, kinds[i], bootstrap, NULL, err, errlen);
+        if (!c)
+            return TRI_EINVAL;
+        rd_kafka_conf_destroy(c);
+    }
+    return 0;
+}
+
+static json_t *ts_now_json(void)
+{
+    char t[40];
+    tstamp_format(tstamp_now_ms(), t, sizeof t);
+    return json_string(t);
+}
+
+/* /api/status: what the status page draws. Built on the loop from the
+ * modules' snapshots; the admin thread only serves the text. */
+static json_t *status_json(daemon_t *d, const pipeline_status_t *st)
+{
+    json_t *o = d->alr ? alarms_status(d->alr) : json_object();
+    json_t *wm = json_object_get(o, "watermark");
+    json_object_set_new(o, "now", json_is_string(wm) ? json_incref(wm) : ts_now_json());
+    json_object_set_new(o, "wall_clock", ts_now_json());
+    json_object_set_new(o, "role", json_string(cfg_str(d->cfg, "role")));
+    registry_model_t *cur = d->reg ? registry_current(d->reg) : NULL;
+    if (cur) {
+        char t[40];
+        tstamp_format(cur->loaded_ms, t, sizeof t);
+        json_object_set_new(o, "model", json_pack("{s:s,s:s,s:s}", "name", cur->name, "version", cur->version,
+                                                  "loaded_at", t));
+    } else {
+        json_object_set_new(o, "model", json_null());
+    }
+    if (d->pl) {
+        json_object_set_new(o, "throughput", json_pack("{s:f,s:f,s:I,s:I,s:I}", "in_per_s", d->in_rate, "out_per_s",
+                                                       d->out_rate, "records_in", (json_int_t)st->in, "records_out",
+                                                       (json_int_t)st->out, "dead_lettered", (json_int_t)st->dead));
+        json_object_set_new(o, "lag", pipeline_lag_json(d->pl));
+    }
+    return o;
+}
+
+static void publish_status(daemon_t *d)
+{
+    pipeline_status_t st = {0};
+    if (d->pl) {
+        pipeline_status(d->pl, &st);
+        pipeline_refresh_metrics(d->pl);
+        uint64_t now = uv_hrtime();
+        if (d->last_snap_ns) {
+            double dt = (double)(now - d->last_snap_ns) / 1e9;
+            if (dt > 0.2) {
+                d->in_rate = (double)(st.in - d->last_in) / dt;
+                d->out_rate = (double)(st.out + st.dead - d->last_out) / dt;
+            }
+        }
+        d->last_snap_ns = now;
+        d->last_in = st.in;
+        d->last_out = st.out + st.dead;
+    }
+    registry_model_t *cur = d->reg ? registry_current(d->reg) : NULL;
+    if (!d->adm)
+        return;
+    json_t *status = status_json(d, &st);
+    char *sj = json_dumps(status, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(status);
+    if (sj) {
+        admin_publish(d->adm, "/api/status", 200, "application/json", sj, strlen(sj));
+        free(sj);
+    }
+    buf_t b = BUF_INIT;
+    metrics_render(d->met, &b);
+    admin_publish(d->adm, "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len);
+    buf_reset(&b);
+    int ready;
+    if (d->classify) {
+        ready = cur && st.started && (st.assigned || st.joined) && st.producer_ok && !d->stopping;
+        buf_printf(&b, "%s\nmodel: %s\nconsumer: %s (%d partitions)\nproducer: %s\n", ready ? "ready" : "not ready",
+                   cur ? cur->version : "none loaded", st.joined ? "in group" : st.started ? "joining" : "not started",
+                   st.assigned, st.fatal ? st.fatal_msg : st.producer_ok ? "ok" : "deliveries failing");
+    } else {
+        ready = d->alr && !d->stopping;
+        buf_printf(&b, "%s\nrole: alarms\n", ready ? "ready" : "not ready");
+    }
+    admin_publish(d->adm, "/readyz", ready ? 200 : 503, "text/plain; charset=utf-8", b.p, b.len);
+    buf_free(&b);
+    admin_heartbeat(d->adm);
+}
+
+static void on_snap(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    publish_status(d);
+    if (!d->stopping) {
+        pipeline_status_t st = {0};
+        char msg[256] = "";
+        if (d->pl)
+            pipeline_status(d->pl, &st);
+        if (st.fatal || (d->alr && alarms_fatal(d->alr, msg, sizeof msg))) {
+            log_event(LOG_LEVEL_ERROR, "fatal", "msg=%s", log_q(st.fatal ? st.fatal_msg : msg));
+            d->exit_code = 1;
+            raise(SIGTERM);
+        }
+    }
+}
+
+static void on_role_stopped(void *ctx)
+{
+    daemon_t *d = ctx;
+    if (--d->pending_stops == 0)
+        uv_stop(d->loop);
+}
+
+static void begin_stop(daemon_t *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    log_event(LOG_LEVEL_INFO, "stopping", "reason=%s", why);
+    publish_status(d);
+    if (d->reg)
+        registry_close(d->reg);
+    d->pending_stops = (d->pl ? 1 : 0) + (d->alr ? 1 : 0);
+    if (d->pl)
+        pipeline_stop(d->pl, on_role_stopped, d);
+    if (d->alr)
+        alarms_stop(d->alr, on_role_stopped, d);
+    if (!d->pending_stops)
+        uv_stop(d->loop);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    daemon_t *d = h->data;
+    if (sig == SIGHUP) {
+        char err[TRI_ERRLEN];
+        if (log_reopen(err, sizeof err))
+            log_event(LOG_LEVEL_ERROR, "log_reopen_failed", "msg=%s", log_q(err));
+        log_event(LOG_LEVEL_INFO, "sighup", "action=%s", log_q("re-check model, reopen log"));
+        if (d->reg)
+            registry_check_now(d->reg);
+        return;
+    }
+    begin_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_model(void *ctx, registry_model_t *m)
+{
+    daemon_t *d = ctx;
+    if (d->alr)
+        alarms_set_model(d->alr, m);
+    if (!d->classify || d->pl || d->stopping)
+        return;
+    /* The first model is in: only now join the group, so a worker without a
+     * model never takes partitions from one that has it. */
+    char err[TRI_ERRLEN];
+    if (pipeline_new(d->loop, d->cfg, d->bootstrap, d->met, &d->pl, err, sizeof err) ||
+        pipeline_start(d->pl, d->reg, err, sizeof err)) {
+        log_event(LOG_LEVEL_ERROR, "fatal", "msg=%s", log_q(err));
+        fprintf(stderr, "triaged: %s\n", err);
+        d->exit_code = 1;
+        begin_stop(d, "startup failure");
+    }
+}
+
+static void on_account_model(void *ctx)
+{
+    daemon_t *d = ctx;
+    if (d->pl)
+        pipeline_models_ready(d->pl);
+}
+
+static int start_embedded(daemon_t *d, char *err, size_t errlen)
+{
+    int rc = kafka_mock_start(1, &d->mock, err, errlen);
+    if (rc)
+        return rc;
+    int parts = (int)cfg_int(d->cfg, "kafka.embedded.partitions");
+    char *topics = strdup(cfg_str(d->cfg, "input.topics")), *save = NULL;
+    if (!topics)
+        return TRI_ENOMEM;
+    for (char *t = strtok_r(topics, ", ", &save); t && !rc; t = strtok_r(NULL, ", ", &save))
+        rc = kafka_mock_topic(d->mock, t, parts, err, errlen);
+    free(topics);
+    if (!rc)
+        rc = kafka_mock_topic(d->mock, cfg_str(d->cfg, "output.topic"), parts, err, errlen);
+    if (!rc)
+        rc = kafka_mock_topic(d->mock, cfg_str(d->cfg, "output.dlq.topic"), 1, err, errlen);
+    if (!rc)
+        rc = kafka_mock_topic(d->mock, cfg_str(d->cfg, "alarms.topic"), 1, err, errlen);
+    if (rc)
+        return rc;
+    d->bootstrap = strdup(kafka_mock_bootstraps(d->mock));
+    printf("embedded kafka: %s   (try: kcat -b %s -L)\n", d->bootstrap, d->bootstrap);
+    fflush(stdout);
+    log_event(LOG_LEVEL_INFO, "embedded_kafka", "bootstrap=%s partitions=%d", d->bootstrap, parts);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"set", required_argument, 0, 's'},
+        {"check-config", no_argument, 0, 'C'},   {"config-doc", no_argument, 0, 'D'},
+        {"print-config", no_argument, 0, 'P'},   {"version", no_argument, 0, 'V'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    daemon_t d = {0};
+    const char *file = NULL;
+    char **sets = NULL;
+    size_t nsets = 0;
+    int check_only = 0, print = 0, c;
+    char err[TRI_ERRLEN];
+    while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': file = optarg; break;
+        case 's': {
+            char **v = realloc(sets, (nsets + 1) * sizeof *v);
+            if (!v)
+                return 1;
+            sets = v;
+            sets[nsets++] = optarg;
+            break;
+        }
+        case 'C': check_only = 1; break;
+        case 'P': print = 1; break;
+        case 'D': cfg_write_doc(stdout); return 0;
+        case 'V': printf("triaged %s (librdkafka %s)\n", TRIAGED_VERSION, rd_kafka_version_str()); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "triaged: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (cfg_new(&d.cfg))
+        return 1;
+    if (file && cfg_load_file(d.cfg, file, err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        cfg_free(d.cfg);
+        free(sets);
+        return 2;
+    }
+    for (size_t i = 0; i < nsets; i++) {
+        char origin[32];
+        snprintf(origin, sizeof origin, "--set %zu", i + 1);
+        if (cfg_set_arg(d.cfg, sets[i], origin, err, sizeof err)) {
+            fprintf(stderr, "triaged: %s\n", err);
+            cfg_free(d.cfg);
+            free(sets);
+            return 2;
+        }
+    }
+    free(sets);
+    int rc = 2;
+    const char *role = cfg_str(d.cfg, "role");
+    d.classify = strcmp(role, "alarms") != 0;
+    d.alarms = strcmp(role, "classify") != 0;
+    if (d.classify && !*cfg_str(d.cfg, "model.source")) {
+        fprintf(stderr, "triaged: %s: model.source is required (a store URL or a model file)\n",
+                cfg_origin(d.cfg, "model.source"));
+        goto out;
+    }
+    const char *boot = cfg_str(d.cfg, "kafka.bootstrap.servers");
+    if (check_kafka(d.cfg, strcmp(boot, "embedded") ? boot : "127.0.0.1:9092", err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        goto out;
+    }
+    int level = log_level_parse(cfg_str(d.cfg, "log.level"));
+    if (log_open(cfg_str(d.cfg, "log.file"), level, !strcmp(cfg_str(d.cfg, "log.format"), "json"), err,
+                  sizeof err)) {
+        fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "log.file"), err);
+        goto out;
+    }
+    if (print)
+        cfg_write_effective(d.cfg, stdout);
+    if (check_only) {
+        printf("configuration ok\n");
+        rc = 0;
+        goto out;
+    }
+
+    rc = 1;
+    signal(SIGPIPE, SIG_IGN);
+    d.loop = uv_default_loop();
+    d.met = metrics_new();
+    if (!d.met)
+        goto out;
+    d.f_up = metrics_family(d.met, METRICS_GAUGE, "triage_up", "1 while triaged runs.", NULL, NULL, 0);
+    metrics_set(metrics_series0(d.f_up), 1);
+    log_event(LOG_LEVEL_INFO, "starting", "version=%s role=%s", TRIAGED_VERSION, role);
+    if (!strcmp(boot, "embedded")) {
+        if (start_embedded(&d, err, sizeof err)) {
+            fprintf(stderr, "triaged: embedded kafka: %s\n", err);
+            goto out;
+        }
+    } else if (!(d.bootstrap = strdup(boot))) {
+        goto out;
+    }
+    const char *listen = cfg_str(d.cfg, "admin.listen");
+    if (strcmp(listen, "off") && *listen) {
+        if (admin_start(listen, (unsigned)cfg_int(d.cfg, "admin.max.connections"), &d.adm, err, sizeof err)) {
+            fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "admin.listen"), err);
+            rc = 2;
+            goto out;
+        }
+        log_event(LOG_LEVEL_INFO, "admin_listening", "address=%s port=%d", log_q(listen), admin_port(d.adm));
+    }
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_signal_init(d.loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_signal, SIGHUP);
+    uv_timer_init(d.loop, &d.snap);
+    d.snap.data = &d;
+    uv_timer_start(&d.snap, on_snap, 0, 1000);
+
+    if (d.alarms) {
+        if (alarms_new(d.loop, d.cfg, d.bootstrap, d.met, &d.alr, err, sizeof err) ||
+            alarms_start(d.alr, err, sizeof err)) {
+            fprintf(stderr, "triaged: alarms: %s\n", err);
+            goto out;
+        }
+    }
+    if (d.adm)
+        admin_publish(d.adm, "/", 200, "text/html; charset=utf-8", status_html, status_html_len);
+    registry_hooks_t hooks = {on_model, on_account_model, &d};
+    if (*cfg_str(d.cfg, "model.source") && registry_new(d.loop, d.cfg, d.met, &hooks, &d.reg, err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    rc = d.exit_code;
+    /* Close what is left and let libuv finish the close callbacks. */
+    uv_close((uv_handle_t *)&d.sigterm, NULL);
+    uv_close((uv_handle_t *)&d.sigint, NULL);
+    uv_close((uv_handle_t *)&d.sighup, NULL);
+    uv_close((uv_handle_t *)&d.snap, NULL);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    log_event(LOG_LEVEL_INFO, "stopped", "exit=%d", rc);
+out:
+    pipeline_free(d.pl);
+    alarms_free(d.alr);
+    registry_free(d.reg);
+    admin_stop(d.adm);
+    kafka_mock_stop(d.mock);
+    metrics_free(d.met);
+    free(d.bootstrap);
+    cfg_free(d.cfg);
+    if (d.loop)
+        uv_loop_close(d.loop);
+    log_close();
+    return rc;
+}

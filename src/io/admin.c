@@ -1,0 +1,214 @@
+#include "io/admin.h"
+#include "core/tri_err.h"
+#include "core/tstamp.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct doc {
+    char *path;
+    int status;
+    char *type;
+    void *body;
+    size_t len;
+} doc_t;
+
+struct adm {
+    struct MHD_Daemon *d;
+    pthread_mutex_t mu;
+    doc_t docs[ADMIN_MAX_DOCS];
+    size_t ndocs;
+    int64_t heartbeat_ms;  /* monotonic */
+    int port;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void admin_heartbeat(admin_t *a)
+{
+    __atomic_store_n(&a->heartbeat_ms, mono_ms(), __ATOMIC_RELAXED);
+}
+
+int admin_publish(admin_t *a, const char *path, int status, const char *type, const void *body, size_t len)
+{
+    void *copy = malloc(len ? len : 1);
+    if (!copy)
+        return TRI_ENOMEM;
+    memcpy(copy, body, len);
+    pthread_mutex_lock(&a->mu);
+    doc_t *d = NULL;
+    for (size_t i = 0; i < a->ndocs; i++)
+        if (!strcmp(a->docs[i].path, path))
+            d = &a->docs[i];
+    if (!d && a->ndocs < ADMIN_MAX_DOCS) {
+        d = &a->docs[a->ndocs];
+        memset(d, 0, sizeof *d);
+        d->path = strdup(path);
+        d->type = strdup(type);
+        if (!d->path || !d->type) {
+            free(d->path);
+            free(d->type);
+            d = NULL;
+        } else {
+            a->ndocs++;
+        }
+    }
+    int rc = TRI_ENOMEM;
+    if (d) {
+        if (strcmp(d->type, type)) {
+            char *t = strdup(type);
+            if (t) {
+                free(d->type);
+                d->type = t;
+            }
+        }
+        free(d->body);
+        d->body = copy;
+        d->len = len;
+        d->status = status;
+        copy = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    free(copy);
+    return rc;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *type, const void *body, size_t len,
+                             const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (allow)
+        MHD_add_response_header(r, "Allow", allow);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **state)
+{
+    admin_t *a = cls;
+    static int first;
+    /* Headers first: refuse bodies instead of buffering them. */
+    if (!*state) {
+        *state = &first;
+        if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+            return reply(c, 405, "text/plain", "method not allowed\n", 19, "GET, HEAD");
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return reply(c, 413, "text/plain", "request bodies are not accepted\n", 32, NULL);
+    }
+    if (!strcmp(url, "/healthz")) {
+        int64_t age = mono_ms() - __atomic_load_n(&a->heartbeat_ms, __ATOMIC_RELAXED);
+        char body[96];
+        int n = snprintf(body, sizeof body, age < ADMIN_STALL_MS ? "ok\n" : "event loop silent for %lld ms\n",
+                         (long long)age);
+        return reply(c, age < ADMIN_STALL_MS ? 200 : 503, "text/plain", body, (size_t)n, NULL);
+    }
+    enum MHD_Result ret = MHD_NO;
+    int found = 0;
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->ndocs; i++)
+        if (!strcmp(a->docs[i].path, url)) {
+            ret = reply(c, a->docs[i].status, a->docs[i].type, a->docs[i].body, a->docs[i].len, NULL);
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&a->mu);
+    if (!found)
+        ret = reply(c, 404, "text/plain", "not found\n", 10, NULL);
+    return ret;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || strlen(listen) >= sizeof host)
+        return tri_errf(err, errlen, TRI_EINVAL, "admin.listen '%s' is not host:port", listen);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 0 || port > 65535)
+        return tri_errf(err, errlen, TRI_EINVAL, "admin.listen '%s': port must be 0-65535", listen);
+    size_t hl = (size_t)(colon - listen);
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    char *h = host;
+    if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {
+        h[hl - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
+    int g = getaddrinfo(h, colon + 1, &hints, &res);
+    if (g)
+        return tri_errf(err, errlen, TRI_EINVAL, "admin.listen '%s': %s", listen, gai_strerror(g));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sl = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int admin_start(const char *listen, unsigned maxconn, admin_t **out, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int rc = parse_listen(listen, &ss, &sl, err, errlen);
+    if (rc)
+        return rc;
+    admin_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    pthread_mutex_init(&a->mu, NULL);
+    a->heartbeat_ms = mono_ms();
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_CONNECTION_LIMIT, maxconn, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)(32 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (!a->d) {
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return tri_errf(err, errlen, TRI_EIO, "admin.listen %s: cannot listen (address in use or not permitted?)",
+                        listen);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = info ? info->port : 0;
+    *out = a;
+    return 0;
+}
+
+int admin_port(const admin_t *a) { return a->port; }
+
+void admin_stop(admin_t *a)
+{
+    if (!a)
+        return;
+    MHD_stop_daemon(a->d);
+    for (size_t i = 0; i < a->ndocs; i++) {
+        free(a->docs[i].path);
+        free(a->docs[i].type);
+        free(a->docs[i].body);
+    }
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}

@@ -1,0 +1,296 @@
+#include "io/consumer.h"
+#include "io/kafka.h"
+#include "io/log.h"
+#include "core/tri_err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct kin {
+    kafka_client_t c;
+    int closing_done, closed;
+    consumer_hooks_t hooks;
+    consumer_stats_t stats;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    consumer_t *k = opaque;
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t r = 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            r = rd_kafka_assign(rk, parts);
+        k->stats.assigns++;
+        log_event(LOG_LEVEL_INFO, "partitions_assigned", "count=%d protocol=%s", parts->cnt, coop ? "cooperative" : "eager");
+        if (!e && !r && k->hooks.assigned)
+            k->hooks.assigned(k->hooks.ctx, parts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        int lost = rd_kafka_assignment_lost(rk);
+        k->stats.revokes++;
+        if (lost)
+            k->stats.lost++;
+        log_event(lost ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, lost ? "partitions_lost" : "partitions_revoked", "count=%d", parts->cnt);
+        if (k->hooks.revoking)
+            k->hooks.revoking(k->hooks.ctx, parts, lost);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            r = rd_kafka_assign(rk, NULL);
+    } else {
+        log_event(LOG_LEVEL_ERROR, "rebalance_failed", "code=%s", rd_kafka_err2name(err));
+        if (k->hooks.revoking)
+            k->hooks.revoking(k->hooks.ctx, parts, 1);
+        r = rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        log_event(LOG_LEVEL_ERROR, "assign_failed", "msg=%s", log_q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+    }
+    if (r)
+        log_event(LOG_LEVEL_ERROR, "assign_failed", "code=%s", rd_kafka_err2name(r));
+}
+
+int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstrap, const consumer_hooks_t *hooks, consumer_t **out,
+            char *err, size_t errlen)
+{
+    /* Defaults operators may override (kafka.*): a group without committed
+     * offsets reads from the beginning, so records published before the first
+     * worker came up are not skipped. */
+    /* Also: a broker holds an empty fetch up to fetch.wait.max.ms (500 ms by
+     * default; librdkafka's mock cluster always holds it that long): 25 ms
+     * keeps a trickle of records from waiting, at the cost of a few more
+     * empty fetches while idle. */
+    static const char *const defaults[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "25", NULL};
+    rd_kafka_conf_t *conf = kafka_build(cfg, "consumer", bootstrap, defaults, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
+    char ms[32];
+    snprintf(ms, sizeof ms, "%lld", (long long)(o->commit_interval_ms > 0 ? o->commit_interval_ms : 5000));
+    if (kafka_set(conf, "group.id", o->group, err, errlen) ||
+        kafka_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+        kafka_set(conf, "enable.auto.commit", o->commit_interval_ms > 0 ? "true" : "false", err, errlen) ||
+        kafka_set(conf, "auto.commit.interval.ms", ms, err, errlen) ||
+        kafka_set(conf, "partition.assignment.strategy", o->assignment, err, errlen) ||
+        kafka_set(conf, "enable.partition.eof", "false", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return TRI_EINVAL;
+    }
+    consumer_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        rd_kafka_conf_destroy(conf);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
+    if (hooks)
+        k->hooks = *hooks;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, k);
+    int rc = kafka_client_open(&k->c, RD_KAFKA_CONSUMER, conf, "consumer", err, errlen);
+    if (rc) {
+        free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+rd_kafka_t *consumer_rk(consumer_t *k) { return k->c.rk; }
+int consumer_fd(const consumer_t *k) { return k->c.fds[0]; }
+consumer_stats_t consumer_stats(const consumer_t *k) { return k->stats; }
+
+int consumer_subscribe(consumer_t *k, const char *topics, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    char *copy = strdup(topics), *save = NULL;
+    if (!copy) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t n = strlen(t);
+        while (n && t[n - 1] == ' ')
+            t[--n] = '\0';
+        if (n)
+            rd_kafka_topic_partition_list_add(l, t, RD_KAFKA_PARTITION_UA);
+    }
+    free(copy);
+    int rc = 0;
+    if (!l->cnt)
+        rc = tri_errf(err, errlen, TRI_EINVAL, "input.topics names no topic");
+    else {
+        rd_kafka_resp_err_t r = rd_kafka_subscribe(k->c.rk, l);
+        if (r)
+            rc = tri_errf(err, errlen, TRI_EINVAL, "subscribe: %s", rd_kafka_err2str(r));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+rd_kafka_message_t *consumer_poll(consumer_t *k)
+{
+    kafka_drain_fd(k->c.fds[0]);
+    return rd_kafka_consumer_poll(k->c.rk, 0);
+}
+
+int consumer_store(consumer_t *k, const char *topic, int32_t partition, int64_t next_offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
+    rd_kafka_resp_err_t r = rd_kafka_offsets_store(k->c.rk, l);
+    if (!r && l->elems[0].err)
+        r = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (r)
+        log_event(LOG_LEVEL_WARN, "offset_store_failed", "topic=%s partition=%d offset=%lld code=%s", log_q(topic),
+             (int)partition, (long long)next_offset, rd_kafka_err2name(r));
+    return r ? TRI_EINVAL : 0;
+}
+
+int consumer_commit(consumer_t *k, char *err, size_t errlen)
+{
+    rd_kafka_resp_err_t r = rd_kafka_commit(k->c.rk, NULL, 0);
+    if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
+    return 0;
+}
+
+int consumer_commit_offsets(consumer_t *k, const rd_kafka_topic_partition_list_t *offsets, char *err, size_t errlen)
+{
+    rd_kafka_resp_err_t r = rd_kafka_commit(k->c.rk, offsets, 0);
+    if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
+    return 0;
+}
+
+int consumer_seek(consumer_t *k, const char *topic, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(k->c.rk, l, 5000);
+    int rc = 0;
+    if (e) {
+        log_event(LOG_LEVEL_WARN, "seek_failed", "topic=%s partition=%d msg=%s", log_q(topic), (int)partition,
+             log_q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+        rc = TRI_EIO;
+    } else if (l->elems[0].err) {
+        rc = TRI_EIO;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+int consumer_pause_parts(consumer_t *k, const rd_kafka_topic_partition_list_t *parts, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t r = pause ? rd_kafka_pause_partitions(k->c.rk, l) : rd_kafka_resume_partitions(k->c.rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return r ? TRI_EINVAL : 0;
+}
+
+int consumer_pause(consumer_t *k, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(k->c.rk, &l) || !l)
+        return TRI_EINVAL;
+    int rc = l->cnt ? consumer_pause_parts(k, l, pause) : 0;
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+int consumer_joined(consumer_t *k)
+{
+    char *id = rd_kafka_memberid(k->c.rk);
+    int j = id && *id;
+    if (id)
+        rd_kafka_mem_free(k->c.rk, id);
+    return j;
+}
+
+int64_t consumer_lag(consumer_t *k, const char *topic, int32_t partition)
+{
+    int64_t lo, hi;
+    if (rd_kafka_get_watermark_offsets(k->c.rk, topic, partition, &lo, &hi) || hi < 0)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    int64_t pos = -1;
+    if (!rd_kafka_position(k->c.rk, l) && !l->elems[0].err)
+        pos = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (pos < 0)
+        pos = lo;
+    return hi > pos ? hi - pos : 0;
+}
+
+void consumer_close(consumer_t *k, int timeout_ms)
+{
+    if (!k || !k->c.rk)
+        return;
+    /* rd_kafka_consumer_close() waits as long as it takes to leave the group;
+     * with the brokers gone that is tens of seconds. Close asynchronously and
+     * serve the close queue (rebalance callbacks run here) until done or the
+     * deadline; destroy then skips the blocking close. */
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->c.rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(k->c.rk, q);
+    if (e) {
+        log_event(LOG_LEVEL_WARN, "consumer_close", "msg=%s", log_q(rd_kafka_error_string(e)));
+        rd_kafka_error_destroy(e);
+    } else {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t elapsed = 0;
+        while (!rd_kafka_consumer_closed(k->c.rk) && elapsed < timeout_ms) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (ev) {
+                /* On this queue the final revocation arrives as an event, not
+                 * a callback: run the same handling (finish, flush, commit). */
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                    rebalance_cb(k->c.rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), k);
+                rd_kafka_event_destroy(ev);
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        }
+        if (!rd_kafka_consumer_closed(k->c.rk))
+            log_event(LOG_LEVEL_WARN, "consumer_close_timeout", "waited_ms=%d", timeout_ms);
+        else
+            k->closed = 1;
+    }
+    rd_kafka_queue_destroy(q);
+    k->closing_done = 1;
+}
+
+void consumer_destroy(consumer_t *k)
+{
+    if (!k)
+        return;
+    if (k->closing_done && !k->closed && k->c.rk) {
+        /* The group could not be left in time (brokers gone): destroying the
+         * handle would wait for librdkafka to give up on them, tens of
+         * seconds. The process is exiting: leave the handle to the exit,
+         * kept reachable so leak checkers do not report it. */
+        static rd_kafka_t *abandoned;
+        abandoned = k->c.rk;
+        log_event(LOG_LEVEL_WARN, "consumer_abandoned", "client=%s", rd_kafka_name(abandoned));
+        k->c.rk = NULL;
+        k->c.q = NULL;
+    } else if (k->closing_done && k->c.rk) {
+        /* Closed already: do not block in a second close. */
+        if (k->c.q)
+            rd_kafka_queue_destroy(k->c.q);
+        k->c.q = NULL;
+        rd_kafka_destroy_flags(k->c.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        k->c.rk = NULL;
+    }
+    kafka_client_close(&k->c);
+    free(k);
+}

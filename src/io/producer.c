@@ -1,0 +1,109 @@
+#include "io/producer.h"
+#include "io/kafka.h"
+#include "io/log.h"
+#include "core/tri_err.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TOPICS 8
+
+struct kout {
+    kafka_client_t c;
+    producer_dr_fn dr;
+    void *ctx;
+    rd_kafka_topic_t *topics[MAX_TOPICS];
+    size_t ntopics;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    producer_t *k = opaque;
+    k->dr(k->ctx, m->_private, m->err);
+}
+
+int producer_new(const cfg_t *cfg, const char *bootstrap, producer_dr_fn dr, void *ctx, producer_t **out, char *err,
+             size_t errlen)
+{
+    /* Defaults an operator may override: a short linger batches small
+     * records without adding visible latency; the local queue is sized well
+     * above input.max.inflight so back-pressure engages before __QUEUE_FULL. */
+    static const char *const defaults[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
+                                           "compression.type", "lz4", NULL};
+    rd_kafka_conf_t *conf = kafka_build(cfg, "producer", bootstrap, defaults, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
+    if (kafka_set(conf, "enable.idempotence", "true", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return TRI_EINVAL;
+    }
+    producer_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        rd_kafka_conf_destroy(conf);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
+    k->dr = dr;
+    k->ctx = ctx;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, k);
+    int rc = kafka_client_open(&k->c, RD_KAFKA_PRODUCER, conf, "producer", err, errlen);
+    if (rc) {
+        free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+rd_kafka_t *producer_rk(producer_t *k) { return k->c.rk; }
+int producer_fd(const producer_t *k) { return k->c.fds[0]; }
+
+static rd_kafka_topic_t *topic(producer_t *k, const char *name)
+{
+    for (size_t i = 0; i < k->ntopics; i++)
+        if (!strcmp(rd_kafka_topic_name(k->topics[i]), name))
+            return k->topics[i];
+    if (k->ntopics == MAX_TOPICS)
+        return NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(k->c.rk, name, NULL);
+    if (t)
+        k->topics[k->ntopics++] = t;
+    return t;
+}
+
+rd_kafka_resp_err_t producer_produce(producer_t *k, const char *name, const void *key, size_t klen, const void *val,
+                                 size_t vlen, void *opaque)
+{
+    rd_kafka_topic_t *t = topic(k, name);
+    if (!t)
+        return RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, 0, (void *)val, vlen, key, klen, opaque) == -1)
+        return rd_kafka_last_error();
+    return 0;
+}
+
+void producer_poll(producer_t *k)
+{
+    kafka_drain_fd(k->c.fds[0]);
+    rd_kafka_poll(k->c.rk, 0);
+}
+
+int producer_flush(producer_t *k, int timeout_ms)
+{
+    rd_kafka_flush(k->c.rk, timeout_ms);
+    return rd_kafka_outq_len(k->c.rk);
+}
+
+int producer_outstanding(producer_t *k) { return rd_kafka_outq_len(k->c.rk); }
+
+void producer_destroy(producer_t *k)
+{
+    if (!k)
+        return;
+    for (size_t i = 0; i < k->ntopics; i++)
+        rd_kafka_topic_destroy(k->topics[i]);
+    kafka_client_close(&k->c);
+    free(k);
+}

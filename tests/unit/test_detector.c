@@ -1,0 +1,410 @@
+/* The alarm detector on synthetic streams: a steady Poisson mix of labels,
+ * with and without an injected 5x spike, volume cut to a tenth, unknown
+ * text, a label mix drifting away from training, lateness, and a restart
+ * from a checkpoint in the middle of the stream. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/detector.h"
+
+#define HOUR 3600000LL
+#define T0 1700000000000LL /* a window boundary: divisible by HOUR? no: rounded below */
+
+typedef struct evlog {
+    int n;
+    struct {
+        int type, kind;
+        char label[64], account[32];
+        int64_t start;
+        double observed, expected, p;
+    } e[256];
+} evlog_t;
+
+static void record(void *ctx, const detector_event_t *ev)
+{
+    evlog_t *l = ctx;
+    if (l->n >= 256)
+        return;
+    l->e[l->n].type = ev->type;
+    l->e[l->n].kind = ev->kind;
+    snprintf(l->e[l->n].label, sizeof l->e[l->n].label, "%s", ev->label ? ev->label : "");
+    snprintf(l->e[l->n].account, sizeof l->e[l->n].account, "%s", ev->account ? ev->account : "");
+    l->e[l->n].start = ev->window_start;
+    l->e[l->n].observed = ev->observed;
+    l->e[l->n].expected = ev->expected;
+    l->e[l->n].p = ev->p_value;
+    l->n++;
+}
+
+/* xorshift64*: a seeded, reproducible stream. */
+static uint64_t rng = 88172645463325252ULL;
+static double unif(void)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (double)((rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static int poisson(double lambda)
+{
+    if (lambda > 60) { /* normal approximation, rounded */
+        double u1 = unif(), u2 = unif();
+        double z = sqrt(-2 * log(u1 + 1e-300)) * cos(2 * M_PI * u2);
+        int v = (int)floor(lambda + sqrt(lambda) * z + 0.5);
+        return v < 0 ? 0 : v;
+    }
+    double l = exp(-lambda), p = 1;
+    int k = 0;
+    do {
+        k++;
+        p *= unif();
+    } while (p > l);
+    return k - 1;
+}
+
+static const char *const labels[] = {"Cancelled Flight", "Late Flight", "Lost Luggage", "Praise", "No complaint"};
+static const double rates[] = {300, 800, 150, 600, 1400}; /* per hour */
+
+/* One hour of the steady mix, spread over the hour; spike multiplies one
+ * label, scale multiplies all. */
+static void feed_hour(detector_t *a, int64_t start, int spike_label, double spike, double scale, int known0)
+{
+    for (int l = 0; l < 5; l++) {
+        int n = poisson(rates[l] * scale * (l == spike_label ? spike : 1));
+        for (int i = 0; i < n; i++) {
+            int64_t ts = start + (int64_t)(unif() * (HOUR - 1));
+            detector_add(a, ts, labels[l], i % 3 ? "United" : "Delta", "m@1", known0 && unif() < 0.6 ? 0 : 7,
+                      0.4 + 0.6 * unif());
+        }
+    }
+}
+
+static detector_t *make(evlog_t *log, int by_account)
+{
+    detector_opts_t o;
+    detector_opts_default(&o);
+    o.by_account = by_account;
+    o.lateness_ms = 0;
+    memset(log, 0, sizeof *log);
+    return detector_new(&o, record, log);
+}
+
+static int count(const evlog_t *l, int type, int kind)
+{
+    int n = 0;
+    for (int i = 0; i < l->n; i++)
+        n += l->e[i].type == type && l->e[i].kind == kind;
+    return n;
+}
+
+static void test_poisson_tails(void **state)
+{
+    (void)state;
+    /* P(X >= 1) = 1 - e^-l; P(X >= 3 | 1) = 1 - e^-1 (1 + 1 + 1/2) */
+    assert_true(fabs(detector_poisson_upper(1, 2.0) - (1 - exp(-2.0))) < 1e-12);
+    assert_true(fabs(detector_poisson_upper(3, 1.0) - (1 - exp(-1.0) * 2.5)) < 1e-12);
+    assert_true(fabs(detector_poisson_lower(0, 3.0) - exp(-3.0)) < 1e-12);
+    assert_true(fabs(detector_poisson_lower(2, 3.0) - exp(-3.0) * (1 + 3 + 4.5)) < 1e-12);
+    assert_true(detector_poisson_upper(0, 5) == 1);
+    /* A 5x count at a rate of 300 is astronomically unlikely; the mean is not. */
+    assert_true(detector_poisson_upper(1500, 300) < 1e-100);
+    assert_true(detector_poisson_upper(300, 300) > 0.45 && detector_poisson_upper(300, 300) < 0.55);
+    /* Large arguments stay in [0,1] (continued fraction branch). */
+    double p = detector_poisson_upper(10400, 10000);
+    assert_true(p > 1e-6 && p < 1e-3);
+}
+
+static void test_spike_raised_and_cleared(void **state)
+{
+    (void)state;
+    evlog_t log;
+    rng = 42;
+    detector_t *a = make(&log, 0);
+    int64_t start = T0 / HOUR * HOUR;
+    for (int h = 0; h < 60; h++)
+        feed_hour(a, start + h * HOUR, h == 40 ? 0 : -1, 5, 1, 0);
+    detector_flush(a);
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_RATE_SPIKE), 1);
+    assert_int_equal(count(&log, DETECTOR_CLEAR, DETECTOR_RATE_SPIKE), 1);
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_VOLUME_DROP), 0);
+    assert_int_equal(log.e[0].type, DETECTOR_RAISE);
+    assert_string_equal(log.e[0].label, "Cancelled Flight");
+    assert_true(log.e[0].start == start + 40 * HOUR);
+    assert_true(log.e[0].observed > 1300 && log.e[0].expected > 250 && log.e[0].expected < 350);
+    assert_true(log.e[0].p < 1e-4);
+    /* Cleared after the default two normal windows. */
+    assert_int_equal(log.e[1].type, DETECTOR_CLEAR);
+    assert_true(log.e[1].start == start + 42 * HOUR);
+    detector_free(a);
+}
+
+static void test_million_steady_no_alarm(void **state)
+{
+    (void)state;
+    evlog_t log;
+    rng = 7;
+    detector_t *a = make(&log, 1);
+    int64_t start = T0 / HOUR * HOUR;
+    detector_stats_t st;
+    int h = 0;
+    do {
+        feed_hour(a, start + (h++) * HOUR, -1, 1, 1, 0);
+        st = detector_stats(a);
+    } while (st.records < 1000000);
+    detector_flush(a);
+    st = detector_stats(a);
+    assert_true(h > 300);
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_RATE_SPIKE), 0);
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_VOLUME_DROP), 0);
+    assert_int_equal(log.n, 0);
+    assert_true(st.windows_closed >= 300);
+    assert_int_equal(st.series, 5 + 5 * 2); /* 5 labels, 5 x 2 accounts */
+    detector_free(a);
+}
+
+static void test_volume_drop(void **state)
+{
+    (void)state;
+    evlog_t log;
+    rng = 3;
+    detector_t *a = make(&log, 0);
+    int64_t start = T0 / HOUR * HOUR;
+    for (int h = 0; h < 40; h++)
+        feed_hour(a, start + h * HOUR, -1, 1, h == 30 || h == 31 ? 0.1 : 1, 0);
+    detector_flush(a);
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_VOLUME_DROP), 1);
+    assert_int_equal(count(&log, DETECTOR_CLEAR, DETECTOR_VOLUME_DROP), 1);
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_RATE_SPIKE), 0);
+    for (int i = 0; i < log.n; i++)
+        if (log.e[i].type == DETECTOR_RAISE)
+            assert_true(log.e[i].start == start + 30 * HOUR);
+    detector_free(a);
+}
+
+static void test_quality_unknown_text_and_drift(void **state)
+{
+    (void)state;
+    evlog_t log;
+    rng = 5;
+    detector_t *a = make(&log, 0);
+    double shares[5], tot = 0;
+    for (int i = 0; i < 5; i++)
+        tot += rates[i];
+    for (int i = 0; i < 5; i++)
+        shares[i] = rates[i] / tot;
+    detector_set_reference(a, labels, shares, 5);
+    int64_t start = T0 / HOUR * HOUR;
+    for (int h = 0; h < 20; h++)
+        feed_hour(a, start + h * HOUR, -1, 1, 1, h >= 12 && h < 14);
+    /* Drift: one label dominates for three hours (this is also a spike). */
+    for (int h = 20; h < 23; h++)
+        feed_hour(a, start + h * HOUR, 4, 8, 1, 0);
+    for (int h = 23; h < 30; h++)
+        feed_hour(a, start + h * HOUR, -1, 1, 1, 0);
+    detector_flush(a);
+    int oov_raise = 0, oov_clear = 0, drift = 0;
+    for (int i = 0; i < log.n; i++) {
+        if (log.e[i].kind == DETECTOR_QUALITY && !strcmp(log.e[i].label, "unknown_text")) {
+            if (log.e[i].type == DETECTOR_RAISE) {
+                oov_raise++;
+                assert_true(log.e[i].start == start + 12 * HOUR);
+                assert_true(log.e[i].observed > 0.5);
+            } else
+                oov_clear++;
+        }
+        if (log.e[i].kind == DETECTOR_DRIFT && log.e[i].type == DETECTOR_RAISE) {
+            drift++;
+            assert_string_equal(log.e[i].label, "label_mix");
+            assert_true(log.e[i].start == start + 20 * HOUR);
+        }
+        if (log.e[i].kind == DETECTOR_QUALITY && log.e[i].type == DETECTOR_RAISE)
+            assert_string_not_equal(log.e[i].label, "low_confidence");
+    }
+    assert_int_equal(oov_raise, 1);
+    assert_int_equal(oov_clear, 1);
+    assert_int_equal(drift, 1);
+    detector_free(a);
+}
+
+static void test_short_history_does_not_alarm(void **state)
+{
+    (void)state;
+    evlog_t log;
+    rng = 9;
+    detector_t *a = make(&log, 0);
+    int64_t start = T0 / HOUR * HOUR;
+    for (int h = 0; h < 5; h++)
+        feed_hour(a, start + h * HOUR, h == 4 ? 0 : -1, 10, 1, 0);
+    detector_flush(a);
+    assert_int_equal(log.n, 0);
+    detector_free(a);
+}
+
+static void test_late_records(void **state)
+{
+    (void)state;
+    evlog_t log;
+    detector_opts_t o;
+    detector_opts_default(&o);
+    o.lateness_ms = 10 * 60000;
+    detector_t *a = detector_new(&o, record, &log);
+    memset(&log, 0, sizeof log);
+    int64_t start = T0 / HOUR * HOUR;
+    detector_add(a, start + 1000, "x", NULL, NULL, -1, -1);
+    detector_add(a, start + HOUR + 5 * 60000, "x", NULL, NULL, -1, -1);   /* watermark: before the end of window 0 + 10 min */
+    detector_add(a, start + 59 * 60000, "x", NULL, NULL, -1, -1);         /* late but within lateness: counted */
+    assert_int_equal(detector_stats(a).windows_closed, 0);
+    detector_add(a, start + HOUR + 11 * 60000, "x", NULL, NULL, -1, -1);  /* closes window 0 */
+    assert_int_equal(detector_stats(a).windows_closed, 1);
+    detector_add(a, start + 30 * 60000, "x", NULL, NULL, -1, -1);         /* too late: dropped */
+    detector_stats_t st = detector_stats(a);
+    assert_int_equal(st.late, 1);
+    assert_int_equal(st.records, 4);
+    json_t *s = detector_status(a, 24, 10);
+    json_t *ser = json_object_get(s, "series");
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(ser); i++) {
+        json_t *x = json_array_get(ser, i);
+        if (!strcmp(json_string_value(json_object_get(x, "label")), "x")) {
+            json_t *p0 = json_array_get(json_object_get(x, "points"), 0);
+            assert_true(json_number_value(json_object_get(p0, "observed")) == 2);
+            found = 1;
+        }
+    }
+    assert_true(found);
+    json_decref(s);
+    detector_free(a);
+}
+
+/* A restart in the middle of the stream: the first detector runs 30 hours,
+ * is saved; a new one loads the state and runs on. It must raise the spike
+ * at hour 40 (baselines kept: no missed spike) and nothing else (no alarm
+ * storm from empty baselines) — exactly like a detector that never stopped. */
+static void test_restart_keeps_baselines(void **state)
+{
+    (void)state;
+    evlog_t l1, l2, ref;
+    int64_t start = T0 / HOUR * HOUR;
+    rng = 11;
+    detector_t *r = make(&ref, 1);
+    for (int h = 0; h < 50; h++)
+        feed_hour(r, start + h * HOUR, h == 40 ? 2 : -1, 5, 1, 0);
+    detector_flush(r);
+
+    rng = 11;
+    detector_t *a = make(&l1, 1);
+    for (int h = 0; h < 30; h++)
+        feed_hour(a, start + h * HOUR, -1, 1, 1, 0);
+    json_t *saved = detector_save(a);
+    char *text = json_dumps(saved, JSON_COMPACT);
+    json_decref(saved);
+    detector_free(a);
+    json_t *loaded = json_loads(text, 0, NULL);
+    free(text);
+    detector_t *b = make(&l2, 1);
+    char err[256];
+    assert_int_equal(detector_load(b, loaded, err, sizeof err), 0);
+    json_decref(loaded);
+    for (int h = 30; h < 50; h++)
+        feed_hour(b, start + h * HOUR, h == 40 ? 2 : -1, 5, 1, 0);
+    detector_flush(b);
+    assert_int_equal(l1.n, 0);
+    assert_int_equal(l2.n, ref.n);
+    for (int i = 0; i < ref.n; i++) {
+        assert_int_equal(l2.e[i].type, ref.e[i].type);
+        assert_string_equal(l2.e[i].label, ref.e[i].label);
+        assert_string_equal(l2.e[i].account, ref.e[i].account);
+        assert_true(l2.e[i].start == ref.e[i].start);
+        assert_true(fabs(l2.e[i].expected - ref.e[i].expected) < 1e-6);
+    }
+    assert_true(count(&l2, DETECTOR_RAISE, DETECTOR_RATE_SPIKE) >= 1);
+    int lost_luggage = 0;
+    for (int i = 0; i < l2.n; i++)
+        lost_luggage += l2.e[i].type == DETECTOR_RAISE && !strcmp(l2.e[i].label, "Lost Luggage") &&
+                        l2.e[i].start == start + 40 * HOUR;
+    assert_true(lost_luggage >= 1);
+    /* A state built with other windows is refused, not misread. */
+    detector_opts_t o;
+    detector_opts_default(&o);
+    o.window_ms = 60000;
+    detector_t *c = detector_new(&o, NULL, NULL);
+    json_t *s2 = detector_save(b);
+    assert_int_not_equal(detector_load(c, s2, err, sizeof err), 0);
+    assert_non_null(strstr(err, "windows"));
+    json_decref(s2);
+    detector_free(c);
+    detector_free(b);
+    detector_free(r);
+}
+
+/* A daily rhythm: three times the traffic from 08:00 to 12:00. Without the
+ * time-of-day profile every morning looks like a spike; with it, once the
+ * profile has a week behind it (it is trusted in proportion to its days),
+ * mornings are expected, and a real spike at night is still caught. */
+static int run_diurnal(int seasonal, int spike_hour, evlog_t *log)
+{
+    detector_opts_t o;
+    detector_opts_default(&o);
+    o.lateness_ms = 0;
+    o.seasonal = seasonal;
+    detector_t *a = detector_new(&o, record, log);
+    memset(log, 0, sizeof *log);
+    rng = 21;
+    int64_t day0 = T0 / (24 * HOUR) * (24 * HOUR);
+    for (int h = 0; h < 14 * 24; h++) {
+        int hod = h % 24;
+        double scale = hod >= 8 && hod < 12 ? 3 : 1;
+        feed_hour(a, day0 + h * HOUR, h == spike_hour ? 0 : -1, 5, scale, 0);
+    }
+    detector_flush(a);
+    int after_week = 0;
+    for (int i = 0; i < log->n; i++)
+        after_week += log->e[i].type == DETECTOR_RAISE && log->e[i].start >= day0 + 8 * 24 * HOUR;
+    if (getenv("TEST_ALARM_DEBUG"))
+        for (int i = 0; i < log->n; i++)
+            fprintf(stderr, "seasonal=%d %s %s %s day %lld hour %lld obs %.0f exp %.1f\n", seasonal,
+                    log->e[i].type == DETECTOR_RAISE ? "RAISE" : "clear", detector_kind_name(log->e[i].kind), log->e[i].label,
+                    (long long)((log->e[i].start - day0) / (24 * HOUR)), (long long)((log->e[i].start - day0) % (24 * HOUR) / HOUR),
+                    log->e[i].observed, log->e[i].expected);
+    detector_free(a);
+    return after_week;
+}
+
+static void test_daily_rhythm(void **state)
+{
+    (void)state;
+    evlog_t log;
+    assert_true(run_diurnal(0, -1, &log) > 0); /* without the profile: morning "spikes" */
+    assert_int_equal(run_diurnal(1, -1, &log), 0);
+    /* A 5x spike of Cancelled Flight at 03:00 on day 10 is still raised, alone. */
+    assert_int_equal(run_diurnal(1, 10 * 24 + 3, &log), 1);
+    int found = 0;
+    for (int i = 0; i < log.n; i++)
+        found += log.e[i].type == DETECTOR_RAISE && !strcmp(log.e[i].label, "Cancelled Flight");
+    assert_true(found >= 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_poisson_tails),
+        cmocka_unit_test(test_spike_raised_and_cleared),
+        cmocka_unit_test(test_million_steady_no_alarm),
+        cmocka_unit_test(test_volume_drop),
+        cmocka_unit_test(test_quality_unknown_text_and_drift),
+        cmocka_unit_test(test_short_history_does_not_alarm),
+        cmocka_unit_test(test_late_records),
+        cmocka_unit_test(test_restart_keeps_baselines),
+        cmocka_unit_test(test_daily_rhythm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
