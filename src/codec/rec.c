@@ -179,11 +179,28 @@ void rec_put_key(const rec_t *r, buf_t *out)
         buf_append(out, r->id.raw, r->id.raw_len);
 }
 
+/* An id with escapes is decoded and encoded again, as the key is built from
+ * the decoded id: a lone surrogate escape becomes U+FFFD in both (copied raw,
+ * it made the output invalid JSON and disagree with the key). */
+static void put_id(buf_t *o, const rec_t *r)
+{
+    if (r->id.type != JSCAN_STR || !r->id.escaped) {
+        buf_append(o, r->id.raw, r->id.raw_len);
+        return;
+    }
+    buf_t id = BUF_INIT;
+    if (jscan_str_decode(&r->id, &id))
+        o->oom = 1;
+    else
+        jscan_put_str(o, id.p, id.len);
+    buf_free(&id);
+}
+
 void rec_put_labeled(buf_t *o, const rec_t *r, const clf_result_t *res, char *const *label_json,
                      const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms)
 {
     buf_append(o, "{\"id\":", 6);
-    buf_append(o, r->id.raw, r->id.raw_len);
+    put_id(o, r);
     buf_append(o, ",\"label\":", 9);
     buf_append(o, label_json[res->label], label_json_len[res->label]);
     buf_append(o, ",\"score\":", 9);

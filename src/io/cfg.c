@@ -469,10 +469,16 @@ int cfg_load_file(cfg_t *c, const char *path, char *err, size_t errlen)
     char *line = NULL, section[128] = "";
     size_t cap = 0, lineno = 0;
     int rc = 0;
-    while (getline(&line, &cap, f) >= 0) {
+    ssize_t got;
+    while ((got = getline(&line, &cap, f)) >= 0) {
         lineno++;
         char origin[512];
         snprintf(origin, sizeof origin, "%s:%zu", path, lineno);
+        /* Everything below reads C strings: a NUL would silently end the value. */
+        if (memchr(line, '\0', (size_t)got)) {
+            rc = tri_errf(err, errlen, TRI_EINVAL, "%s: NUL byte in line", origin);
+            break;
+        }
         if (strlen(line) > 8192) {
             rc = tri_errf(err, errlen, TRI_EINVAL, "%s: line too long", origin);
             break;

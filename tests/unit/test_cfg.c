@@ -693,6 +693,28 @@ static void test_quoted_value_then_comment_with_quote(void **state)
     unlink(path);
 }
 
+/* A NUL byte inside a line used to end the value there ("size = 50\0 00" read
+ * as 50): the line is refused, naming FILE:LINE. */
+static void test_nul_byte_refused(void **state)
+{
+    (void)state;
+    static const char text[] = "[batch]\nsize = 50\0 00\n";
+    cfg_t *c = new_cfg();
+    char path[64], err[TRI_ERRLEN] = "", prefix[96];
+    snprintf(path, sizeof path, "/tmp/test_d_cfg_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    int rc = cfg_load_file(c, path, err, sizeof err);
+    unlink(path);
+    cfg_free(c);
+    assert_int_equal(rc, TRI_EINVAL);
+    snprintf(prefix, sizeof prefix, "%s:2: ", path);
+    if (strncmp(err, prefix, strlen(prefix)) || !strstr(err, "NUL"))
+        fail_msg("error '%s' does not start with '%s' and name the NUL byte", err, prefix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_write_effective_redacts),
         cmocka_unit_test(test_write_doc),
         cmocka_unit_test(test_quoted_value_then_comment_with_quote),
+        cmocka_unit_test(test_nul_byte_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

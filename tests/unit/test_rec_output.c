@@ -1,0 +1,75 @@
+/* Unit tests for the output records of codec/rec.h: whatever a valid input
+ * record holds, its labeled output is valid JSON and its id is the Kafka key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <string.h>
+
+#include "codec/rec.h"
+#include "core/clf.h"
+
+/* Decodes line, writes its labeled record and key, and checks that the
+ * record parses (jansson refuses lone surrogates and invalid UTF-8) and that
+ * its id, as a string, is exactly the key. */
+static void check_id_round_trip(const char *line, const char *want_key, size_t want_len)
+{
+    rec_schema_t s;
+    rec_schema_default(&s);
+    rec_t r = {0};
+    char detail[128];
+    assert_int_equal(rec_decode(&s, line, strlen(line), &r, detail, sizeof detail), REC_OK);
+    char *labels[] = {"\"a\"", "\"b\""};
+    size_t label_len[] = {3, 3};
+    clf_result_t res = {.label = 1, .score = 0.75f, .ntop = 2, .top = {1, 0}, .top_score = {0.75f, 0.25f}};
+    buf_t out = BUF_INIT, key = BUF_INIT;
+    rec_put_labeled(&out, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
+    rec_put_key(&r, &key);
+    assert_false(out.oom);
+    json_error_t je;
+    json_t *j = json_loadb(out.p, out.len, JSON_ALLOW_NUL, &je);
+    if (!j)
+        fail_msg("output is not valid JSON (%s): %.*s", je.text, (int)out.len, out.p);
+    json_t *id = json_object_get(j, "id");
+    assert_true(json_is_string(id));
+    assert_int_equal(json_string_length(id), key.len);
+    assert_memory_equal(json_string_value(id), key.p, key.len);
+    assert_int_equal(key.len, want_len);
+    assert_memory_equal(key.p, want_key, want_len);
+    json_decref(j);
+    buf_free(&out);
+    buf_free(&key);
+    rec_free(&r);
+}
+
+/* A lone surrogate escape used to be copied raw into the output (invalid for
+ * jq and jansson) while the key carried U+FFFD. */
+static void test_lone_surrogate_id(void **state)
+{
+    (void)state;
+    check_id_round_trip("{\"id\":\"a\\ud800b\",\"text\":\"hello\"}", "a\xEF\xBF\xBD" "b", 5);
+    check_id_round_trip("{\"id\":\"\\udc00\",\"text\":\"hello\"}", "\xEF\xBF\xBD", 3);
+    check_id_round_trip("{\"id\":\"x\\ud83d\",\"text\":\"hello\"}", "x\xEF\xBF\xBD", 4);
+}
+
+/* Other escapes keep their meaning: the key and the id agree. */
+static void test_escaped_ids(void **state)
+{
+    (void)state;
+    check_id_round_trip("{\"id\":\"q\\\"\\\\\\/\\u0001\\ud83d\\ude00\",\"text\":\"hi\"}",
+                        "q\"\\/\x01\xF0\x9F\x98\x80", 9);
+    check_id_round_trip("{\"id\":\"plain\",\"text\":\"hi\"}", "plain", 5);
+    check_id_round_trip("{\"id\":\"nul\\u0000x\",\"text\":\"hi\"}", "nul\0x", 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lone_surrogate_id),
+        cmocka_unit_test(test_escaped_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
