@@ -117,5 +117,8 @@ int store_read_pin(store_t *s, const char *dir, char *pinned, size_t n, char *er
 /* The version to serve: the pinned one if it is among versions, else the
  * greatest. NULL when there are none. */
 const char *store_pick_version(char *const *versions, size_t n, const char *pinned);
+/* The challenger `next`: the newest version after the one that serves (so
+ * only a pinned champion has one), or NULL. */
+const char *store_pick_next(char *const *versions, size_t n, const char *pinned);
 
 #endif

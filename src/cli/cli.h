@@ -22,6 +22,7 @@ int cmd_push(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_pin(int argc, char **argv);
 int cmd_unpin(int argc, char **argv);
+int cmd_promote(int argc, char **argv);
 int cmd_alarms(int argc, char **argv);
 
 /* Exit codes: 0 ok, 1 the work ran but something failed (bad records, gate

@@ -19,6 +19,7 @@ static const command_t commands[] = {
     {"models", cmd_models, "list a store's model versions"},
     {"pin", cmd_pin, "serve a given version (rollback)"},
     {"unpin", cmd_unpin, "serve the newest version again"},
+    {"promote", cmd_promote, "make the challenger (default: the newest unpinned version) the champion"},
     {"alarms", cmd_alarms, "replay labeled records through the alarm detector"},
 };
 

@@ -1617,3 +1617,12 @@ const char *store_pick_version(char *const *versions, size_t n, const char *pinn
     }
     return best;
 }
+
+const char *store_pick_next(char *const *versions, size_t n, const char *pinned)
+{
+    const char *serving = store_pick_version(versions, n, pinned), *best = NULL;
+    for (size_t i = 0; serving && i < n; i++)
+        if (strcmp(versions[i], serving) > 0 && (!best || strcmp(versions[i], best) > 0))
+            best = versions[i];
+    return best;
+}

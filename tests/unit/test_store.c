@@ -545,6 +545,21 @@ static void test_file_missing_and_hostile(void **state)
     free(dir);
 }
 
+/* Champion and challenger: `next` is the newest version after the one that
+ * serves, so only a pinned champion has one. */
+static void test_pick_next(void **state)
+{
+    (void)state;
+    char *v[] = {"20261123T000000.000Z", "20261125T000000.000Z", "20261124T000000.000Z"};
+    assert_null(store_pick_next(v, 3, ""));          /* the newest serves */
+    assert_null(store_pick_next(v, 3, NULL));
+    assert_string_equal(store_pick_next(v, 3, v[0]), v[1]);
+    assert_null(store_pick_next(v, 3, v[1]));
+    assert_string_equal(store_pick_next(v, 3, v[2]), v[1]);
+    assert_null(store_pick_next(v, 3, "20200101T000000.000Z")); /* a PIN naming nothing: the newest serves */
+    assert_null(store_pick_next(v, 0, v[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_file_round_trip),
         cmocka_unit_test(test_file_list),
         cmocka_unit_test(test_file_missing_and_hostile),
+        cmocka_unit_test(test_pick_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
