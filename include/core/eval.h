@@ -33,6 +33,11 @@ void eval_add(eval_t *e, uint32_t truth, uint32_t pred);
 int eval_compute(const eval_t *e, eval_report_t *r);
 void eval_report_free(eval_report_t *r);
 
+/* The report as the JSON object `triage eval --json` prints: records,
+ * accuracy, macro_f1, per-label metrics, confusion. NULL when out of memory. */
+struct json_t;
+struct json_t *eval_report_json(const eval_t *e, const char *const *labels);
+
 /* Projection: for each period m, a_m = sum_i p_i * n_im / sum_i n_im, where p_i
  * is label i's precision and n_im the number of records predicted as label i
  * in period m (what an operator knows without ground truth). counts is

@@ -6,10 +6,19 @@
  * n-gram t, S/B = docs(t, A) / docs(t, not A); t is kept when some label has
  * S/B > sb (sb <= 0 disables the test) and docs(t) >= min_df.
  *
- * Ownership: train_out_t owns its arrays and JSON (train_out_free). The
- * training set is borrowed. */
+ * train_run is the whole of `triage train` as a library call (seeded holdout,
+ * measurement and temperature there, refit, metadata, probe texts, model
+ * bytes): the CLI, `triage tune`, the per-account trainer and the tests all
+ * call it, so a model means the same whichever of them built it.
+ *
+ * Ownership: train_out_t and train_result_t own their arrays, JSON, bytes and
+ * model (train_out_free, train_result_free). The training set and options are
+ * borrowed. Every function here is reentrant: separate calls may run on
+ * separate threads. */
 #ifndef TRAIN_H
 #define TRAIN_H
+#include "core/buf.h"
+#include "core/eval.h"
 #include "core/feat.h"
 #include "core/model.h"
 #include "core/tok.h"
@@ -66,5 +75,37 @@ int train_algo_parse(const char *s);
 /* Fits the softmax temperature minimizing the negative log-likelihood of the
  * true labels given raw scores (n x nlabels). Returns 1 when n == 0. */
 float train_fit_temperature(const float *raw, const uint32_t *truth, size_t n, uint32_t nlabels);
+
+/* Options of train_run: the fit, plus what surrounds it. */
+typedef struct train_run_opts {
+    train_opts_t fit;
+    double holdout;         /* fraction held out to measure and calibrate, [0,1); 0: none */
+    uint32_t seed;          /* of the holdout split */
+    int refit;              /* refit on every record after measuring (else keep the fit without the holdout) */
+    const json_t *meta;     /* caller's metadata merged into the model's (name, data provenance); borrowed */
+} train_run_opts_t;
+
+typedef struct train_result {
+    buf_t bytes;            /* the model file, ready for model_save_file or the store */
+    model_t *model;         /* those bytes loaded */
+    eval_t *holdout;        /* truth x prediction on the held-out records; NULL without holdout */
+    size_t nhold, nfit;     /* records held out; records the final model was fitted on */
+    float temperature;
+    uint32_t nrows;         /* feature rows kept */
+    size_t candidates;      /* distinct features seen */
+} train_result_t;
+
+/* Trains a model on set as `triage train` does. Returns 0 or an error. */
+int train_run(const train_run_opts_t *o, const train_set_t *set, train_result_t *res, char *err, size_t errlen);
+void train_result_free(train_result_t *r);
+
+/* Classifies set->text[idx[i]] (i < n; idx NULL: the first n) with m:
+ * pred[i] the label index, raw (n x nlabels, may be NULL) the raw scores. */
+int train_predict(model_t *m, const train_set_t *set, const size_t *idx, size_t n, uint32_t *pred, float *raw,
+                  char *err, size_t errlen);
+
+/* The seeded permutation train_run holds out from (Fisher-Yates, splitmix64). */
+void train_shuffle(size_t *idx, size_t n, uint64_t seed);
+uint64_t train_splitmix(uint64_t *state);
 
 #endif

@@ -5,6 +5,7 @@
 #define CLI_H
 #include "core/clf.h"
 #include "core/feat.h"
+#include "codec/dataset.h"
 #include "codec/rec.h"
 #include "core/tok.h"
 #include <jansson.h>
@@ -29,31 +30,14 @@ int cmd_alarms(int argc, char **argv);
  * refused), 2 usage or configuration error. */
 enum { EXIT_OKAY = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-/* A labeled data set read from JSONL files. Owns all its strings. */
-typedef struct dataset {
-    size_t n, cap;
-    char **text;
-    size_t *len;
-    uint32_t *label;       /* index into labels */
-    int64_t *ts;           /* event time or INT64_MIN */
-    char **labels;         /* sorted unique label names */
-    uint32_t nlabels;
-    size_t skipped_nolabel, bad;
-    char digest[64];       /* "xxh128:<hex>" over the input files' bytes */
-} dataset_t;
-
-/* Reads every file; records without a label are skipped (counted), bad lines
- * are reported to stderr with file and line (first few) and counted. When
- * fixed_labels is given, labels are indexed in that order and unknown ones
- * are appended after them. Returns 0 or an error (message printed). */
-int dataset_read(dataset_t *ds, char **files, size_t nfiles, const rec_schema_t *schema,
-                 const char *const *fixed_labels, uint32_t nfixed);
-void dataset_free(dataset_t *ds);
+/* dataset_read with bad records and errors reported on stderr as `triage CMD: ...`. */
+int cli_read_data(const char *cmd, dataset_t *ds, char **files, size_t nfiles, const rec_schema_t *schema,
+                  const char *const *fixed_labels, uint32_t nfixed);
 
 /* Iterates the lines of a file ("-" for stdin): calls fn(line, len, lineno,
  * ctx) for each; the newline is stripped. Returns 0, the first nonzero value
  * of fn, or -1 on read error (message printed). */
-typedef int (*cli_line_fn)(const char *line, size_t len, size_t lineno, void *ctx);
+typedef dataset_line_fn cli_line_fn;
 int cli_each_line(const char *path, cli_line_fn fn, void *ctx);
 
 /* Resolves --stopwords none|en|FILE into text (owned by *out, NULL for none). */
@@ -71,10 +55,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * index) for each document, and raw scores if raw != NULL (n x nlabels). */
 int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, uint32_t *pred, float *raw);
 
-/* Evaluation report over label names (truth x prediction confusion in e):
- * printed as a table, or as the JSON object `triage eval --json` prints. */
+/* Evaluation report over label names (truth x prediction confusion in e),
+ * printed as a table (eval_report_json is the JSON form). */
 struct evalm;
 void cli_report_print(FILE *f, const struct evalm *e, char *const *labels, int confusion);
-json_t *cli_report_json(const struct evalm *e, char *const *labels);
 
 #endif

@@ -37,31 +37,6 @@ void cli_report_print(FILE *f, const eval_t *e, char *const *labels, int confusi
     eval_report_free(&r);
 }
 
-json_t *cli_report_json(const eval_t *e, char *const *labels)
-{
-    eval_report_t r;
-    if (eval_compute(e, &r))
-        return NULL;
-    json_t *o = json_object(), *ls = json_array(), *cm = json_array();
-    json_object_set_new(o, "records", json_integer((json_int_t)e->total));
-    json_object_set_new(o, "accuracy", json_real(r.accuracy));
-    json_object_set_new(o, "macro_f1", json_real(r.macro_f1));
-    for (uint32_t i = 0; i < e->n; i++) {
-        json_array_append_new(ls, json_pack("{s:s,s:f,s:f,s:f,s:I,s:I}", "label", labels[i], "precision",
-                                            r.labels[i].precision, "recall", r.labels[i].recall, "f1",
-                                            r.labels[i].f1, "support", (json_int_t)r.labels[i].support,
-                                            "predicted", (json_int_t)r.labels[i].predicted));
-        json_t *row = json_array();
-        for (uint32_t j = 0; j < e->n; j++)
-            json_array_append_new(row, json_integer((json_int_t)e->cm[(size_t)i * e->n + j]));
-        json_array_append_new(cm, row);
-    }
-    json_object_set_new(o, "labels", ls);
-    json_object_set_new(o, "confusion", cm);
-    eval_report_free(&r);
-    return o;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: triage eval --model MODEL --data FILE [--data FILE]... --label FIELD\n"
@@ -148,7 +123,7 @@ int cmd_eval(int argc, char **argv)
         goto out;
     for (uint32_t i = 0; i < L; i++)
         names[i] = model_label(m, i);
-    int drc = dataset_read(&ds, files, nfiles, &schema, names, L);
+    int drc = cli_read_data("eval", &ds, files, nfiles, &schema, names, L);
     free(names);
     if (drc)
         goto out;
@@ -229,7 +204,7 @@ int cmd_eval(int argc, char **argv)
     }
 
     if (json) {
-        json_t *o = cli_report_json(e, ds.labels);
+        json_t *o = eval_report_json(e, (const char *const *)ds.labels);
         json_object_set_new(o, "model", json_string(model_path));
         json_object_set_new(o, "skipped_without_label", json_integer((json_int_t)ds.skipped_nolabel));
         json_object_set_new(o, "bad_records", json_integer((json_int_t)ds.bad));

@@ -163,7 +163,7 @@ static int accuracy_on(model_t *m, char *file, const char *field, double *acc, s
     for (uint32_t k = 0; k < L; k++)
         names[k] = model_label(m, k);
     dataset_t ds;
-    int rc = dataset_read(&ds, &file, 1, &schema, names, L);
+    int rc = cli_read_data("push", &ds, &file, 1, &schema, names, L);
     free(names);
     if (rc)
         return -1;

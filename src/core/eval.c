@@ -1,6 +1,7 @@
 #include "core/eval.h"
 #include "core/tri_err.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -120,4 +121,29 @@ int eval_projection(const double *precision, const uint64_t *counts, size_t nper
     *q_hi = eval_quantile(a, k, 0.659);
     free(a);
     return 0;
+}
+
+json_t *eval_report_json(const eval_t *e, const char *const *labels)
+{
+    eval_report_t r;
+    if (eval_compute(e, &r))
+        return NULL;
+    json_t *o = json_object(), *ls = json_array(), *cm = json_array();
+    json_object_set_new(o, "records", json_integer((json_int_t)e->total));
+    json_object_set_new(o, "accuracy", json_real(r.accuracy));
+    json_object_set_new(o, "macro_f1", json_real(r.macro_f1));
+    for (uint32_t i = 0; i < e->n; i++) {
+        json_array_append_new(ls, json_pack("{s:s,s:f,s:f,s:f,s:I,s:I}", "label", labels[i], "precision",
+                                            r.labels[i].precision, "recall", r.labels[i].recall, "f1",
+                                            r.labels[i].f1, "support", (json_int_t)r.labels[i].support,
+                                            "predicted", (json_int_t)r.labels[i].predicted));
+        json_t *row = json_array();
+        for (uint32_t j = 0; j < e->n; j++)
+            json_array_append_new(row, json_integer((json_int_t)e->cm[(size_t)i * e->n + j]));
+        json_array_append_new(cm, row);
+    }
+    json_object_set_new(o, "labels", ls);
+    json_object_set_new(o, "confusion", cm);
+    eval_report_free(&r);
+    return o;
 }

@@ -549,6 +549,57 @@ static void test_train_to_model(void **state)
     train_out_free(&out);
 }
 
+/* train_run: the holdout is the seeded permutation's head, the caller's
+ * metadata is merged, probes pass on the written model, and the same seed
+ * gives the same bytes apart from the creation time. */
+static void test_train_run(void **state)
+{
+    (void)state;
+    static const char *const T[] = {"good great", "good fun good", "bad awful terrible", "bad good", "awful",
+                                    "great fun", "terrible awful bad", "fun good great", "awful bad",
+                                    "good good fun", "bad terrible", "great good", "awful terrible",
+                                    "fun great", "bad bad awful", "good fun"};
+    static const uint32_t Y[] = {0, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
+    corpus_t c;
+    corpus_init(&c, T, Y, 16);
+    json_t *extra = json_pack("{s:s}", "name", "toy");
+    train_run_opts_t ro = {.fit = base_opts(TRAIN_NB), .holdout = 0.25, .seed = 7, .refit = 1, .meta = extra};
+    train_result_t res;
+    char err[TRI_ERRLEN] = "";
+    int rc = train_run(&ro, &c.set, &res, err, sizeof err);
+    if (rc)
+        fail_msg("train_run: %s", err);
+    assert_int_equal(res.nhold, 4);
+    assert_int_equal(res.nfit, 16);
+    assert_non_null(res.holdout);
+    assert_int_equal(res.holdout->total, 4);
+    json_t *meta = model_meta(res.model);
+    assert_string_equal(json_string_value(json_object_get(meta, "name")), "toy");
+    assert_string_equal(json_string_value(json_object_get(meta, "algo")), "nb");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(meta, "holdout"), "records")), 4);
+    assert_true(json_array_size(json_object_get(meta, "probes")) >= 2);
+    assert_int_equal(clf_probe(res.model, err, sizeof err), 0);
+    /* The held-out records are the first four of the seeded permutation. */
+    size_t idx[16];
+    train_shuffle(idx, 16, 7);
+    uint64_t pos = 0;
+    for (int i = 0; i < 4; i++)
+        pos += Y[idx[i]] == 0;
+    assert_int_equal(res.holdout->cm[0] + res.holdout->cm[1], pos);
+    /* Without refit the final model is the one measured. */
+    train_result_t res2;
+    ro.refit = 0;
+    assert_int_equal(train_run(&ro, &c.set, &res2, err, sizeof err), 0);
+    assert_int_equal(res2.nfit, 12);
+    /* Too few records to hold out from. */
+    ro.holdout = 0.99;
+    train_result_t res3;
+    assert_int_equal(train_run(&ro, &c.set, &res3, err, sizeof err), TRI_EINVAL);
+    train_result_free(&res);
+    train_result_free(&res2);
+    json_decref(extra);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_algo_names),
         cmocka_unit_test(test_temperature),
         cmocka_unit_test(test_train_to_model),
+        cmocka_unit_test(test_train_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
