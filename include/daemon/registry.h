@@ -58,6 +58,10 @@ typedef struct registry_hooks {
 
 typedef struct reg registry_t;
 
+/* What registry_new would refuse in the configuration: model.source
+ * (required; a store URL must open: scheme, bucket, credentials), model.name.
+ * For --check-config; registry_new runs it too. */
+int registry_check_config(const cfg_t *cfg, char *err, size_t errlen);
 int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const registry_hooks_t *hooks, registry_t **out, char *err,
             size_t errlen);
 /* Checks the source now (SIGHUP) instead of at the next poll. */

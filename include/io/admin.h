@@ -24,6 +24,8 @@ typedef struct adm admin_t;
  * picks a free port (admin_port tells which). */
 int admin_start(const char *listen, unsigned max_connections, admin_t **out, char *err, size_t errlen);
 void admin_stop(admin_t *a);
+/* What admin_start would refuse in the address itself (not a port in use). */
+int admin_check_listen(const char *listen, char *err, size_t errlen);
 int admin_port(const admin_t *a);
 
 /* Publishes (replaces) the document served at path. Returns 0 or TRI_ENOMEM. */

@@ -39,6 +39,13 @@ int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstr
 void consumer_destroy(consumer_t *k);
 rd_kafka_t *consumer_rk(consumer_t *k);
 
+/* What consumer_new would refuse, without joining anything: librdkafka
+ * checks how properties combine only when a client is created, so one is
+ * created and destroyed at once. For --check-config. */
+int consumer_check(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstrap, char *err, size_t errlen);
+/* What consumer_subscribe would refuse in a topic list (e.g. ", ,"). */
+int consumer_check_topics(const char *topics, char *err, size_t errlen);
+
 /* Subscribes to a comma-separated topic list. */
 int consumer_subscribe(consumer_t *k, const char *topics, char *err, size_t errlen);
 /* Descriptor that becomes readable when consumer_poll has something to serve. */

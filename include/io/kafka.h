@@ -34,6 +34,10 @@ typedef struct kafka_client {
     int fds[2];
 } kafka_client_t;
 
+/* Creates a client from conf (consumed) and destroys it at once: librdkafka
+ * checks how properties combine (acks with idempotence, fetch sizes...) only
+ * in rd_kafka_new. Returns 0 or TRI_EINVAL naming `what`. */
+int kafka_check_client(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err, size_t errlen);
 /* Creates the client from conf (consumed on success, destroyed on failure);
  * `what` names it in errors. */
 int kafka_client_open(kafka_client_t *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,

@@ -19,6 +19,9 @@ typedef struct kout producer_t;
 int producer_new(const cfg_t *cfg, const char *bootstrap, producer_dr_fn dr, void *ctx, producer_t **out, char *err,
              size_t errlen);
 void producer_destroy(producer_t *k);
+/* What producer_new would refuse (e.g. acks=0 with idempotence), checked by
+ * creating a client and destroying it at once. For --check-config. */
+int producer_check(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen);
 rd_kafka_t *producer_rk(producer_t *k);
 
 /* Enqueues a message; returns 0 or the librdkafka error (e.g. __QUEUE_FULL,

@@ -824,8 +824,27 @@ registry_model_t *registry_for_account(registry_t *r, const char *account, size_
     return NULL;
 }
 
-int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const registry_hooks_t *hooks, registry_t **out, char *err,
-            size_t errlen)
+static int is_store_url(const char *src) { return !strncmp(src, "s3://", 5) || !strncmp(src, "file://", 7); }
+
+static int open_store(const cfg_t *cfg, store_t **out, char *err, size_t errlen)
+{
+    store_opts_t so = {0};
+    const char *v;
+    so.endpoint = *(v = cfg_str(cfg, "model.s3.endpoint")) ? v : NULL;
+    so.region = *(v = cfg_str(cfg, "model.s3.region")) ? v : NULL;
+    so.access_key = *(v = cfg_str(cfg, "model.s3.access.key")) ? v : NULL;
+    so.secret_key = *(v = cfg_str(cfg, "model.s3.secret.key")) ? v : NULL;
+    so.session_token = *(v = cfg_str(cfg, "model.s3.session.token")) ? v : NULL;
+    so.timeout_ms = (long)cfg_int(cfg, "model.s3.timeout.ms");
+    so.retries = (int)cfg_int(cfg, "model.s3.retries");
+    char serr[TRI_ERRLEN];
+    int rc = store_open(cfg_str(cfg, "model.source"), &so, out, serr, sizeof serr);
+    if (rc)
+        return tri_errf(err, errlen, rc, "%s: model.source: %s", cfg_origin(cfg, "model.source"), serr);
+    return 0;
+}
+
+int registry_check_config(const cfg_t *cfg, char *err, size_t errlen)
 {
     const char *src = cfg_str(cfg, "model.source");
     if (!*src)
@@ -835,11 +854,27 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
     if (!*name || strchr(name, '/') || !strcmp(name, "accounts") || !strcmp(name, ".") || !strcmp(name, ".."))
         return tri_errf(err, errlen, TRI_EINVAL, "%s: model.name '%s' must be a plain name other than 'accounts'",
                         cfg_origin(cfg, "model.name"), name);
+    if (!is_store_url(src))
+        return 0;
+    store_t *st = NULL;
+    int rc = open_store(cfg, &st, err, errlen);
+    store_close(st);
+    return rc;
+}
+
+int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const registry_hooks_t *hooks, registry_t **out, char *err,
+            size_t errlen)
+{
+    int crc = registry_check_config(cfg, err, errlen);
+    if (crc)
+        return crc;
+    const char *src = cfg_str(cfg, "model.source");
+    const char *name = cfg_str(cfg, "model.name");
     registry_t *r = calloc(1, sizeof *r);
     if (!r)
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     r->loop = loop;
-    r->file_mode = strncmp(src, "s3://", 5) && strncmp(src, "file://", 7);
+    r->file_mode = !is_store_url(src);
     r->source = strdup(src);
     r->name = strdup(name);
     r->cache_dir = strdup(cfg_str(cfg, "model.cache.dir"));
@@ -880,20 +915,8 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
         goto fail;
     }
     if (!r->file_mode) {
-        store_opts_t so = {0};
-        const char *v;
-        so.endpoint = *(v = cfg_str(cfg, "model.s3.endpoint")) ? v : NULL;
-        so.region = *(v = cfg_str(cfg, "model.s3.region")) ? v : NULL;
-        so.access_key = *(v = cfg_str(cfg, "model.s3.access.key")) ? v : NULL;
-        so.secret_key = *(v = cfg_str(cfg, "model.s3.secret.key")) ? v : NULL;
-        so.session_token = *(v = cfg_str(cfg, "model.s3.session.token")) ? v : NULL;
-        so.timeout_ms = (long)cfg_int(cfg, "model.s3.timeout.ms");
-        so.retries = (int)cfg_int(cfg, "model.s3.retries");
-        char serr[TRI_ERRLEN];
-        if ((rc = store_open(src, &so, &r->store, serr, sizeof serr))) {
-            rc = tri_errf(err, errlen, rc, "%s: model.source: %s", cfg_origin(cfg, "model.source"), serr);
+        if ((rc = open_store(cfg, &r->store, err, errlen)))
             goto fail;
-        }
         if (mkdirs(r->cache_dir)) {
             rc = tri_errf(err, errlen, TRI_EIO, "%s: model.cache.dir %s: %s", cfg_origin(cfg, "model.cache.dir"),
                           r->cache_dir, strerror(errno));

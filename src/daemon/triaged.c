@@ -10,6 +10,9 @@
 #include "io/cfg.h"
 #include "io/kafka.h"
 #include "io/kafka_mock.h"
+#include "io/consumer.h"
+#include "io/producer.h"
+#include "codec/rec.h"
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/registry.h"
@@ -56,15 +59,50 @@ static void usage(FILE *f)
                "from --set. Signals: TERM/INT stop cleanly, HUP re-checks the model and reopens the log.\n");
 }
 
-static int check_kafka(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen)
+/* Everything start-up refuses in the configuration, checked before anything
+ * starts: --check-config and a real start agree, and both exit 2. Each
+ * module checks its own part with the code it starts with. */
+static int check_config(const daemon_t *d, char *err, size_t errlen)
 {
-    static const char *const kinds[] = {"consumer", "producer"};
-    for (int i = 0; i < 2; i++) {
-        rd_kafka_conf_t *c = kafka_build(cfg, kinds[i], bootstrap, NULL, err, errlen);
-        if (!c)
-            return TRI_EINVAL;
-        rd_kafka_conf_destroy(c);
+    const cfg_t *cfg = d->cfg;
+    const char *boot = cfg_str(cfg, "kafka.bootstrap.servers");
+    /* The embedded cluster's address is known only once it runs. */
+    if (!strcmp(boot, "embedded"))
+        boot = "127.0.0.1:9092";
+    char e[TRI_ERRLEN];
+    int rc;
+    if ((d->classify || *cfg_str(cfg, "model.source")) && (rc = registry_check_config(cfg, err, errlen)))
+        return rc;
+    static const char *const topics[] = {"output.topic", "output.dlq.topic", "alarms.topic"};
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++)
+        if (!*cfg_str(cfg, topics[i]))
+            return tri_errf(err, errlen, TRI_EINVAL, "%s: %s is empty", cfg_origin(cfg, topics[i]), topics[i]);
+    if (d->classify) {
+        rec_schema_t schema;
+        char *list = strdup(cfg_str(cfg, "input.text.fields"));
+        if (!list)
+            return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+        rc = rec_schema_set_text(&schema, list, e, sizeof e);
+        free(list);
+        if (rc)
+            return tri_errf(err, errlen, TRI_EINVAL, "%s: input.text.fields: %s", cfg_origin(cfg, "input.text.fields"), e);
+        if (consumer_check_topics(cfg_str(cfg, "input.topics"), e, sizeof e))
+            return tri_errf(err, errlen, TRI_EINVAL, "%s: input.topics: %s", cfg_origin(cfg, "input.topics"), e);
+        consumer_opts_t ko = {cfg_str(cfg, "input.group"), cfg_str(cfg, "input.assignment"),
+                              cfg_int(cfg, "input.commit.interval.ms")};
+        if ((rc = consumer_check(cfg, &ko, boot, err, errlen)))
+            return rc;
     }
+    if (d->alarms) {
+        consumer_opts_t ko = {cfg_str(cfg, "alarms.group"), cfg_str(cfg, "input.assignment"), 0};
+        if ((rc = consumer_check(cfg, &ko, boot, err, errlen)))
+            return rc;
+    }
+    if ((rc = producer_check(cfg, boot, err, errlen)))
+        return rc;
+    const char *listen = cfg_str(cfg, "admin.listen");
+    if (strcmp(listen, "off") && *listen && admin_check_listen(listen, e, sizeof e))
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: %s", cfg_origin(cfg, "admin.listen"), e);
     return 0;
 }
 
@@ -318,13 +356,8 @@ int main(int argc, char **argv)
     const char *role = cfg_str(d.cfg, "role");
     d.classify = strcmp(role, "alarms") != 0;
     d.alarms = strcmp(role, "classify") != 0;
-    if (d.classify && !*cfg_str(d.cfg, "model.source")) {
-        fprintf(stderr, "triaged: %s: model.source is required (a store URL or a model file)\n",
-                cfg_origin(d.cfg, "model.source"));
-        goto out;
-    }
     const char *boot = cfg_str(d.cfg, "kafka.bootstrap.servers");
-    if (check_kafka(d.cfg, strcmp(boot, "embedded") ? boot : "127.0.0.1:9092", err, sizeof err)) {
+    if (check_config(&d, err, sizeof err)) {
         fprintf(stderr, "triaged: %s\n", err);
         goto out;
     }

@@ -167,6 +167,13 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
+int admin_check_listen(const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    return parse_listen(listen, &ss, &sl, err, errlen);
+}
+
 int admin_start(const char *listen, unsigned maxconn, admin_t **out, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;

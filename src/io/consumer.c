@@ -57,8 +57,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         log_event(LOG_LEVEL_ERROR, "assign_failed", "code=%s", rd_kafka_err2name(r));
 }
 
-int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstrap, const consumer_hooks_t *hooks, consumer_t **out,
-            char *err, size_t errlen)
+/* The client configuration, the same for consumer_new and consumer_check. */
+static rd_kafka_conf_t *consumer_conf(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstrap, char *err,
+                                      size_t errlen)
 {
     /* Defaults operators may override (kafka.*): a group without committed
      * offsets reads from the beginning, so records published before the first
@@ -70,7 +71,7 @@ int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstr
     static const char *const defaults[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "25", NULL};
     rd_kafka_conf_t *conf = kafka_build(cfg, "consumer", bootstrap, defaults, err, errlen);
     if (!conf)
-        return TRI_EINVAL;
+        return NULL;
     char ms[32];
     snprintf(ms, sizeof ms, "%lld", (long long)(o->commit_interval_ms > 0 ? o->commit_interval_ms : 5000));
     if (kafka_set(conf, "group.id", o->group, err, errlen) ||
@@ -80,8 +81,17 @@ int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstr
         kafka_set(conf, "partition.assignment.strategy", o->assignment, err, errlen) ||
         kafka_set(conf, "enable.partition.eof", "false", err, errlen)) {
         rd_kafka_conf_destroy(conf);
-        return TRI_EINVAL;
+        return NULL;
     }
+    return conf;
+}
+
+int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstrap, const consumer_hooks_t *hooks, consumer_t **out,
+            char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = consumer_conf(cfg, o, bootstrap, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
     consumer_t *k = calloc(1, sizeof *k);
     if (!k) {
         rd_kafka_conf_destroy(conf);
@@ -104,7 +114,8 @@ rd_kafka_t *consumer_rk(consumer_t *k) { return k->c.rk; }
 int consumer_fd(const consumer_t *k) { return k->c.fds[0]; }
 consumer_stats_t consumer_stats(const consumer_t *k) { return k->stats; }
 
-int consumer_subscribe(consumer_t *k, const char *topics, char *err, size_t errlen)
+/* "a, b" -> a list of topics (caller destroys it); an empty list is an error. */
+static int topic_list(const char *topics, rd_kafka_topic_partition_list_t **out, char *err, size_t errlen)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
     char *copy = strdup(topics), *save = NULL;
@@ -122,16 +133,42 @@ int consumer_subscribe(consumer_t *k, const char *topics, char *err, size_t errl
             rd_kafka_topic_partition_list_add(l, t, RD_KAFKA_PARTITION_UA);
     }
     free(copy);
-    int rc = 0;
-    if (!l->cnt)
-        rc = tri_errf(err, errlen, TRI_EINVAL, "input.topics names no topic");
-    else {
-        rd_kafka_resp_err_t r = rd_kafka_subscribe(k->c.rk, l);
-        if (r)
-            rc = tri_errf(err, errlen, TRI_EINVAL, "subscribe: %s", rd_kafka_err2str(r));
+    if (!l->cnt) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return tri_errf(err, errlen, TRI_EINVAL, "'%s' names no topic", topics);
     }
+    *out = l;
+    return 0;
+}
+
+int consumer_subscribe(consumer_t *k, const char *topics, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *l;
+    int rc = topic_list(topics, &l, err, errlen);
+    if (rc)
+        return rc;
+    rd_kafka_resp_err_t r = rd_kafka_subscribe(k->c.rk, l);
+    if (r)
+        rc = tri_errf(err, errlen, TRI_EINVAL, "subscribe: %s", rd_kafka_err2str(r));
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
+}
+
+int consumer_check_topics(const char *topics, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *l;
+    int rc = topic_list(topics, &l, err, errlen);
+    if (!rc)
+        rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+int consumer_check(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstrap, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = consumer_conf(cfg, o, bootstrap, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
+    return kafka_check_client(RD_KAFKA_CONSUMER, conf, "consumer", err, errlen);
 }
 
 rd_kafka_message_t *consumer_poll(consumer_t *k)

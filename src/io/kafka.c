@@ -79,6 +79,18 @@ int kafka_fatal(rd_kafka_t *rk, char *err, size_t errlen)
     return 1;
 }
 
+int kafka_check_client(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err, size_t errlen)
+{
+    char e[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof e);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: %s", what, e);
+    }
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return 0;
+}
+
 int kafka_client_open(kafka_client_t *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,
                       size_t errlen)
 {

@@ -24,8 +24,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     k->dr(k->ctx, m->_private, m->err);
 }
 
-int producer_new(const cfg_t *cfg, const char *bootstrap, producer_dr_fn dr, void *ctx, producer_t **out, char *err,
-             size_t errlen)
+/* The client configuration, the same for producer_new and producer_check. */
+static rd_kafka_conf_t *producer_conf(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen)
 {
     /* Defaults an operator may override: a short linger batches small
      * records without adding visible latency; the local queue is sized well
@@ -34,11 +34,28 @@ int producer_new(const cfg_t *cfg, const char *bootstrap, producer_dr_fn dr, voi
                                            "compression.type", "lz4", NULL};
     rd_kafka_conf_t *conf = kafka_build(cfg, "producer", bootstrap, defaults, err, errlen);
     if (!conf)
-        return TRI_EINVAL;
+        return NULL;
     if (kafka_set(conf, "enable.idempotence", "true", err, errlen)) {
         rd_kafka_conf_destroy(conf);
-        return TRI_EINVAL;
+        return NULL;
     }
+    return conf;
+}
+
+int producer_check(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = producer_conf(cfg, bootstrap, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
+    return kafka_check_client(RD_KAFKA_PRODUCER, conf, "producer", err, errlen);
+}
+
+int producer_new(const cfg_t *cfg, const char *bootstrap, producer_dr_fn dr, void *ctx, producer_t **out, char *err,
+             size_t errlen)
+{
+    rd_kafka_conf_t *conf = producer_conf(cfg, bootstrap, err, errlen);
+    if (!conf)
+        return TRI_EINVAL;
     producer_t *k = calloc(1, sizeof *k);
     if (!k) {
         rd_kafka_conf_destroy(conf);
