@@ -54,6 +54,9 @@ void jscan_put_str(buf_t *b, const char *s, size_t len);
 
 /* Appends x in [0,1] with four decimals ("0.9731"); out-of-range values clamp. */
 void jscan_put_unit(buf_t *b, double x);
+/* How many leading bytes of s (whole characters) jscan_put_str encodes in at
+ * most max bytes, quotes not counted. */
+size_t jscan_str_fit(const char *s, size_t len, size_t max);
 
 /* Whether s[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int jscan_utf8_valid(const char *s, size_t len);

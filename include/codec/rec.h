@@ -85,8 +85,13 @@ void rec_put_labeled(buf_t *out, const rec_t *r, const struct clf_result *res, c
 /* Appends a dead-letter record:
  *   {"error":CODE,"detail":...,"topic":...,"partition":P,"offset":O,
  *    "payload":"..." | "payload_base64":"...","payload_bytes":N[,"payload_truncated":true]}
- * The payload is kept as a string when it is valid UTF-8, else base64; at
- * most max_payload bytes of it are copied. */
+ * The payload is kept as a string when it is valid UTF-8, else base64, cut
+ * (at a character boundary) so that its encoded text is at most max_payload
+ * bytes: the whole record is then at most max_payload + REC_DEAD_OVERHEAD
+ * bytes, whatever the payload holds (detail and topic are cut to
+ * REC_DEAD_TEXT_MAX bytes once encoded). */
+#define REC_DEAD_TEXT_MAX 512
+#define REC_DEAD_OVERHEAD 1536
 void rec_put_dead(buf_t *out, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,
                   const void *payload, size_t len, size_t max_payload);
 

@@ -8,7 +8,11 @@
  *
  * Hostile clients: only GET and HEAD (405 otherwise), request headers and
  * bodies bounded by a per-connection memory limit, connection count and idle
- * timeout bounded; unknown paths get 404.
+ * timeout bounded; unknown paths get 404. Slow clients: a request header must
+ * be complete within ADMIN_HEADER_DEADLINE_MS of the connection (or of its
+ * previous request), however steadily its bytes trickle in, and one address
+ * holds at most a quarter of the connections, so probes and scrapers from
+ * elsewhere always find room.
  *
  * Ownership: admin_t is created by admin_start and destroyed by admin_stop. */
 #ifndef ADMIN_H
@@ -17,6 +21,7 @@
 
 #define ADMIN_STALL_MS 10000
 #define ADMIN_MAX_DOCS 16
+#define ADMIN_HEADER_DEADLINE_MS 5000
 
 typedef struct adm admin_t;
 

@@ -20,8 +20,12 @@ int producer_new(const cfg_t *cfg, const char *bootstrap, producer_dr_fn dr, voi
              size_t errlen);
 void producer_destroy(producer_t *k);
 /* What producer_new would refuse (e.g. acks=0 with idempotence), checked by
- * creating a client and destroying it at once. For --check-config. */
-int producer_check(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen);
+ * creating a client and destroying it at once; also tells the client's
+ * message.max.bytes. For --check-config. */
+int producer_check(const cfg_t *cfg, const char *bootstrap, size_t *max_message, char *err, size_t errlen);
+/* The largest message the client accepts (message.max.bytes): a bigger one
+ * is refused for good, never delivered by retrying. */
+size_t producer_max_message(producer_t *k);
 rd_kafka_t *producer_rk(producer_t *k);
 
 /* Enqueues a message; returns 0 or the librdkafka error (e.g. __QUEUE_FULL,

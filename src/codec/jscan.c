@@ -429,6 +429,35 @@ void jscan_put_str(buf_t *b, const char *str, size_t len)
     buf_putc(b, '"');
 }
 
+size_t jscan_str_fit(const char *str, size_t len, size_t max)
+{
+    /* The same classes as jscan_put_str: plain ASCII 1 byte, the short
+     * escapes 2, other controls 6 (\u00XX), a valid sequence its length, an
+     * invalid byte 3 (U+FFFD). */
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, used = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t in = 1, out;
+        if (c >= 0x80) {
+            size_t n = utf8_seq(s, i, len);
+            in = n ? n : 1;
+            out = n ? n : 3;
+        } else if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+            out = 2;
+        } else if (c < 0x20) {
+            out = 6;
+        } else {
+            out = 1;
+        }
+        if (used + out > max)
+            break;
+        used += out;
+        i += in;
+    }
+    return i;
+}
+
 void jscan_put_unit(buf_t *b, double x)
 {
     if (!(x > 0)) /* also NaN */

@@ -232,20 +232,23 @@ void rec_put_labeled(buf_t *o, const rec_t *r, const clf_result_t *res, char *co
 void rec_put_dead(buf_t *o, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,
                   const void *payload, size_t len, size_t max_payload)
 {
+    /* Detail and topic are cut so that REC_DEAD_OVERHEAD holds. */
+    size_t dl = strlen(detail), tl = strlen(topic);
     buf_printf(o, "{\"error\":\"%s\",\"detail\":", rec_status_code(status));
-    jscan_put_str(o, detail, strlen(detail));
+    jscan_put_str(o, detail, jscan_str_fit(detail, dl, REC_DEAD_TEXT_MAX));
     buf_append(o, ",\"topic\":", 9);
-    jscan_put_str(o, topic, strlen(topic));
+    jscan_put_str(o, topic, jscan_str_fit(topic, tl, REC_DEAD_TEXT_MAX));
     buf_printf(o, ",\"partition\":%d,\"offset\":%lld,", (int)partition, (long long)offset);
-    size_t n = len < max_payload ? len : max_payload;
     const char *p = payload ? payload : "";
+    size_t n;
     if (jscan_utf8_valid(p, len)) {
-        /* Cut at a character boundary. */
-        while (n < len && n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
-            n--;
+        n = jscan_str_fit(p, len, max_payload);
         buf_append(o, "\"payload\":", 10);
         jscan_put_str(o, p, n);
     } else {
+        n = max_payload / 4 * 3;
+        if (n > len)
+            n = len;
         buf_append(o, "\"payload_base64\":", 17);
         jscan_put_base64(o, p, n);
     }

@@ -98,8 +98,17 @@ static int check_config(const daemon_t *d, char *err, size_t errlen)
         if ((rc = consumer_check(cfg, &ko, boot, err, errlen)))
             return rc;
     }
-    if ((rc = producer_check(cfg, boot, err, errlen)))
+    size_t max_message = 0;
+    if ((rc = producer_check(cfg, boot, &max_message, err, errlen)))
         return rc;
+    /* A dead letter that cannot fit would be refused for good: the record
+     * behind it could never be stored, and its partition would stall. */
+    size_t dlq_max = (size_t)cfg_int(cfg, "output.dlq.payload.max.bytes");
+    if (dlq_max + REC_DEAD_OVERHEAD > max_message)
+        return tri_errf(err, errlen, TRI_EINVAL,
+                        "%s: output.dlq.payload.max.bytes %zu plus %d bytes of dead-letter fields exceeds the "
+                        "producer's message.max.bytes %zu",
+                        cfg_origin(cfg, "output.dlq.payload.max.bytes"), dlq_max, REC_DEAD_OVERHEAD, max_message);
     const char *listen = cfg_str(cfg, "admin.listen");
     if (strcmp(listen, "off") && *listen && admin_check_listen(listen, e, sizeof e))
         return tri_errf(err, errlen, TRI_EINVAL, "%s: %s", cfg_origin(cfg, "admin.listen"), e);

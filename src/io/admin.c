@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,16 @@ typedef struct doc {
     size_t len;
 } doc_t;
 
+/* One open connection, from MHD's connect notification to its close
+ * notification; the header deadline is measured from `since`. */
+typedef struct conn {
+    int fd;
+    int waiting;           /* no complete request header yet */
+    int cut;               /* shut down by the watchdog */
+    int64_t since;         /* accepted, or its previous request completed */
+    struct conn *prev, *next;
+} conn_t;
+
 struct adm {
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
@@ -26,6 +37,15 @@ struct adm {
     size_t ndocs;
     int64_t heartbeat_ms;  /* monotonic */
     int port;
+    /* The header deadline: MHD's own timeout restarts with every byte, so a
+     * client trickling a byte every few seconds would hold its slot forever.
+     * The watchdog thread shuts down connections whose header is late. */
+    pthread_mutex_t cmu;   /* conns, stop */
+    pthread_cond_t ccv;
+    conn_t *conns;
+    int stop;
+    pthread_t watchdog;
+    int watchdog_started;
 };
 
 static int64_t mono_ms(void)
@@ -101,6 +121,93 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *t
     return ret;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    admin_t *a = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_t *k = calloc(1, sizeof *k);
+        if (!k || !info) {
+            free(k);
+            *socket_context = NULL;
+            return;
+        }
+        k->fd = info->connect_fd;
+        k->waiting = 1;
+        k->since = mono_ms();
+        pthread_mutex_lock(&a->cmu);
+        k->next = a->conns;
+        if (a->conns)
+            a->conns->prev = k;
+        a->conns = k;
+        pthread_mutex_unlock(&a->cmu);
+        *socket_context = k;
+        return;
+    }
+    /* Closed: MHD closes the descriptor only after this returns, so the
+     * watchdog, which shuts down only listed connections under the same lock,
+     * never touches a descriptor that was reused. */
+    conn_t *k = *socket_context;
+    if (!k)
+        return;
+    pthread_mutex_lock(&a->cmu);
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        a->conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    pthread_mutex_unlock(&a->cmu);
+    free(k);
+    *socket_context = NULL;
+}
+
+static conn_t *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* A request completed: the next one on this keep-alive connection has its
+ * own deadline. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
+{
+    admin_t *a = cls;
+    conn_t *k = conn_of(c);
+    if (!k)
+        return;
+    pthread_mutex_lock(&a->cmu);
+    k->waiting = 1;
+    k->since = mono_ms();
+    pthread_mutex_unlock(&a->cmu);
+}
+
+static void *watchdog(void *arg)
+{
+    admin_t *a = arg;
+    pthread_mutex_lock(&a->cmu);
+    while (!a->stop) {
+        int64_t now = mono_ms();
+        for (conn_t *k = a->conns; k; k = k->next)
+            if (k->waiting && !k->cut && now - k->since > ADMIN_HEADER_DEADLINE_MS) {
+                /* MHD sees the end of the stream and closes the connection itself. */
+                shutdown(k->fd, SHUT_RDWR);
+                k->cut = 1;
+            }
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += 200 * 1000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&a->ccv, &a->cmu, &t);
+    }
+    pthread_mutex_unlock(&a->cmu);
+    return NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **state)
 {
@@ -109,6 +216,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     /* Headers first: refuse bodies instead of buffering them. */
     if (!*state) {
         *state = &first;
+        conn_t *k = conn_of(c);
+        if (k) {
+            pthread_mutex_lock(&a->cmu);
+            k->waiting = 0;
+            pthread_mutex_unlock(&a->cmu);
+        }
         if (strcmp(method, "GET") && strcmp(method, "HEAD"))
             return reply(c, 405, "text/plain", "method not allowed\n", 19, "GET, HEAD");
         return MHD_YES;
@@ -185,19 +298,34 @@ int admin_start(const char *listen, unsigned maxconn, admin_t **out, char *err, 
     if (!a)
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->cmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->ccv, &ca);
+    pthread_condattr_destroy(&ca);
     a->heartbeat_ms = mono_ms();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* No address may take more than a quarter of the connections: the rest
+     * stay free for the probes and scrapers of other addresses. */
+    unsigned per_address = maxconn / 4 ? maxconn / 4 : 1;
     a->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_CONNECTION_LIMIT, maxconn, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                            (size_t)(32 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, maxconn, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
+                            10u, MHD_OPTION_NOTIFY_CONNECTION, on_connection, a, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, a, MHD_OPTION_END);
     if (!a->d) {
-        pthread_mutex_destroy(&a->mu);
-        free(a);
+        admin_stop(a);
         return tri_errf(err, errlen, TRI_EIO, "admin.listen %s: cannot listen (address in use or not permitted?)",
                         listen);
     }
+    if (pthread_create(&a->watchdog, NULL, watchdog, a)) {
+        admin_stop(a);
+        return tri_errf(err, errlen, TRI_EIO, "admin: cannot start its watchdog thread");
+    }
+    a->watchdog_started = 1;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info ? info->port : 0;
     *out = a;
@@ -210,12 +338,22 @@ void admin_stop(admin_t *a)
 {
     if (!a)
         return;
-    MHD_stop_daemon(a->d);
+    if (a->watchdog_started) {
+        pthread_mutex_lock(&a->cmu);
+        a->stop = 1;
+        pthread_cond_signal(&a->ccv);
+        pthread_mutex_unlock(&a->cmu);
+        pthread_join(a->watchdog, NULL);
+    }
+    if (a->d)
+        MHD_stop_daemon(a->d);
     for (size_t i = 0; i < a->ndocs; i++) {
         free(a->docs[i].path);
         free(a->docs[i].type);
         free(a->docs[i].body);
     }
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->cmu);
+    pthread_cond_destroy(&a->ccv);
     free(a);
 }

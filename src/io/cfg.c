@@ -52,7 +52,8 @@ static const def_t defs[] = {
     {"output.dlq.topic", T_STR, "triage.dlq", 0, 0, NULL,
      "Dead-letter topic: records that cannot be classified, with the reason and their source offset."},
     {"output.dlq.payload.max.bytes", T_BYTES, "65536", 0, 1e8, NULL,
-     "Bytes of a bad record's payload copied into its dead-letter record."},
+     "Bytes of a bad record's payload copied into its dead-letter record, as encoded there (JSON-escaped\n"
+     "or base64); with the other fields it must fit the producer's message.max.bytes."},
     {"output.flush.timeout.ms", T_MS, "10000", 0, 3600000, NULL,
      "How long shutdown and revocation wait for outstanding deliveries."},
 

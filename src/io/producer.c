@@ -42,13 +42,25 @@ static rd_kafka_conf_t *producer_conf(const cfg_t *cfg, const char *bootstrap, c
     return conf;
 }
 
-int producer_check(const cfg_t *cfg, const char *bootstrap, char *err, size_t errlen)
+static size_t conf_max_message(const rd_kafka_conf_t *conf)
+{
+    char v[32];
+    size_t vl = sizeof v;
+    if (rd_kafka_conf_get(conf, "message.max.bytes", v, &vl) != RD_KAFKA_CONF_OK)
+        return 1000000; /* librdkafka's default */
+    return (size_t)strtoull(v, NULL, 10);
+}
+
+int producer_check(const cfg_t *cfg, const char *bootstrap, size_t *max_message, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = producer_conf(cfg, bootstrap, err, errlen);
     if (!conf)
         return TRI_EINVAL;
+    *max_message = conf_max_message(conf);
     return kafka_check_client(RD_KAFKA_PRODUCER, conf, "producer", err, errlen);
 }
+
+size_t producer_max_message(producer_t *k) { return conf_max_message(rd_kafka_conf(k->c.rk)); }
 
 int producer_new(const cfg_t *cfg, const char *bootstrap, producer_dr_fn dr, void *ctx, producer_t **out, char *err,
              size_t errlen)

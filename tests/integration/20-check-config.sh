@@ -25,6 +25,8 @@ refused "a port above 65535" "admin.listen" "admin.listen=127.0.0.1:99999"
 refused "a model name with a path" "model.name" "model.name=../x"
 refused "an empty output topic" "output.topic" "output.topic="
 refused "a store URL without a bucket" "model.source" "model.source=s3://"
+refused "dead letters that cannot fit a message" "output.dlq.payload.max.bytes" "output.dlq.payload.max.bytes=1000000"
+refused "a producer message limit below the dead letters" "message.max.bytes" "kafka.producer.message.max.bytes=10000"
 
 echo "-- a good configuration still checks"
 expect_status "defaults with a model source" 0 "$TD" --set model.source=x --check-config

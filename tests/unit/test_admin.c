@@ -34,25 +34,37 @@ static void resp_free(resp_t *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Connects to 127.0.0.1:port, sends req (len bytes), reads until the server
- * closes. Returns 0, or -1 when connecting failed. Sending or reading may
- * fail part way (a server refusing a request may reset the connection):
- * whatever arrived is parsed. */
-static int http_raw(int port, const char *req, size_t len, resp_t *r)
+/* A TCP connection to 127.0.0.1:port from the loopback address src (e.g.
+ * "127.0.0.2": all of 127/8 is local), or -1. */
+static int connect_from(const char *src, int port)
 {
-    memset(r, 0, sizeof *r);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &from.sin_addr);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+    if (bind(fd, (struct sockaddr *)&from, sizeof from) || connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+/* Connects to 127.0.0.1:port from src, sends req (len bytes), reads until
+ * the server closes. Returns 0, or -1 when connecting failed. Sending or
+ * reading may fail part way (a server refusing a request may reset the
+ * connection): whatever arrived is parsed. */
+static int http_raw_from(const char *src, int port, const char *req, size_t len, resp_t *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = connect_from(src, port);
+    if (fd < 0)
+        return -1;
     for (size_t off = 0; off < len;) {
         ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
         if (w <= 0)
@@ -89,6 +101,11 @@ static int http_raw(int port, const char *req, size_t len, resp_t *r)
         r->bodylen = 0;
     }
     return 0;
+}
+
+static int http_raw(int port, const char *req, size_t len, resp_t *r)
+{
+    return http_raw_from("127.0.0.1", port, req, len, r);
 }
 
 static void http(int port, const char *method, const char *path, resp_t *r)
@@ -465,6 +482,63 @@ static void test_start_port_in_use(void **state)
     expect_start_fails(listen);
 }
 
+/* Slow clients (issue 9, defect 5): 64 connections from one address trickling
+ * a header byte every second used to hold every slot (each byte restarted
+ * the idle timeout), so /healthz was unreachable. Now a probe from another
+ * address gets through at once, and every slow connection is closed by the
+ * header deadline although its bytes keep coming. */
+static void test_slow_clients(void **state)
+{
+    (void)state;
+    admin_t *a = NULL;
+    char err[TRI_ERRLEN] = "";
+    assert_int_equal(admin_start("127.0.0.1:0", 64, &a, err, sizeof err), 0);
+    int port = admin_port(a);
+    enum { NSLOW = 64 };
+    int fds[NSLOW], open_ = 0;
+    for (int i = 0; i < NSLOW; i++) {
+        fds[i] = connect_from("127.0.0.1", port);
+        static const char start[] = "GET /healthz HTTP/1.1\r\nX-Slow: ";
+        if (fds[i] >= 0 && send(fds[i], start, sizeof start - 1, MSG_NOSIGNAL) > 0)
+            open_++;
+    }
+    assert_int_equal(open_, NSLOW);
+    usleep(300 * 1000);
+    resp_t r;
+    const char probe[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(http_raw_from("127.0.0.2", port, probe, sizeof probe - 1, &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* Trickle one byte a second to each until the server has closed them all,
+     * for at most the deadline plus 10 s. */
+    int rounds = ADMIN_HEADER_DEADLINE_MS / 1000 + 10;
+    for (int round = 0; round < rounds && open_; round++) {
+        sleep(1);
+        for (int i = 0; i < NSLOW; i++) {
+            if (fds[i] < 0)
+                continue;
+            char c;
+            ssize_t got = recv(fds[i], &c, 1, MSG_DONTWAIT);
+            if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+                send(fds[i], "x", 1, MSG_NOSIGNAL) < 0) {
+                close(fds[i]);
+                fds[i] = -1;
+                open_--;
+            }
+        }
+    }
+    for (int i = 0; i < NSLOW; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (open_)
+        fail_msg("%d of %d trickling connections still open after %d s", open_, NSLOW, rounds);
+    /* And the same address is served again. */
+    assert_int_equal(http_raw_from("127.0.0.1", port, probe, sizeof probe - 1, &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    admin_stop(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_start_port_in_use),
         cmocka_unit_test(test_start_bad_address),
         cmocka_unit_test(test_start_port_out_of_range),
+        cmocka_unit_test(test_slow_clients),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec/rec.h"
@@ -65,11 +66,51 @@ static void test_escaped_ids(void **state)
     check_id_round_trip("{\"id\":\"nul\\u0000x\",\"text\":\"hi\"}", "nul\0x", 5);
 }
 
+/* A dead-letter record's payload is bounded as encoded, not as read: control
+ * characters grow six-fold when escaped and binary a third in base64, so a
+ * bound on the bytes read let a dead letter outgrow message.max.bytes and
+ * never be delivered. */
+static void check_dead_fits(const char *payload, size_t len, size_t max)
+{
+    buf_t out = BUF_INIT;
+    rec_put_dead(&out, REC_NOT_JSON, "detail", "in", 3, 42, payload, len, max);
+    assert_false(out.oom);
+    if (out.len > max + REC_DEAD_OVERHEAD)
+        fail_msg("dead letter of %zu bytes for a payload bound of %zu", out.len, max);
+    json_error_t je;
+    json_t *j = json_loadb(out.p, out.len, JSON_ALLOW_NUL, &je);
+    if (!j)
+        fail_msg("dead letter is not valid JSON (%s)", je.text);
+    assert_int_equal(json_integer_value(json_object_get(j, "payload_bytes")), len);
+    assert_true(json_is_true(json_object_get(j, "payload_truncated")));
+    json_decref(j);
+    buf_free(&out);
+}
+
+static void test_dead_letter_bounded(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    char *p = malloc(N);
+    assert_non_null(p);
+    memset(p, 0x01, N);     /* valid UTF-8, six bytes each once escaped */
+    check_dead_fits(p, N, 65536);
+    check_dead_fits(p, N, 10);
+    memset(p, 0xFF, N);     /* not UTF-8: base64 */
+    check_dead_fits(p, N, 65536);
+    check_dead_fits(p, N, 3);
+    for (size_t i = 0; i + 3 <= N; i += 3)
+        memcpy(p + i, "\xE2\x82\xAC", 3);   /* the euro sign, kept whole */
+    check_dead_fits(p, N - N % 3, 1000);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lone_surrogate_id),
         cmocka_unit_test(test_escaped_ids),
+        cmocka_unit_test(test_dead_letter_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
