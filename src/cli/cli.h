@@ -8,6 +8,7 @@
 #include "codec/dataset.h"
 #include "codec/rec.h"
 #include "core/tok.h"
+#include "core/train.h"
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,28 @@ int cmd_pin(int argc, char **argv);
 int cmd_unpin(int argc, char **argv);
 int cmd_promote(int argc, char **argv);
 int cmd_alarms(int argc, char **argv);
+
+/* triage train --per-account (per_account.c): the options cmd_train parsed. */
+typedef struct pa_opts {
+    train_run_opts_t run;      /* fit, holdout (> 0), seed, refit; meta is set per model */
+    char **files;
+    size_t nfiles;
+    rec_schema_t schema;       /* label and text fields; account_field = the --per-account FIELD */
+    const char *out;           /* the tree's directory */
+    const char *name, *stopspec, *stem; /* for the metadata */
+    uint32_t min_records, jobs;
+    int quiet;
+} pa_opts_t;
+int train_per_account(const pa_opts_t *o);
+
+/* Whether s can be one path segment of a store key (a model or account
+ * name): not empty, ".", "..", at most 200 bytes, no '/' or control bytes. */
+int cli_valid_part(const char *s);
+
+/* Runs fn(arg) on n threads (workers that take jobs from a shared counter)
+ * and waits for them; on the caller's thread when none can start. Returns
+ * the number of threads that ran. */
+unsigned cli_run_threads(unsigned n, void *(*fn)(void *), void *arg);
 
 /* Exit codes: 0 ok, 1 the work ran but something failed (bad records, gate
  * refused), 2 usage or configuration error. */

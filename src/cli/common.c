@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,4 +129,29 @@ int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, ui
     if (rc)
         fprintf(stderr, "triage: %s\n", err);
     return rc;
+}
+
+int cli_valid_part(const char *s)
+{
+    if (!*s || strlen(s) > 200 || !strcmp(s, ".") || !strcmp(s, ".."))
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+unsigned cli_run_threads(unsigned n, void *(*fn)(void *), void *arg)
+{
+    pthread_t *th = calloc(n ? n : 1, sizeof *th);
+    unsigned started = 0;
+    for (; th && started < n; started++)
+        if (pthread_create(&th[started], NULL, fn, arg))
+            break;
+    if (!started)
+        fn(arg); /* no thread could start: do the work here */
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    return started ? started : 1;
 }

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,16 +28,6 @@ typedef struct target {
     char dir[400];
 } target_t;
 
-static int valid_part(const char *s)
-{
-    if (!*s || strlen(s) > 200 || !strcmp(s, ".") || !strcmp(s, ".."))
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
 static int target_check(const char *cmd, target_t *t)
 {
     if (!t->url)
@@ -46,12 +35,12 @@ static int target_check(const char *cmd, target_t *t)
     if (t->name && t->account)
         return cli_usage_error(cmd, "give --name or --account, not both");
     if (t->account) {
-        if (!valid_part(t->account))
+        if (!cli_valid_part(t->account))
             return cli_usage_error(cmd, "bad account name '%s'", t->account);
         snprintf(t->dir, sizeof t->dir, "accounts/%s", t->account);
     } else {
         const char *n = t->name ? t->name : "default";
-        if (!valid_part(n) || !strcmp(n, "accounts"))
+        if (!cli_valid_part(n) || !strcmp(n, "accounts"))
             return cli_usage_error(cmd, "bad model name '%s'", n);
         snprintf(t->dir, sizeof t->dir, "%s", n);
     }
@@ -683,7 +672,7 @@ static int tree_scan(const char *root, tree_item_t **out, size_t *nout)
     }
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        if (!valid_part(e->d_name) || strlen(e->d_name) > 380)
+        if (!cli_valid_part(e->d_name) || strlen(e->d_name) > 380)
             continue;
         if (n == cap) {
             tree_item_t *nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *nv);
@@ -774,7 +763,6 @@ static int push_tree(int argc, char **argv)
     store_t *s = NULL;
     tree_item_t def = {0};
     versions_t dvs = {0};
-    pthread_t *th = NULL;
     if (tree_scan(root, &run.items, &run.n) || open_store("push", &run.t, &s))
         goto out;
     /* The default first, alone: the accounts are compared with the default
@@ -809,17 +797,7 @@ static int push_tree(int argc, char **argv)
     }
     if (jobs > run.n)
         jobs = run.n ? (uint32_t)run.n : 1;
-    th = calloc(jobs, sizeof *th);
-    if (!th)
-        goto out;
-    uint32_t started = 0;
-    for (; started < jobs; started++)
-        if (pthread_create(&th[started], NULL, tree_worker, &run))
-            break;
-    if (!started)
-        tree_worker(&run);
-    for (uint32_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    cli_run_threads(jobs, tree_worker, &run);
     size_t pub = 0, kept = 0, failed = 0, pinned = 0;
     for (size_t i = 0; i < run.n; i++) {
         tree_item_t *it = &run.items[i];
@@ -837,7 +815,6 @@ static int push_tree(int argc, char **argv)
     printf("\n");
     rc = failed || def.failed ? EXIT_FAIL : EXIT_OKAY;
 out:
-    free(th);
     versions_free(&dvs);
     model_unref(run.def);
     free(run.items);

@@ -8,6 +8,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -29,6 +30,10 @@ static void usage(FILE *f)
             "         [--no-refit]                keep the model fitted without the held-out part\n"
             "         [--name NAME]               model name stored in the metadata\n"
             "         [--quiet]\n"
+            "       triage train --per-account FIELD [--min-records N] [--jobs N] --out DIR (other options as above)\n"
+            "                                     a model per account (FIELD of each record) with at least N labeled\n"
+            "                                     records (default 50) and the shared default, N threads (default:\n"
+            "                                     the cores), written as a tree for triage push --tree, with a report\n"
             "Records whose label field is null or missing are skipped.\n");
 }
 
@@ -44,7 +49,9 @@ int cmd_train(int argc, char **argv)
         {"seed", required_argument, 0, 'r'},   {"out", required_argument, 0, 'o'},
         {"features", required_argument, 0, 'F'}, {"no-refit", no_argument, 0, 'R'},
         {"name", required_argument, 0, 'N'},   {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"per-account", required_argument, 0, 'P'}, {"min-records", required_argument, 0, 'M'},
+        {"jobs", required_argument, 0, 'j'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     char **files = NULL;
     size_t nfiles = 0;
     const char *label = NULL, *out = NULL, *stopspec = "none", *stem = "english", *name = NULL;
@@ -52,6 +59,8 @@ int cmd_train(int argc, char **argv)
     double holdout = 0.1;
     uint32_t seed = 1;
     int refit = 1, quiet = 0, c, rc = EXIT_USAGE;
+    const char *per_account = NULL;
+    uint32_t min_records = 50, jobs = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     train_opts_t to = {.algo = TRAIN_NB, .alpha = 0.25, .sb = 0, .min_df = 2, .top_features = 25};
     to.feat = (feat_config_t){.ngram_min = 1, .ngram_max = 2, .bits = 22, .seed = 1, .mode = FEAT_PRESENCE};
     char *stopwords = NULL;
@@ -60,7 +69,7 @@ int cmd_train(int argc, char **argv)
     json_t *meta = NULL;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:l:t:a:n:B:S:T:s:D:A:H:r:o:F:RN:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:l:t:a:n:B:S:T:s:D:A:H:r:o:F:RN:qhP:M:j:", opts, NULL)) != -1) {
         switch (c) {
         case 'd': {
             char **f = realloc(files, (nfiles + 1) * sizeof *f);
@@ -136,6 +145,19 @@ int cmd_train(int argc, char **argv)
         case 'R': refit = 0; break;
         case 'N': name = optarg; break;
         case 'q': quiet = 1; break;
+        case 'P': per_account = optarg; break;
+        case 'M':
+            if (cli_parse_u32(optarg, &min_records) || min_records < 2) {
+                rc = cli_usage_error("train", "--min-records takes a count of at least 2, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case 'j':
+            if (cli_parse_u32(optarg, &jobs) || jobs < 1 || jobs > 256) {
+                rc = cli_usage_error("train", "--jobs takes 1 to 256, not '%s'", optarg);
+                goto out;
+            }
+            break;
         case 'h': usage(stdout); rc = EXIT_OKAY; goto out;
         default: usage(stderr); goto out;
         }
@@ -181,6 +203,19 @@ int cmd_train(int argc, char **argv)
         }
     }
 
+    if (per_account) {
+        if (!(holdout > 0)) {
+            rc = cli_usage_error("train", "--per-account compares models on held-out records: --holdout must be > 0");
+            goto out;
+        }
+        schema.account_field = per_account;
+        pa_opts_t pa = {.run = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit},
+                        .files = files, .nfiles = nfiles, .schema = schema, .out = out,
+                        .name = name ? name : "default", .stopspec = stopspec, .stem = stem,
+                        .min_records = min_records, .jobs = jobs ? jobs : 1, .quiet = quiet};
+        rc = train_per_account(&pa);
+        goto out;
+    }
     rc = EXIT_FAIL;
     if (cli_read_data("train", &ds, files, nfiles, &schema, NULL, 0))
         goto out;

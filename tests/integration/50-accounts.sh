@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Per-account models on a small synthetic platform (scripts/gen-platform over
-# the shipped sample): `triage push --tree` publishes a tree of models with
+# the shipped sample): `triage train --per-account` trains one model per
+# account with enough records (its own labels, the same trainer settings as
+# train) and the default without any account's held-out records, and
+# reports own against default; `triage push --tree` publishes that tree with
 # and without the gate (only models that beat what serves their records are
 # published; an equal one is not), and `triage promote` moves the champion
 # PIN to the challenger.
@@ -9,33 +12,52 @@ SAMPLE=$ROOT/data/sample/airline-tweets.jsonl
 STORE=file://$TMP/store
 mkdir -p "$TMP/store"
 
-"$ROOT/scripts/gen-platform" --accounts 4 --records 3000 --source "$SAMPLE" >"$TMP/platform.jsonl"
+"$ROOT/scripts/gen-platform" --accounts 6 --records 3000 --source "$SAMPLE" >"$TMP/platform.jsonl"
 check "gen-platform writes the records asked for" test "$(wc -l <"$TMP/platform.jsonl")" = 3000
 check "with the label field and account of every record" \
     python3 -c 'import json,sys; all(json.loads(l)["category"] and json.loads(l)["account"] for l in open(sys.argv[1])) or sys.exit(1)' "$TMP/platform.jsonl"
 check "accounts follow a Zipf-like spread" \
-    test "$(grep -c '"acct-0001"' "$TMP/platform.jsonl")" -gt "$(grep -c '"acct-0004"' "$TMP/platform.jsonl")"
+    test "$(grep -c '"acct-0001"' "$TMP/platform.jsonl")" -gt "$(grep -c '"acct-0006"' "$TMP/platform.jsonl")"
 
-# A tree as `triage train --per-account` lays it out: the last tenth of each
-# account's records held out.
-make_tree() { # DIR [extra train options]
-    local dir=$1 a n h; shift
-    mkdir -p "$dir/default"
-    : >"$dir/default/holdout.jsonl"
-    : >"$TMP/all-train.jsonl"
-    for a in acct-0001 acct-0002 acct-0003 acct-0004; do
-        mkdir -p "$dir/accounts/$a"
-        grep "\"$a\"" "$TMP/platform.jsonl" >"$TMP/$a.jsonl"
-        n=$(wc -l <"$TMP/$a.jsonl"); h=$((n / 10))
-        head -n $((n - h)) "$TMP/$a.jsonl" >"$TMP/$a.train.jsonl"
-        tail -n "$h" "$TMP/$a.jsonl" >"$dir/accounts/$a/holdout.jsonl"
-        cat "$TMP/$a.train.jsonl" >>"$TMP/all-train.jsonl"
-        cat "$dir/accounts/$a/holdout.jsonl" >>"$dir/default/holdout.jsonl"
-        "$TRIAGE" train --data "$TMP/$a.train.jsonl" --label category --out "$dir/accounts/$a/model.tmodel" -q "$@"
-    done
-    "$TRIAGE" train --data "$TMP/all-train.jsonl" --label category --out "$dir/default/model.tmodel" -q "$@"
-}
-make_tree "$TMP/tree"
+echo "-- train --per-account"
+count() { grep -c "\"$1\"" "$TMP/platform.jsonl"; }
+MIN=$(( $(count acct-0004) ))    # acct-0005 and acct-0006 have fewer: the default serves them
+expect_status "train --per-account account" 0 "$TRIAGE" train --per-account account --min-records "$MIN" \
+    --data "$TMP/platform.jsonl" --label category --algo cnb --jobs 2 --out "$TMP/tree"
+cp "$TMP/out" "$TMP/train.out"
+for a in acct-0001 acct-0002 acct-0003 acct-0004; do
+    check "$a has a model and its held-out records" test -s "$TMP/tree/accounts/$a/model.tmodel" -a -s "$TMP/tree/accounts/$a/holdout.jsonl"
+done
+check "accounts below --min-records have none" test ! -e "$TMP/tree/accounts/acct-0005" -a ! -e "$TMP/tree/accounts/acct-0006"
+check "the default has a model" test -s "$TMP/tree/default/model.tmodel"
+expect_eq "a tenth of each account is held out" "$(wc -l <"$TMP/tree/accounts/acct-0001/holdout.jsonl")" "$(( $(count acct-0001) / 10 ))"
+check "held out records are the account's own" bash -c "! grep -qv '\"acct-0002\"' '$TMP/tree/accounts/acct-0002/holdout.jsonl'"
+expect_eq "the default's held-out records are every account's" "$(wc -l <"$TMP/tree/default/holdout.jsonl")" \
+    "$(cat "$TMP"/tree/accounts/*/holdout.jsonl | wc -l)"
+labels_of() { "$TRIAGE" inspect "$1" --json | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["labels"])))'; }
+expect_eq "an account's model knows its own labels only" "$(labels_of "$TMP/tree/accounts/acct-0003/model.tmodel")" \
+    "$(grep '"acct-0003"' "$TMP/platform.jsonl" | python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["category"] for l in sys.stdin})))')"
+algo_of() { "$TRIAGE" inspect "$1" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["meta"]["algo"], d["meta"]["label_field"], d["meta"].get("account"))'; }
+expect_eq "with the trainer settings given (--algo cnb)" "$(algo_of "$TMP/tree/accounts/acct-0002/model.tmodel")" "cnb category acct-0002"
+expect_eq "the report has a line per account" "$(wc -l <"$TMP/tree/report.jsonl")" 6
+check "two accounts skipped for too few records" test "$(grep -c '"skipped":"too few records"' "$TMP/tree/report.jsonl")" = 2
+check "the default's accuracy in the report is what eval measures on the same records" python3 - "$TMP/tree/report.jsonl" "$TRIAGE" "$TMP/tree" <<'PY'
+import json, subprocess, sys
+rep, triage, tree = sys.argv[1:]
+for line in open(rep):
+    r = json.loads(line)
+    if "skipped" in r:
+        continue
+    ev = json.loads(subprocess.run([triage, "eval", "--model", tree + "/default/model.tmodel", "--data",
+                                    tree + "/accounts/" + r["account"] + "/holdout.jsonl", "--label", "category",
+                                    "--json"], check=True, capture_output=True).stdout)
+    if abs(ev["accuracy"] - r["default_accuracy"]) > 1e-6 or r["wins"] != (r["accuracy"] > r["default_accuracy"]):
+        sys.exit(f"{r} vs eval {ev['accuracy']}")
+    if r["held_out"] != ev["records"]:
+        sys.exit(f"{r} held out vs {ev['records']}")
+PY
+check "the summary gives the share of wins and the mean gain" grep -qE '^own model wins on [0-4] of 4 accounts .*gain [+-]0\.[0-9]{4}$' "$TMP/train.out"
+expect_status "--per-account needs a holdout" 2 "$TRIAGE" train --per-account account --holdout 0 --data "$TMP/platform.jsonl" --label category --out "$TMP/t2"
 
 echo "-- push --tree --gate on an empty store"
 expect_status "push --tree --gate" 0 "$TRIAGE" push --tree "$TMP/tree" --store "$STORE" --gate --jobs 3
