@@ -25,6 +25,12 @@
  * Series levels are then kept without it and a window's expected count is
  * the level times its slot's share, so the morning rush is not a spike.
  *
+ * Event times are checked where they enter: a record dated after now plus
+ * future_skew_ms, or before ts_floor_ms, is counted in bad_ts and nowhere
+ * else; it never moves the watermark (one record dated 9999-12-31 would
+ * otherwise turn every later record into a late one). A checkpoint whose
+ * watermark lies beyond now plus the skew is refused for the same reason.
+ *
  * Data quality per window (at least quality_min records): the share of
  * records with no n-gram known to the model, of low-confidence predictions
  * (score < low_score) and of dead-lettered records raise `quality` alarms
@@ -63,6 +69,9 @@ typedef struct detector_opts {
     double psi_max;         /* 0.25 */
     size_t max_series;      /* 20000 */
     int seasonal;           /* 1: expected counts follow the time of day */
+    int64_t future_skew_ms; /* 3600000: event times beyond now + this are bad */
+    int64_t ts_floor_ms;    /* 946684800000 (2000-01-01): event times before this are bad */
+    int64_t (*now_ms)(void); /* the wall clock (NULL: tstamp_now_ms); tests set their own */
 } detector_opts_t;
 
 typedef struct detector_event {
@@ -79,6 +88,7 @@ typedef void (*detector_emit_fn)(void *ctx, const detector_event_t *ev);
 
 typedef struct detector_stats {
     uint64_t records, dead, late, windows_closed, alarms, clears;
+    uint64_t bad_ts;        /* records with an event time beyond now + skew or before the floor */
     size_t series;
     int64_t watermark;      /* INT64_MIN before the first record */
     size_t active;          /* alarms raised and not cleared */
@@ -91,12 +101,15 @@ const char *detector_kind_name(int kind);
 detector_t *detector_new(const detector_opts_t *o, detector_emit_fn emit, void *ctx);
 void detector_free(detector_t *a);
 
+/* What became of a record. */
+enum detector_added { DETECTOR_COUNTED = 0, DETECTOR_LATE, DETECTOR_BAD_TS };
+
 /* One labeled record (account may be NULL; known = n-grams the model knew,
- * < 0 when unknown; score < 0 when unknown). */
-void detector_add(detector_t *a, int64_t ts_ms, const char *label, const char *account, const char *model, int known,
+ * < 0 when unknown; score < 0 when unknown). Returns enum detector_added. */
+int detector_add(detector_t *a, int64_t ts_ms, const char *label, const char *account, const char *model, int known,
                double score);
-/* One dead-lettered record. */
-void detector_add_dead(detector_t *a, int64_t ts_ms);
+/* One dead-lettered record. Returns enum detector_added. */
+int detector_add_dead(detector_t *a, int64_t ts_ms);
 /* Closes every open window (end of a replay). */
 void detector_flush(detector_t *a);
 

@@ -22,6 +22,8 @@
 
 typedef struct alr alarms_t;
 
+/* What alarms_new would refuse in the [alarms] section (for --check-config). */
+int alarms_check_config(const cfg_t *cfg, char *err, size_t errlen);
 int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics_t *met, alarms_t **out, char *err,
             size_t errlen);
 int alarms_start(alarms_t *a, char *err, size_t errlen);

@@ -209,10 +209,10 @@ int cmd_alarms(int argc, char **argv)
     }
     detector_flush(a);
     detector_stats_t st = detector_stats(a);
-    fprintf(stderr, "triage alarms: %llu records (%llu dead letters), %llu windows of %lld ms, %zu series: "
-                        "%zu alarms, %zu clears\n",
-                (unsigned long long)st.records, (unsigned long long)st.dead, (unsigned long long)st.windows_closed,
-            (long long)ao.window_ms, st.series, out.alarms, out.clears);
+    fprintf(stderr, "triage alarms: %llu records (%llu dead letters, %llu with a bad timestamp), %llu windows of "
+                    "%lld ms, %zu series: %zu alarms, %zu clears\n",
+            (unsigned long long)st.records, (unsigned long long)st.dead, (unsigned long long)st.bad_ts,
+            (unsigned long long)st.windows_closed, (long long)ao.window_ms, st.series, out.alarms, out.clears);
     detector_free(a);
     for (size_t i = 0; i < rc.n; i++) {
         free(rc.v[i].label);

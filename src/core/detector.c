@@ -97,7 +97,9 @@ void detector_opts_default(detector_opts_t *o)
                         .dlq_max = 0.05,
                         .psi_max = 0.25,
                         .max_series = 20000,
-                        .seasonal = 1};
+                        .seasonal = 1,
+                        .future_skew_ms = 3600000,
+                        .ts_floor_ms = 946684800000LL};
 }
 
 const char *detector_kind_name(int kind)
@@ -525,10 +527,27 @@ static void advance(detector_t *a, int64_t watermark, int flush)
 
 static int64_t floor_div(int64_t x, int64_t d) { return x >= 0 ? x / d * d : -((-x + d - 1) / d) * d; }
 
-static window_t *window_for(detector_t *a, int64_t ts)
+static int64_t now_ms(const detector_t *a) { return a->o.now_ms ? a->o.now_ms() : tstamp_now_ms(); }
+
+/* The latest event time to believe now (saturating: a huge skew means none). */
+static int64_t ts_limit(const detector_t *a)
 {
+    int64_t now = now_ms(a);
+    return a->o.future_skew_ms > INT64_MAX - now ? INT64_MAX : now + a->o.future_skew_ms;
+}
+
+static window_t *window_for(detector_t *a, int64_t ts, int *res)
+{
+    /* Checked before anything moves: a clock gone wrong upstream must not
+     * drag the watermark (and every later record with it) into the future. */
+    if (ts < a->o.ts_floor_ms || ts > ts_limit(a)) {
+        a->st.bad_ts++;
+        *res = DETECTOR_BAD_TS;
+        return NULL;
+    }
     if (a->closed_until != INT64_MIN && ts < a->closed_until) {
         a->st.late++;
+        *res = DETECTOR_LATE;
         return NULL;
     }
     if (ts > a->max_ts)
@@ -536,10 +555,11 @@ static window_t *window_for(detector_t *a, int64_t ts)
     return window_get(a, floor_div(ts, a->o.window_ms));
 }
 
-void detector_add(detector_t *a, int64_t ts, const char *label, const char *account, const char *model, int known,
-               double score)
+int detector_add(detector_t *a, int64_t ts, const char *label, const char *account, const char *model, int known,
+                 double score)
 {
-    window_t *w = window_for(a, ts);
+    int res = DETECTOR_COUNTED;
+    window_t *w = window_for(a, ts, &res);
     if (w) {
         a->st.records++;
         w->n++;
@@ -568,11 +588,13 @@ void detector_add(detector_t *a, int64_t ts, const char *label, const char *acco
     if (wm > a->watermark)
         a->watermark = wm;
     advance(a, a->watermark, 0);
+    return res;
 }
 
-void detector_add_dead(detector_t *a, int64_t ts)
+int detector_add_dead(detector_t *a, int64_t ts)
 {
-    window_t *w = window_for(a, ts);
+    int res = DETECTOR_COUNTED;
+    window_t *w = window_for(a, ts, &res);
     if (w) {
         w->dead++;
         a->st.dead++;
@@ -581,6 +603,7 @@ void detector_add_dead(detector_t *a, int64_t ts)
     if (wm > a->watermark)
         a->watermark = wm;
     advance(a, a->watermark, 0);
+    return res;
 }
 
 void detector_flush(detector_t *a) { advance(a, INT64_MAX, 1); }
@@ -677,10 +700,11 @@ json_t *detector_save(const detector_t *a)
     json_object_set_new(o, "closed_until", json_integer(a->closed_until));
     json_object_set_new(o, "max_ts", json_integer(a->max_ts));
     json_object_set_new(o, "model", a->model ? json_string(a->model) : json_null());
-    json_object_set_new(o, "stats", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)a->st.records,
+    json_object_set_new(o, "stats", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)a->st.records,
                                               "dead", (json_int_t)a->st.dead, "late", (json_int_t)a->st.late,
                                               "windows", (json_int_t)a->st.windows_closed, "alarms",
-                                              (json_int_t)a->st.alarms, "clears", (json_int_t)a->st.clears));
+                                              (json_int_t)a->st.alarms, "clears", (json_int_t)a->st.clears, "bad_ts",
+                                              (json_int_t)a->st.bad_ts));
     for (size_t k = 0; k < a->ns; k++) {
         const series_t *s = a->s[k];
         json_t *pts = json_array();
@@ -733,6 +757,11 @@ int detector_load(detector_t *a, const json_t *st, char *err, size_t errlen)
     if (jint(state, "window_ms") != a->o.window_ms)
         return tri_errf(err, errlen, TRI_EINVAL, "alarm state was built with %lld ms windows, not %lld: ignoring it",
                         (long long)jint(state, "window_ms"), (long long)a->o.window_ms);
+    int64_t lim = ts_limit(a);
+    if (jint(state, "max_ts") > lim || jint(state, "watermark") > lim || jint(state, "closed_until") > lim)
+        return tri_errf(err, errlen, TRI_EFORMAT,
+                        "alarm state has event times beyond now + %lld ms (a record from the future): ignoring it",
+                        (long long)a->o.future_skew_ms);
     json_t *ss = json_object_get(state, "series"), *ws = json_object_get(state, "windows");
     if (!json_is_array(ss) || !json_is_array(ws) || json_array_size(ws) > MAX_OPEN)
         return tri_errf(err, errlen, TRI_EFORMAT, "alarm state: malformed");
@@ -832,6 +861,7 @@ int detector_load(detector_t *a, const json_t *st, char *err, size_t errlen)
     a->st.windows_closed = (uint64_t)jint(stt, "windows");
     a->st.alarms = (uint64_t)jint(stt, "alarms");
     a->st.clears = (uint64_t)jint(stt, "clears");
+    a->st.bad_ts = (uint64_t)jint(stt, "bad_ts");
     return 0;
 }
 

@@ -16,6 +16,15 @@
 
 #define RECENT 50
 #define POLL_BUDGET 4096
+#define FIELD_MAX 256      /* bytes of a label, account or model name the detector keeps */
+
+/* Why a record on the labeled topic was not counted. Anyone who can write to
+ * the topic can write anything to it: each reason is counted, none stops the
+ * role. */
+enum reject { REJ_NONE, REJ_NOT_JSON, REJ_BAD_UTF8, REJ_NO_LABEL, REJ_TOO_LONG, REJ_BAD_FIELD, REJ_UNKNOWN_LABEL,
+              REJ_BAD_TS, REJ_LATE, NREJ };
+static const char *const reject_names[NREJ] = {"", "not_json", "invalid_utf8", "no_label", "field_too_long",
+                                               "bad_field", "unknown_label", "bad_timestamp", "late"};
 
 typedef struct offset {
     char *topic;
@@ -41,7 +50,9 @@ struct alr {
     int dirty;             /* records since the last checkpoint */
     int fatal;
     char fatal_msg[256];
-    metrics_family_t *f_events, *f_active, *f_records, *f_late, *f_quality, *f_ckpt;
+    metrics_family_t *f_events, *f_active, *f_records, *f_late, *f_quality, *f_ckpt, *f_reject;
+    metrics_series_t *m_reject[NREJ];
+    json_t *labels;        /* every label of the models seen (keys); empty: no model yet, any label goes */
 };
 
 static offset_t *offset_of(alarms_t *a, const char *topic, int32_t partition, int create)
@@ -109,6 +120,82 @@ static void on_event(void *ctx, const detector_event_t *ev)
 
 /* ---- records ---- */
 
+/* A decoded string field, bounded: 0, or the reason to reject the record. */
+static int take_str(const jscan_val_t *v, buf_t *b, size_t *off)
+{
+    if (v->type != JSCAN_STR)
+        return REJ_BAD_FIELD;
+    *off = b->len;
+    jscan_str_decode(v, b);
+    if (b->len - *off > FIELD_MAX)
+        return REJ_TOO_LONG;
+    /* A \u0000 escape would cut the C string short: not a name triaged writes. */
+    if (b->len > *off && memchr(b->p + *off, '\0', b->len - *off))
+        return REJ_BAD_FIELD;
+    buf_putc(b, '\0');
+    return 0;
+}
+
+/* Checks one record of the labeled topic field by field and feeds it to the
+ * detector: 0, or the reason it was not counted. */
+static int add_labeled(alarms_t *a, const rd_kafka_message_t *m, int64_t kts)
+{
+    static const char *const keys[] = {"label", "account", "ts", "model", "known", "score"};
+    jscan_val_t v[6];
+    int rc = jscan_scan_object(m->payload, m->len, keys, 6, v, NULL);
+    if (rc)
+        return rc == JSCAN_EUTF8 ? REJ_BAD_UTF8 : REJ_NOT_JSON;
+    if (v[0].type != JSCAN_STR)
+        return REJ_NO_LABEL;
+    buf_t b = BUF_INIT;
+    size_t lo = 0, ao = 0, mo = 0;
+    int64_t ts = kts;
+    long long known = -1;
+    double score = -1;
+    if ((rc = take_str(&v[0], &b, &lo)) || (v[1].type != JSCAN_MISSING && v[1].type != JSCAN_NULL &&
+                                            (rc = take_str(&v[1], &b, &ao))) ||
+        (v[3].type != JSCAN_MISSING && v[3].type != JSCAN_NULL && (rc = take_str(&v[3], &b, &mo))))
+        goto out;
+    if (b.oom || !b.p[lo]) {
+        rc = REJ_BAD_FIELD;
+        goto out;
+    }
+    if (a->labels && json_object_size(a->labels) && !json_object_get(a->labels, b.p + lo)) {
+        rc = REJ_UNKNOWN_LABEL;
+        goto out;
+    }
+    if (v[2].type == JSCAN_STR) {
+        if (v[2].escaped || tstamp_parse(v[2].raw + 1, v[2].raw_len - 2, &ts)) {
+            rc = REJ_BAD_FIELD;
+            goto out;
+        }
+    } else if (v[2].type != JSCAN_MISSING) {
+        rc = REJ_BAD_FIELD;
+        goto out;
+    }
+    if (v[4].type != JSCAN_MISSING) {
+        char *end;
+        known = jscan_num_is_int(&v[4]) ? strtoll(v[4].raw, &end, 10) : -1;
+        if (known < 0 || known > INT32_MAX) {
+            rc = REJ_BAD_FIELD;
+            goto out;
+        }
+    }
+    if (v[5].type != JSCAN_MISSING) {
+        score = v[5].type == JSCAN_NUM ? strtod(v[5].raw, NULL) : -1;
+        if (!(score >= 0 && score <= 1)) {
+            rc = REJ_BAD_FIELD;
+            goto out;
+        }
+    }
+    rc = detector_add(a->det, ts >= 0 ? ts : tstamp_now_ms(), b.p + lo, ao ? b.p + ao : NULL, mo ? b.p + mo : NULL,
+                      (int)known, score);
+    rc = rc == DETECTOR_BAD_TS ? REJ_BAD_TS : rc == DETECTOR_LATE ? REJ_LATE : 0;
+out:
+    buf_free(&b);
+    return rc;
+}
+
 static void on_record(alarms_t *a, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -117,37 +204,15 @@ static void on_record(alarms_t *a, rd_kafka_message_t *m)
         o->next = m->offset + 1;
     a->dirty = 1;
     int64_t kts = rd_kafka_message_timestamp(m, NULL);
+    int rc;
     if (!strcmp(topic, a->dlq_topic)) {
-        detector_add_dead(a->det, kts >= 0 ? kts : tstamp_now_ms());
-        return;
+        rc = detector_add_dead(a->det, kts >= 0 ? kts : tstamp_now_ms());
+        rc = rc == DETECTOR_BAD_TS ? REJ_BAD_TS : rc == DETECTOR_LATE ? REJ_LATE : 0;
+    } else {
+        rc = add_labeled(a, m, kts);
     }
-    static const char *const keys[] = {"label", "account", "ts", "model", "known", "score"};
-    jscan_val_t v[6];
-    if (jscan_scan_object(m->payload, m->len, keys, 6, v, NULL) || v[0].type != JSCAN_STR)
-        return; /* not ours: the labeled topic only carries triaged's records */
-    buf_t b = BUF_INIT;
-    size_t lo = 0, ao = 0, mo = 0;
-    jscan_str_decode(&v[0], &b);
-    buf_putc(&b, '\0');
-    if (v[1].type == JSCAN_STR) {
-        ao = b.len;
-        jscan_str_decode(&v[1], &b);
-        buf_putc(&b, '\0');
-    }
-    if (v[3].type == JSCAN_STR) {
-        mo = b.len;
-        jscan_str_decode(&v[3], &b);
-        buf_putc(&b, '\0');
-    }
-    int64_t ts = kts;
-    if (v[2].type == JSCAN_STR && !v[2].escaped && tstamp_parse(v[2].raw + 1, v[2].raw_len - 2, &ts))
-        ts = kts;
-    int known = jscan_num_is_int(&v[4]) ? atoi(v[4].raw) : -1;
-    double score = v[5].type == JSCAN_NUM ? strtod(v[5].raw, NULL) : -1;
-    if (!b.oom)
-        detector_add(a->det, ts >= 0 ? ts : tstamp_now_ms(), b.p + lo, v[1].type == JSCAN_STR ? b.p + ao : NULL,
-                  v[3].type == JSCAN_STR ? b.p + mo : NULL, known, score);
-    buf_free(&b);
+    if (rc)
+        metrics_inc(a->m_reject[rc], 1);
 }
 
 static void poll_input(alarms_t *a)
@@ -328,7 +393,19 @@ static detector_opts_t opts_from(const cfg_t *c)
     o.dlq_max = cfg_double(c, "alarms.dlq.max");
     o.psi_max = cfg_double(c, "alarms.psi.max");
     o.max_series = (size_t)cfg_int(c, "alarms.max.series");
+    o.future_skew_ms = cfg_int(c, "alarms.future.skew");
+    const char *fl = cfg_str(c, "alarms.time.floor");
+    if (tstamp_parse(fl, strlen(fl), &o.ts_floor_ms))
+        o.ts_floor_ms = INT64_MIN; /* refused by alarms_new */
     return o;
+}
+
+int alarms_check_config(const cfg_t *cfg, char *err, size_t errlen)
+{
+    if (opts_from(cfg).ts_floor_ms == INT64_MIN)
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: alarms.time.floor: not a time (RFC 3339 or epoch ms): '%s'",
+                        cfg_origin(cfg, "alarms.time.floor"), cfg_str(cfg, "alarms.time.floor"));
+    return 0;
 }
 
 int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics_t *met, alarms_t **out, char *err,
@@ -345,6 +422,11 @@ int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
     a->state_file = strdup(cfg_str(cfg, "alarms.state.file"));
     a->recent = json_array();
     detector_opts_t ao = opts_from(cfg);
+    int rc;
+    if ((rc = alarms_check_config(cfg, err, errlen))) {
+        alarms_free(a);
+        return rc;
+    }
     a->det = detector_new(&ao, on_event, a);
     a->f_events = metrics_family(met, METRICS_COUNTER, "triage_alarm_events_total", "Alarm and clear events, by kind.",
                              "type,kind", NULL, 0);
@@ -360,7 +442,13 @@ int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
                               "figure", NULL, 0);
     a->f_ckpt = metrics_family(met, METRICS_COUNTER, "triage_alarm_checkpoints_total", "Detector checkpoints written.", NULL,
                            NULL, 0);
-    int rc;
+    a->f_reject = metrics_family(met, METRICS_COUNTER, "triage_alarm_rejected_records_total",
+                                 "Records on the labeled or dead-letter topic the detector did not count, by reason "
+                                 "(malformed, unknown label, event time beyond now + alarms.future.skew, late).",
+                                 "reason", NULL, 0);
+    for (int r = 1; r < NREJ; r++)
+        a->m_reject[r] = metrics_series1(a->f_reject, reject_names[r]);
+    a->labels = json_object();
     if (!a->out_topic || !a->dlq_topic || !a->alarm_topic || !a->state_file || !a->recent || !a->det || !a->f_ckpt) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
@@ -415,6 +503,7 @@ void alarms_set_model(alarms_t *a, registry_model_t *m)
     if (labels && shares) {
         json_object_foreach(lc, k, v)
         {
+            json_object_set_new(a->labels, k, json_true());
             labels[i] = k;
             shares[i] = json_number_value(v);
             tot += shares[i++];
@@ -465,6 +554,8 @@ void alarms_free(alarms_t *a)
     free(a->off);
     if (a->recent)
         json_decref(a->recent);
+    if (a->labels)
+        json_decref(a->labels);
     free(a->out_topic);
     free(a->dlq_topic);
     free(a->alarm_topic);

@@ -376,6 +376,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "log.file"), err);
         goto out;
     }
+    if (d.alarms && alarms_check_config(d.cfg, err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        goto out;
+    }
     if (print)
         cfg_write_effective(d.cfg, stdout);
     if (check_only) {

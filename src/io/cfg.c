@@ -113,6 +113,10 @@ static const def_t defs[] = {
     {"alarms.dlq.max", T_DOUBLE, "0.05", 0, 1, NULL, "quality alarm: share of records dead-lettered."},
     {"alarms.psi.max", T_DOUBLE, "0.25", 0, 100, NULL,
      "drift alarm: population stability index of the predicted label mix against the training mix."},
+    {"alarms.future.skew", T_MS, "1h", 0, 3.1536e12, NULL,
+     "Records dated later than now plus this are bad timestamps: counted, never moving event time forward."},
+    {"alarms.time.floor", T_STR, "2000-01-01T00:00:00Z", 0, 0, NULL,
+     "Records dated before this (RFC 3339 or epoch ms) are bad timestamps too."},
     {"alarms.max.series", T_INT, "20000", 10, 10000000, NULL, "Series watched at most (bounds memory)."},
     {"alarms.state.file", T_STR, "/var/tmp/triaged-alarms.json", 0, 0, NULL,
      "Checkpoint of the detector (baselines, open windows, active alarms) and of the offsets it\n"

@@ -16,38 +16,7 @@
 SAMPLE=$ROOT/data/sample/airline-tweets.jsonl
 T0=1700002800000 # 2023-11-14T23:00:00Z, an hour boundary
 
-gen() { # FROM_HOUR TO_HOUR SPIKE_HOUR DROP_FROM DROP_TO SEED > lines "key<TAB>json"
-    python3 - "$@" <<'PY'
-import json, math, random, sys, time
-h0, h1, spike, d0, d1, seed = (int(x) for x in sys.argv[1:7])
-random.seed(seed)
-labels = ["Cancelled Flight", "Late Flight", "Lost Luggage", "Praise", "No complaint"]
-rates = [150, 400, 75, 300, 700]
-T0 = 1700002800000
-def pois(l):
-    if l > 60:
-        return max(0, int(round(random.gauss(l, math.sqrt(l)))))
-    L, k, p = math.exp(-l), 0, 1.0
-    while True:
-        p *= random.random()
-        if p <= L: return k
-        k += 1
-n = 0
-for h in range(h0, h1):
-    recs = []
-    for i, lab in enumerate(labels):
-        rate = rates[i] * (5 if (h == spike and i == 0) else 1) * (0.1 if d0 <= h < d1 else 1)
-        for _ in range(pois(rate)):
-            recs.append((T0 + h * 3600000 + random.randrange(3600000), lab))
-    recs.sort()
-    for ts, lab in recs:
-        n += 1
-        rid = "h%d-%d" % (h, n)
-        sec, ms = divmod(ts, 1000)
-        t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + ".%03dZ" % ms
-        print(rid + "\t" + json.dumps({"id": rid, "label": lab, "score": 0.9, "ts": t, "known": 12}))
-PY
-}
+gen() { "$ROOT/tests/integration/labeled-stream" "$@"; } # FROM TO SPIKE DROP_FROM DROP_TO SEED
 alarm_events() { kcat -b "$KAFKA" -C -t alarms -e -q 2>/dev/null; }
 # The mock drops the oldest messages beyond 5 MB a partition: feed only once
 # the consumer is reading.

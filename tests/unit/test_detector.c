@@ -379,6 +379,59 @@ static int run_diurnal(int seasonal, int spike_hour, evlog_t *log)
     return after_week;
 }
 
+static int64_t fixed_now(void) { return T0 + 30 * 24 * HOUR; }
+
+/* Issue 9, defect 4: one record dated 9999-12-31 (or 1970) is a bad
+ * timestamp, counted and otherwise ignored; later records are not late, a
+ * later spike is still raised, nothing is raised for the empty windows up to
+ * year 9999, and a checkpoint carrying a future watermark is refused. */
+static void test_future_record_does_not_blind(void **state)
+{
+    (void)state;
+    evlog_t log;
+    rng = 5;
+    detector_opts_t o;
+    detector_opts_default(&o);
+    o.lateness_ms = 0;
+    o.now_ms = fixed_now;
+    memset(&log, 0, sizeof log);
+    detector_t *a = detector_new(&o, record, &log);
+    int64_t start = T0 / HOUR * HOUR;
+    for (int h = 0; h < 60; h++) {
+        if (h == 20) {
+            detector_add(a, 253402214400000LL, "Lost Luggage", "United", "m@1", 7, 0.9); /* 9999-12-31 */
+            detector_add(a, start + h * HOUR + fixed_now() - T0 + 2 * HOUR, "Praise", NULL, NULL, 7, 0.9);
+            detector_add(a, 1000, "Praise", NULL, NULL, 7, 0.9);   /* 1970 */
+            detector_add_dead(a, 253402214400000LL);
+        }
+        feed_hour(a, start + h * HOUR, h == 40 ? 0 : -1, 5, 1, 0);
+    }
+    detector_stats_t st = detector_stats(a);
+    assert_int_equal(st.bad_ts, 4);
+    assert_int_equal(st.late, 0);
+    assert_true(st.watermark < fixed_now());
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_RATE_SPIKE), 1);
+    assert_int_equal(count(&log, DETECTOR_RAISE, DETECTOR_VOLUME_DROP), 0);
+    /* The checkpoint is sane and loads. */
+    json_t *saved = detector_save(a);
+    evlog_t l2;
+    memset(&l2, 0, sizeof l2);
+    detector_t *b = detector_new(&o, record, &l2);
+    char err[256];
+    assert_int_equal(detector_load(b, saved, err, sizeof err), 0);
+    detector_free(b);
+    /* A poisoned one (as the old code wrote it) is refused, not carried on. */
+    json_object_set_new(saved, "max_ts", json_integer(253402214400000LL));
+    json_object_set_new(saved, "watermark", json_integer(253402214400000LL - 600000));
+    b = detector_new(&o, record, &l2);
+    assert_int_not_equal(detector_load(b, saved, err, sizeof err), 0);
+    assert_non_null(strstr(err, "future"));
+    detector_free(b);
+    json_decref(saved);
+    detector_flush(a);
+    detector_free(a);
+}
+
 static void test_daily_rhythm(void **state)
 {
     (void)state;
@@ -405,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_late_records),
         cmocka_unit_test(test_restart_keeps_baselines),
         cmocka_unit_test(test_daily_rhythm),
+        cmocka_unit_test(test_future_record_does_not_blind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
