@@ -93,6 +93,8 @@ static int check_config(const daemon_t *d, char *err, size_t errlen)
         if ((rc = consumer_check(cfg, &ko, boot, err, errlen)))
             return rc;
     }
+    if (d->alarms && (rc = alarms_check_config(cfg, err, errlen)))
+        return rc;
     if (d->alarms) {
         consumer_opts_t ko = {cfg_str(cfg, "alarms.group"), cfg_str(cfg, "input.assignment"), 0};
         if ((rc = consumer_check(cfg, &ko, boot, err, errlen)))
@@ -374,10 +376,6 @@ int main(int argc, char **argv)
     if (log_open(cfg_str(d.cfg, "log.file"), level, !strcmp(cfg_str(d.cfg, "log.format"), "json"), err,
                   sizeof err)) {
         fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "log.file"), err);
-        goto out;
-    }
-    if (d.alarms && alarms_check_config(d.cfg, err, sizeof err)) {
-        fprintf(stderr, "triaged: %s\n", err);
         goto out;
     }
     if (print)
