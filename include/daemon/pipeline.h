@@ -1,24 +1,43 @@
-/* pipe — the classify role's pipeline: Kafka input → batches of
- * batch.size records (or batch.linger.ms) → classification on the libuv
- * thread pool → labeled or dead-letter records → Kafka output → offsets.
+/* pipeline — the classify role: Kafka input -> batches of batch.size
+ * records (or batch.linger.ms) -> classification on the libuv thread pool ->
+ * labeled or dead-letter records -> Kafka output -> offsets. It wires the
+ * consumer, the batches (batches.h), the output (output.h) and the
+ * partitions' offset trackers (io/offsets.h), and owns back-pressure and
+ * rebalances.
  *
  * At-least-once: a consumed record's offset is stored (and later committed)
  * only when its output or dead-letter record has a successful delivery
- * report, through the per-partition tracker (otrack.h). A failed delivery is
- * retried, never skipped. On revoke: records of those partitions not yet
- * classified are dropped (the next owner reads them again), classification in
- * flight is finished, everything is flushed and the offsets committed before
- * the partitions go; a lost assignment commits nothing. Back-pressure: above
- * input.max.inflight undelivered records the assignment is paused, and
- * resumed below half of it.
+ * report, through its partition's tracker. A failed delivery is retried,
+ * never skipped.
+ *
+ * Back-pressure: above input.max.inflight undelivered records the loop stops
+ * taking records (librdkafka keeps prefetching into its own bounded queue)
+ * and takes them again below half of it; only when that lasts 2 s is the
+ * assignment paused, so rebalances are still served.
+ *
+ * Rebalances: on revoke, records of those partitions not yet classified are
+ * dropped (the next owner reads them again), classification in flight is
+ * finished, everything is handed to the producer and flushed, and the
+ * offsets are committed before the partitions go; a lost assignment commits
+ * nothing. The revoke runs inside librdkafka's rebalance callback and BLOCKS
+ * THE LOOP for at most one batch's classification plus
+ * output.flush.timeout.ms (less once a stop's deadline has passed). /healthz
+ * stays answered meanwhile (the admin server has its own thread) and reports
+ * healthy while the block is shorter than ADMIN_STALL_MS, which the default
+ * output.flush.timeout.ms (10 s) does not exceed.
+ *
+ * Errors: a fatal error (librdkafka fatal, out of memory) stops the input and
+ * is reported once through hooks.fatal, on the loop thread, from inside the
+ * pipeline's own callbacks: the owner must not stop or free the pipeline
+ * from there, only schedule it.
  *
  * Threads: everything here runs on the loop thread except the classification
- * of a batch, which only touches that batch and its scorer.
+ * of a batch, which only touches that batch and its scorers.
  *
- * Ownership: pipeline_t is created by pipeline_new and freed by pipeline_free after the stop
- * callback has run. */
-#ifndef PIPE_H
-#define PIPE_H
+ * Ownership: pipeline_t is created by pipeline_new and freed by
+ * pipeline_free after the stop callback has run. */
+#ifndef PIPELINE_H
+#define PIPELINE_H
 #include "io/cfg.h"
 #include "daemon/metrics.h"
 #include <jansson.h>
@@ -27,7 +46,12 @@
 #include <stdint.h>
 #include <uv.h>
 
-typedef struct pl pipeline_t;
+typedef struct pipeline pipeline_t;
+
+typedef struct pipeline_hooks {
+    void (*fatal)(void *ctx, const char *msg);
+    void *ctx;
+} pipeline_hooks_t;
 
 typedef struct pipeline_status {
     int started;          /* subscribed */
@@ -37,11 +61,10 @@ typedef struct pipeline_status {
     int fatal;            /* a fatal Kafka error happened: the daemon must stop */
     char fatal_msg[256];
     uint64_t in, out, dead, inflight;
-    int paused;
 } pipeline_status_t;
 
-int pipeline_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics_t *met, pipeline_t **out, char *err,
-           size_t errlen);
+int pipeline_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics_t *met,
+                 const pipeline_hooks_t *hooks, pipeline_t **out, char *err, size_t errlen);
 /* Subscribes and starts consuming; classification uses registry_current(reg). */
 int pipeline_start(pipeline_t *p, registry_t *reg, char *err, size_t errlen);
 /* Graceful stop: no new records, finish and deliver what was consumed

@@ -4,6 +4,7 @@
 #include "io/kafka.h"
 #include "io/consumer.h"
 #include "io/producer.h"
+#include "io/offsets.h"
 #include "io/log.h"
 #include "core/tri_err.h"
 #include "core/tstamp.h"
@@ -26,12 +27,6 @@ enum reject { REJ_NONE, REJ_NOT_JSON, REJ_BAD_UTF8, REJ_NO_LABEL, REJ_TOO_LONG, 
 static const char *const reject_names[NREJ] = {"", "not_json", "invalid_utf8", "no_label", "field_too_long",
                                                "bad_field", "unknown_label", "bad_timestamp", "late"};
 
-typedef struct offset {
-    char *topic;
-    int32_t partition;
-    int64_t next;          /* next offset to read: what the checkpoint covers */
-} offset_t;
-
 struct alr {
     uv_loop_t *loop;
     const cfg_t *cfg;
@@ -44,8 +39,8 @@ struct alr {
     void (*done)(void *);
     void *done_ctx;
     char *out_topic, *dlq_topic, *alarm_topic, *state_file;
-    offset_t *off;         /* per partition, from records processed (or the checkpoint) */
-    size_t noff, capoff;
+    offsets_set_t off;     /* per partition, `stored` = the next offset to read, from records
+                              processed (or the checkpoint): what the checkpoint covers */
     json_t *recent;        /* last RECENT events, newest first */
     int dirty;             /* records since the last checkpoint */
     int fatal;
@@ -54,30 +49,6 @@ struct alr {
     metrics_series_t *m_reject[NREJ];
     json_t *labels;        /* every label of the models seen (keys); empty: no model yet, any label goes */
 };
-
-static offset_t *offset_of(alarms_t *a, const char *topic, int32_t partition, int create)
-{
-    for (size_t i = 0; i < a->noff; i++)
-        if (a->off[i].partition == partition && !strcmp(a->off[i].topic, topic))
-            return &a->off[i];
-    if (!create)
-        return NULL;
-    if (a->noff == a->capoff) {
-        size_t cap = a->capoff ? a->capoff * 2 : 16;
-        offset_t *v = realloc(a->off, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        a->off = v;
-        a->capoff = cap;
-    }
-    offset_t *o = &a->off[a->noff];
-    if (!(o->topic = strdup(topic)))
-        return NULL;
-    o->partition = partition;
-    o->next = -1;
-    a->noff++;
-    return o;
-}
 
 /* ---- events ---- */
 
@@ -199,9 +170,9 @@ out:
 static void on_record(alarms_t *a, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
-    offset_t *o = offset_of(a, topic, m->partition, 1);
+    offsets_part_t *o = offsets_set_add(&a->off, topic, m->partition);
     if (o)
-        o->next = m->offset + 1;
+        o->stored = m->offset + 1;
     a->dirty = 1;
     int64_t kts = rd_kafka_message_timestamp(m, NULL);
     int rc;
@@ -270,10 +241,12 @@ static int checkpoint(alarms_t *a)
         return 0;
     json_t *st = json_object(), *offs = json_array();
     json_object_set_new(st, "detector", detector_save(a->det));
-    for (size_t i = 0; i < a->noff; i++)
-        if (a->off[i].next >= 0)
-            json_array_append_new(offs, json_pack("{s:s,s:i,s:I}", "topic", a->off[i].topic, "partition",
-                                                  (int)a->off[i].partition, "next", (json_int_t)a->off[i].next));
+    for (size_t i = 0; i < a->off.n; i++) {
+        const offsets_part_t *o = a->off.parts[i];
+        if (o->stored >= 0)
+            json_array_append_new(offs, json_pack("{s:s,s:i,s:I}", "topic", o->topic, "partition", (int)o->partition,
+                                                  "next", (json_int_t)o->stored));
+    }
     json_object_set_new(st, "offsets", offs);
     json_object_set(st, "recent", a->recent);
     char tmp[1100];
@@ -286,10 +259,12 @@ static int checkpoint(alarms_t *a)
         return TRI_EIO;
     }
     /* Only what the checkpoint covers is committed. */
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)a->noff + 1);
-    for (size_t i = 0; i < a->noff; i++)
-        if (a->off[i].next >= 0)
-            rd_kafka_topic_partition_list_add(l, a->off[i].topic, a->off[i].partition)->offset = a->off[i].next;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)a->off.n + 1);
+    for (size_t i = 0; i < a->off.n; i++) {
+        const offsets_part_t *o = a->off.parts[i];
+        if (o->stored >= 0)
+            rd_kafka_topic_partition_list_add(l, o->topic, o->partition)->offset = o->stored;
+    }
     char err[TRI_ERRLEN];
     if (l->cnt && a->kin && consumer_commit_offsets(a->kin, l, err, sizeof err))
         log_event(LOG_LEVEL_WARN, "commit_failed", "role=alarms msg=%s", log_q(err));
@@ -327,9 +302,10 @@ static void load_state(alarms_t *a)
     json_array_foreach(json_object_get(st, "offsets"), i, o)
     {
         const char *t = json_string_value(json_object_get(o, "topic"));
-        offset_t *off = t ? offset_of(a, t, (int32_t)json_integer_value(json_object_get(o, "partition")), 1) : NULL;
+        offsets_part_t *off =
+            t ? offsets_set_add(&a->off, t, (int32_t)json_integer_value(json_object_get(o, "partition"))) : NULL;
         if (off)
-            off->next = (int64_t)json_integer_value(json_object_get(o, "next"));
+            off->stored = (int64_t)json_integer_value(json_object_get(o, "next"));
     }
     json_t *rec = json_object_get(st, "recent");
     if (json_is_array(rec)) {
@@ -347,9 +323,9 @@ static void on_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 {
     alarms_t *a = ctx;
     for (int i = 0; i < parts->cnt; i++) {
-        offset_t *o = offset_of(a, parts->elems[i].topic, parts->elems[i].partition, 0);
-        if (o && o->next >= 0)
-            consumer_seek(a->kin, o->topic, o->partition, o->next);
+        offsets_part_t *o = offsets_set_find(&a->off, parts->elems[i].topic, parts->elems[i].partition);
+        if (o && o->stored >= 0)
+            consumer_seek(a->kin, o->topic, o->partition, o->stored);
     }
 }
 
@@ -360,13 +336,7 @@ static void on_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
         checkpoint(a);
     /* Forget them: a later checkpoint must not commit offsets of partitions
      * another member now owns. */
-    for (int i = 0; i < parts->cnt; i++) {
-        offset_t *o = offset_of(a, parts->elems[i].topic, parts->elems[i].partition, 0);
-        if (o) {
-            free(o->topic);
-            *o = a->off[--a->noff];
-        }
-    }
+    offsets_set_remove_list(&a->off, parts);
 }
 
 /* ---- lifecycle ---- */
@@ -549,9 +519,7 @@ void alarms_free(alarms_t *a)
     if (a->kout)
         producer_destroy(a->kout);
     detector_free(a->det);
-    for (size_t i = 0; i < a->noff; i++)
-        free(a->off[i].topic);
-    free(a->off);
+    offsets_set_clear(&a->off);
     if (a->recent)
         json_decref(a->recent);
     if (a->labels)

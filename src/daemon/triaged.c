@@ -202,17 +202,23 @@ static void on_snap(uv_timer_t *t)
 {
     daemon_t *d = t->data;
     publish_status(d);
-    if (!d->stopping) {
-        pipeline_status_t st = {0};
-        char msg[256] = "";
-        if (d->pl)
-            pipeline_status(d->pl, &st);
-        if (st.fatal || (d->alr && alarms_fatal(d->alr, msg, sizeof msg))) {
-            log_event(LOG_LEVEL_ERROR, "fatal", "msg=%s", log_q(st.fatal ? st.fatal_msg : msg));
-            d->exit_code = 1;
-            raise(SIGTERM);
-        }
+    char msg[256];
+    if (!d->stopping && d->alr && alarms_fatal(d->alr, msg, sizeof msg)) {
+        log_event(LOG_LEVEL_ERROR, "fatal", "msg=%s", log_q(msg));
+        d->exit_code = 1;
+        raise(SIGTERM);
     }
+}
+
+/* Called from inside the pipeline's callbacks: the stop is only scheduled
+ * (the signal is served by the loop afterwards). */
+static void on_pipeline_fatal(void *ctx, const char *msg)
+{
+    daemon_t *d = ctx;
+    log_event(LOG_LEVEL_ERROR, "fatal", "msg=%s", log_q(msg));
+    d->exit_code = 1;
+    if (!d->stopping)
+        raise(SIGTERM);
 }
 
 static void on_role_stopped(void *ctx)
@@ -265,7 +271,8 @@ static void on_model(void *ctx, registry_model_t *m)
     /* The first model is in: only now join the group, so a worker without a
      * model never takes partitions from one that has it. */
     char err[TRI_ERRLEN];
-    if (pipeline_new(d->loop, d->cfg, d->bootstrap, d->met, &d->pl, err, sizeof err) ||
+    pipeline_hooks_t ph = {on_pipeline_fatal, d};
+    if (pipeline_new(d->loop, d->cfg, d->bootstrap, d->met, &ph, &d->pl, err, sizeof err) ||
         pipeline_start(d->pl, d->reg, err, sizeof err)) {
         log_event(LOG_LEVEL_ERROR, "fatal", "msg=%s", log_q(err));
         fprintf(stderr, "triaged: %s\n", err);

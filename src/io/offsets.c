@@ -83,3 +83,73 @@ int offsets_done(offsets_part_t *p, uint64_t seq, int64_t *store)
     p->stored = last + 1;
     return 1;
 }
+
+/* ---- the partition set ---- */
+
+offsets_part_t *offsets_set_find(offsets_set_t *s, const char *topic, int32_t partition)
+{
+    offsets_part_t *l = s->last;
+    if (l && l->partition == partition && !strcmp(l->topic, topic))
+        return l;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->parts[i]->partition == partition && !strcmp(s->parts[i]->topic, topic))
+            return s->last = s->parts[i];
+    return NULL;
+}
+
+offsets_part_t *offsets_set_add(offsets_set_t *s, const char *topic, int32_t partition)
+{
+    offsets_part_t *t = offsets_set_find(s, topic, partition);
+    if (t)
+        return t;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        offsets_part_t **v = realloc(s->parts, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        s->parts = v;
+        s->cap = cap;
+    }
+    t = offsets_new(topic, partition);
+    if (t)
+        s->parts[s->n++] = t;
+    return t;
+}
+
+void offsets_set_remove(offsets_set_t *s, offsets_part_t *t)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->parts[i] == t) {
+            s->parts[i] = s->parts[--s->n];
+            break;
+        }
+    if (s->last == t)
+        s->last = NULL;
+    t->revoked = 1;
+    offsets_unref(t);
+}
+
+void offsets_set_remove_list(offsets_set_t *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        offsets_part_t *t = offsets_set_find(s, parts->elems[i].topic, parts->elems[i].partition);
+        if (t)
+            offsets_set_remove(s, t);
+    }
+}
+
+int offsets_in_list(const rd_kafka_topic_partition_list_t *parts, const offsets_part_t *t)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition == t->partition && !strcmp(parts->elems[i].topic, t->topic))
+            return 1;
+    return 0;
+}
+
+void offsets_set_clear(offsets_set_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        offsets_unref(s->parts[i]);
+    free(s->parts);
+    *s = (offsets_set_t)OFFSETS_SET_INIT;
+}

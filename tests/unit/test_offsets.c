@@ -1,4 +1,4 @@
-/* Unit tests for the offset tracker (include/otrack.h): the at-least-once
+/* Unit tests for the offset tracker and the partition set (io/offsets.h): the at-least-once
  * invariant "the stored offset is 1 + the highest offset o such that every
  * record consumed up to o has been delivered". */
 #include <setjmp.h>
@@ -466,6 +466,87 @@ static void test_refcount(void **state)
     offsets_unref(NULL);
 }
 
+/* ---- the partition set ---- */
+
+static rd_kafka_topic_partition_list_t *list_of(const char *topic, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    return l;
+}
+
+/* Lookup is by topic and partition together: the same partition number in
+ * two topics is two trackers, and adding an existing one returns it. */
+static void test_set_find_add(void **state)
+{
+    (void)state;
+    offsets_set_t s = OFFSETS_SET_INIT;
+    assert_null(offsets_set_find(&s, "in", 0));
+    offsets_part_t *a = offsets_set_add(&s, "in", 0);
+    offsets_part_t *b = offsets_set_add(&s, "other", 0);
+    offsets_part_t *c = offsets_set_add(&s, "in", 1);
+    assert_non_null(a);
+    assert_true(a != b && a != c && b != c);
+    assert_ptr_equal(offsets_set_add(&s, "in", 0), a);
+    assert_int_equal(s.n, 3);
+    /* Alternate so the one-entry cache misses and hits. */
+    for (int i = 0; i < 3; i++) {
+        assert_ptr_equal(offsets_set_find(&s, "other", 0), b);
+        assert_ptr_equal(offsets_set_find(&s, "other", 0), b);
+        assert_ptr_equal(offsets_set_find(&s, "in", 1), c);
+        assert_ptr_equal(offsets_set_find(&s, "in", 0), a);
+    }
+    assert_null(offsets_set_find(&s, "in", 2));
+    assert_null(offsets_set_find(&s, "i", 0));
+    /* Many partitions: the array grows and every one is still found. */
+    for (int32_t p = 2; p < 100; p++)
+        assert_non_null(offsets_set_add(&s, "in", p));
+    for (int32_t p = 0; p < 100; p++)
+        assert_int_equal(offsets_set_find(&s, "in", p)->partition, p);
+    offsets_set_clear(&s);
+    assert_int_equal(s.n, 0);
+    assert_null(offsets_set_find(&s, "in", 0));
+}
+
+/* A revoked partition leaves the set and is marked revoked, but a record
+ * still holding it keeps it alive: its late delivery report moves that
+ * tracker's frontier, and the owner can tell not to store it. The cache must
+ * not return the removed tracker. */
+static void test_set_remove_keeps_held_tracker(void **state)
+{
+    (void)state;
+    offsets_set_t s = OFFSETS_SET_INIT;
+    offsets_part_t *a = offsets_set_add(&s, "in", 0);
+    offsets_part_t *b = offsets_set_add(&s, "in", 1);
+    uint64_t seq = offsets_push(a, 41);
+    offsets_part_t *held = offsets_ref(a); /* a record in flight */
+    assert_ptr_equal(offsets_set_find(&s, "in", 0), a); /* now cached */
+    rd_kafka_topic_partition_list_t *l = list_of("in", 0);
+    assert_true(offsets_in_list(l, a));
+    assert_false(offsets_in_list(l, b));
+    offsets_set_remove_list(&s, l);
+    assert_int_equal(s.n, 1);
+    assert_null(offsets_set_find(&s, "in", 0));
+    assert_ptr_equal(offsets_set_find(&s, "in", 1), b);
+    assert_int_equal(held->revoked, 1);
+    assert_int_equal(held->refs, 1);
+    int64_t store = -7;
+    assert_int_equal(offsets_done(held, seq, &store), 1);
+    assert_true(store == 42);
+    offsets_unref(held);
+    /* Re-assigned: a fresh tracker, nothing stored yet. */
+    offsets_part_t *again = offsets_set_add(&s, "in", 0);
+    assert_int_equal(again->revoked, 0);
+    assert_true(again->stored == -1);
+    /* Removing what is not in the set changes nothing. */
+    rd_kafka_topic_partition_list_t *other = list_of("nope", 0);
+    offsets_set_remove_list(&s, other);
+    assert_int_equal(s.n, 2);
+    rd_kafka_topic_partition_list_destroy(other);
+    rd_kafka_topic_partition_list_destroy(l);
+    offsets_set_clear(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_growth_after_wrap),
         cmocka_unit_test(test_stale_seq_after_slot_reuse),
         cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_set_find_add),
+        cmocka_unit_test(test_set_remove_keeps_held_tracker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,498 @@
+#include "daemon/batches.h"
+#include "codec/jscan.h"
+#include "core/tri_err.h"
+#include "core/tstamp.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Batches are recycled: their arenas and record arrays keep their capacity,
+ * up to FREE_BATCHES of them and arenas below FREE_ARENA_MAX. */
+#define FREE_BATCHES 8
+#define FREE_ARENA_MAX (64u << 20)
+
+struct batches {
+    uv_loop_t *loop;
+    batches_opts_t o;
+    batches_hooks_t h;
+    batch_t *cur;              /* filling */
+    batch_t *head, *tail;      /* closed, not yet fully handed on */
+    batch_t *freelist;
+    batch_t *live;             /* batches in use, whatever their state: freed at exit */
+    size_t nfree;
+    int nworking;
+    pthread_mutex_t mu;        /* b->finished, between a worker and a waiting revoke */
+    pthread_cond_t cv;
+};
+
+int batches_new(uv_loop_t *loop, const batches_opts_t *o, const batches_hooks_t *h, batches_t **out)
+{
+    batches_t *bs = calloc(1, sizeof *bs);
+    if (!bs)
+        return TRI_ENOMEM;
+    bs->loop = loop;
+    bs->o = *o;
+    bs->h = *h;
+    pthread_mutex_init(&bs->mu, NULL);
+    pthread_cond_init(&bs->cv, NULL);
+    *out = bs;
+    return 0;
+}
+
+static batch_t *batch_get(batches_t *bs)
+{
+    batch_t *b = bs->freelist;
+    if (b) {
+        bs->freelist = b->next;
+        bs->nfree--;
+    } else {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL;
+        b->bs = bs;
+        b->work.data = b;
+    }
+    b->n = b->produced = b->outstanding = 0;
+    b->state = BATCH_FILLING;
+    b->finished = b->after_pending = 0;
+    b->next = NULL;
+    b->nmodels = 0;
+    b->resolved = 0;
+    buf_reset(&b->arena);
+    b->live_prev = NULL;
+    b->live_next = bs->live;
+    if (bs->live)
+        bs->live->live_prev = b;
+    bs->live = b;
+    return b;
+}
+
+static void live_unlink(batches_t *bs, batch_t *b)
+{
+    if (b->live_prev)
+        b->live_prev->live_next = b->live_next;
+    else
+        bs->live = b->live_next;
+    if (b->live_next)
+        b->live_next->live_prev = b->live_prev;
+    b->live_prev = b->live_next = NULL;
+}
+
+static void batch_destroy(batch_t *b)
+{
+    free(b->models);
+    free(b->clfs);
+    free(b->recs);
+    buf_free(&b->arena);
+    rec_free(&b->rec);
+    free(b);
+}
+
+/* Gives back the batch's scorers and model references. */
+static void release_models(batch_t *b)
+{
+    for (size_t i = 0; i < b->nmodels; i++) {
+        if (b->clfs[i])
+            registry_clf_put(b->models[i], b->clfs[i]);
+        registry_model_unref(b->models[i]);
+    }
+    b->nmodels = 0;
+}
+
+/* Recycles a batch once nothing refers to it any more. */
+static void batch_maybe_free(batches_t *bs, batch_t *b)
+{
+    if (b->state == BATCH_FILLING || b->after_pending || b->produced < b->n || b->outstanding)
+        return;
+    release_models(b);
+    live_unlink(bs, b);
+    if (bs->nfree < FREE_BATCHES && b->arena.cap < FREE_ARENA_MAX) {
+        b->next = bs->freelist;
+        bs->freelist = b;
+        bs->nfree++;
+    } else {
+        batch_destroy(b);
+    }
+}
+
+void batches_free(batches_t *bs)
+{
+    if (!bs)
+        return;
+    while (bs->live) {
+        batch_t *b = bs->live;
+        live_unlink(bs, b);
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->recs[i].msg)
+                rd_kafka_message_destroy(b->recs[i].msg);
+            if (b->recs[i].part)
+                offsets_unref(b->recs[i].part);
+        }
+        release_models(b);
+        batch_destroy(b);
+    }
+    while (bs->freelist) {
+        batch_t *b = bs->freelist;
+        bs->freelist = b->next;
+        batch_destroy(b);
+    }
+    pthread_mutex_destroy(&bs->mu);
+    pthread_cond_destroy(&bs->cv);
+    free(bs);
+}
+
+/* ---- input ---- */
+
+int batches_add(batches_t *bs, rd_kafka_message_t *m, offsets_part_t *part, uint64_t seq)
+{
+    int opened = 0;
+    if (!bs->cur) {
+        if (!(bs->cur = batch_get(bs)))
+            return TRI_ENOMEM;
+        bs->cur->t_first = uv_hrtime();
+        opened = 1;
+    }
+    batch_t *b = bs->cur;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : bs->o.batch_size;
+        batch_rec_t *v = realloc(b->recs, cap * sizeof *v);
+        if (!v)
+            return TRI_ENOMEM;
+        b->recs = v;
+        b->cap = cap;
+    }
+    batch_rec_t *r = &b->recs[b->n++];
+    memset(r, 0, sizeof *r);
+    r->msg = m;
+    r->part = offsets_ref(part);
+    r->seq = seq;
+    r->b = b;
+    if (b->n >= bs->o.batch_size)
+        return BATCHES_FULL;
+    return opened ? BATCHES_OPENED : BATCHES_ADDED;
+}
+
+void batches_close(batches_t *bs, registry_t *reg)
+{
+    batch_t *b = bs->cur;
+    if (!b)
+        return;
+    bs->cur = NULL;
+    if (!b->n) {
+        b->state = BATCH_WORKED;
+        batch_maybe_free(bs, b);
+        return;
+    }
+    b->state = BATCH_QUEUED;
+    b->outstanding = b->n;
+    if (bs->tail)
+        bs->tail->next = b;
+    else
+        bs->head = b;
+    bs->tail = b;
+    batches_kick(bs, reg);
+}
+
+/* ---- classification (worker thread) ---- */
+
+static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
+{
+    const rd_kafka_message_t *m = r->msg;
+    char detail[256];
+    buf_t *a = &b->arena;
+    r->label = -1;
+    r->nknown = 0;
+    int st = rec_decode(o->schema, m->payload, m->len, &b->rec, detail, sizeof detail);
+    if (st == REC_OK) {
+        clf_result_t res;
+        registry_model_t *rm = b->models[r->mi];
+        if (clf_classify(b->clfs[r->mi], b->rec.text.p, b->rec.text.len, &res)) {
+            st = REC_BAD_FIELD;
+            snprintf(detail, sizeof detail, "out of memory while classifying");
+        } else {
+            int64_t ts = b->rec.has_ts ? b->rec.ts_ms : rd_kafka_message_timestamp(m, NULL);
+            if (ts < 0)
+                ts = tstamp_now_ms();
+            r->key_off = (uint32_t)a->len;
+            rec_put_key(&b->rec, a);
+            r->key_len = (uint32_t)(a->len - r->key_off);
+            r->out_off = (uint32_t)a->len;
+            rec_put_labeled(a, &b->rec, &res, rm->label_json, rm->label_json_len, rm->tag_json, rm->tag_json_len, ts);
+            r->out_len = (uint32_t)(a->len - r->out_off);
+            r->label = (int32_t)res.label;
+            r->nknown = res.nknown;
+        }
+    }
+    r->status = (int16_t)st;
+    if (st != REC_OK) {
+        r->key_off = (uint32_t)a->len;
+        buf_append(a, m->key, m->key ? m->key_len : 0);
+        r->key_len = (uint32_t)(a->len - r->key_off);
+        r->out_off = (uint32_t)a->len;
+        rec_put_dead(a, st, detail, rd_kafka_topic_name(m->rkt), m->partition, m->offset, m->payload, m->len,
+                     o->dlq_max);
+        r->out_len = (uint32_t)(a->len - r->out_off);
+    }
+}
+
+static void batch_work(uv_work_t *w)
+{
+    batch_t *b = w->data;
+    batches_t *bs = b->bs;
+    uint64_t t0 = uv_hrtime();
+    for (size_t i = 0; i < b->n; i++)
+        classify_one(&bs->o, b, &b->recs[i]);
+    b->work_ns = uv_hrtime() - t0;
+    pthread_mutex_lock(&bs->mu);
+    b->finished = 1;
+    pthread_cond_broadcast(&bs->cv);
+    pthread_mutex_unlock(&bs->mu);
+}
+
+/* Loop side of a finished classification. */
+static void finish_work(batches_t *bs, batch_t *b)
+{
+    b->state = BATCH_WORKED;
+    bs->nworking--;
+    for (size_t i = 0; i < b->nmodels; i++) {
+        registry_clf_put(b->models[i], b->clfs[i]);
+        b->clfs[i] = NULL;
+    }
+    bs->h.worked(bs->h.ctx, b);
+}
+
+static void batch_after(uv_work_t *w, int status)
+{
+    (void)status;
+    batch_t *b = w->data;
+    batches_t *bs = b->bs;
+    b->after_pending = 0;
+    if (b->state == BATCH_WORKING)
+        finish_work(bs, b);
+    batch_maybe_free(bs, b);
+    bs->h.after(bs->h.ctx);
+}
+
+void batches_wait_workers(batches_t *bs)
+{
+    for (batch_t *b = bs->head; b; b = b->next) {
+        if (b->state != BATCH_WORKING)
+            continue;
+        pthread_mutex_lock(&bs->mu);
+        while (!b->finished)
+            pthread_cond_wait(&bs->cv, &bs->mu);
+        pthread_mutex_unlock(&bs->mu);
+        finish_work(bs, b);
+    }
+}
+
+/* ---- model choice ---- */
+
+static int add_model(batch_t *b, registry_model_t *m, uint32_t *mi)
+{
+    for (size_t i = b->nmodels; i-- > 0;)
+        if (b->models[i] == m) {
+            *mi = (uint32_t)i;
+            return 0;
+        }
+    if (b->nmodels == b->capmodels) {
+        size_t cap = b->capmodels ? b->capmodels * 2 : 4;
+        registry_model_t **v = realloc(b->models, cap * sizeof *v);
+        if (!v)
+            return TRI_ENOMEM;
+        b->models = v;
+        clf_t **c = realloc(b->clfs, cap * sizeof *c);
+        if (!c)
+            return TRI_ENOMEM;
+        b->clfs = c;
+        b->capmodels = cap;
+    }
+    b->clfs[b->nmodels] = registry_clf_get(m);
+    if (!b->clfs[b->nmodels])
+        return TRI_ENOMEM;
+    b->models[b->nmodels] = registry_model_ref(m);
+    *mi = (uint32_t)b->nmodels++;
+    return 0;
+}
+
+/* Chooses each record's model: the default, or its account's own. Returns 1
+ * when an account model is still loading: the batch waits, keeping the
+ * references it took so far (so a tight cache budget cannot evict a model
+ * this batch needs while it loads another), and resumes where it stopped.
+ * Only when some account has a model of its own is the account field read
+ * here; a malformed record keeps the default and is dead-lettered later. */
+static int resolve_models(const batches_opts_t *o, registry_t *reg, batch_t *b)
+{
+    registry_model_t *def = registry_current(reg);
+    if (!def)
+        return -1;
+    if (b->nmodels && b->models[0] != def) {
+        release_models(b); /* the default changed while waiting: one version per batch */
+        b->resolved = 0;
+    }
+    uint32_t mi0;
+    if (add_model(b, def, &mi0))
+        return -1;
+    int accounts = registry_has_accounts(reg) && o->schema->account_field;
+    buf_t acc = BUF_INIT;
+    int rc = 0;
+    for (; b->resolved < b->n; b->resolved++) {
+        batch_rec_t *r = &b->recs[b->resolved];
+        r->mi = mi0;
+        if (!accounts)
+            continue;
+        const char *key = o->schema->account_field;
+        jscan_val_t v;
+        if (jscan_scan_object(r->msg->payload, r->msg->len, &key, 1, &v, NULL) || v.type != JSCAN_STR)
+            continue;
+        buf_reset(&acc);
+        if (jscan_str_decode(&v, &acc)) {
+            rc = -1;
+            break;
+        }
+        int wait;
+        registry_model_t *m = registry_for_account(reg, acc.p ? acc.p : "", acc.len, &wait);
+        if (wait) {
+            rc = 1;
+            break;
+        }
+        if (m && m != def && add_model(b, m, &r->mi)) {
+            rc = -1;
+            break;
+        }
+    }
+    buf_free(&acc);
+    return rc;
+}
+
+static void start_work(batches_t *bs, registry_t *reg, batch_t *b)
+{
+    int rc = resolve_models(&bs->o, reg, b);
+    if (rc < 0) {
+        release_models(b);
+        b->resolved = 0;
+    }
+    if (rc)
+        return; /* stays queued: retried when the model arrives, or by the tick */
+    b->state = BATCH_WORKING;
+    b->finished = 0;
+    b->after_pending = 1;
+    bs->nworking++;
+    if (uv_queue_work(bs->loop, &b->work, batch_work, batch_after)) {
+        /* Cannot happen with a live loop; keep it queued and retry. */
+        b->state = BATCH_QUEUED;
+        b->after_pending = 0;
+        bs->nworking--;
+        release_models(b);
+        b->resolved = 0;
+    }
+}
+
+void batches_kick(batches_t *bs, registry_t *reg)
+{
+    if (!reg)
+        return; /* not started: no model to choose from yet */
+    for (batch_t *b = bs->head; b && bs->nworking < bs->o.workers; b = b->next)
+        if (b->state == BATCH_QUEUED)
+            start_work(bs, reg, b);
+}
+
+/* ---- output side ---- */
+
+batch_rec_t *batches_next_out(batches_t *bs)
+{
+    batch_t *b = bs->head;
+    if (!b || b->state != BATCH_WORKED || b->produced >= b->n)
+        return NULL;
+    batch_rec_t *r = &b->recs[b->produced];
+    r->out.dead = r->status != REC_OK;
+    r->out.key = b->arena.p + r->key_off;
+    r->out.klen = r->key_len;
+    r->out.val = b->arena.p + r->out_off;
+    r->out.vlen = r->out_len;
+    return r;
+}
+
+void batches_handed_on(batches_t *bs, batch_rec_t *r)
+{
+    batch_t *b = r->b;
+    rd_kafka_message_destroy(r->msg);
+    r->msg = NULL;
+    if (++b->produced < b->n)
+        return;
+    /* Fully handed on: out of the FIFO before any delivery report can finish it. */
+    bs->head = b->next;
+    if (!bs->head)
+        bs->tail = NULL;
+    b->next = NULL;
+    batch_maybe_free(bs, b);
+}
+
+int batches_delivered(batches_t *bs, batch_rec_t *r, uint64_t *age_ns)
+{
+    offsets_unref(r->part);
+    r->part = NULL;
+    batch_t *b = r->b;
+    if (--b->outstanding || b->produced < b->n)
+        return 0;
+    *age_ns = uv_hrtime() - b->t_first;
+    batch_maybe_free(bs, b);
+    return 1;
+}
+
+/* ---- rebalance ---- */
+
+/* Drops the records of revoked partitions from one batch; returns how many. */
+static size_t drop_records(batch_t *b, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t k = 0, dropped = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        batch_rec_t *r = &b->recs[i];
+        if (offsets_in_list(parts, r->part)) {
+            rd_kafka_message_destroy(r->msg);
+            offsets_unref(r->part);
+            dropped++;
+            if (b->state == BATCH_QUEUED)
+                b->outstanding--;
+            continue;
+        }
+        b->recs[k++] = *r;
+    }
+    b->n = k;
+    b->resolved = 0; /* indices moved: choose the models again */
+    return dropped;
+}
+
+size_t batches_drop(batches_t *bs, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t dropped = 0;
+    if (bs->cur)
+        dropped += drop_records(bs->cur, parts);
+    batch_t *prev = NULL;
+    for (batch_t *b = bs->head; b;) {
+        batch_t *next = b->next;
+        if (b->state == BATCH_QUEUED) {
+            dropped += drop_records(b, parts);
+            if (!b->n) {
+                if (prev)
+                    prev->next = next;
+                else
+                    bs->head = next;
+                if (bs->tail == b)
+                    bs->tail = prev;
+                b->state = BATCH_WORKED;
+                batch_maybe_free(bs, b);
+                b = next;
+                continue;
+            }
+        }
+        prev = b;
+        b = next;
+    }
+    return dropped;
+}
+
+int batches_idle(const batches_t *bs) { return !bs->head && !bs->nworking; }
+
+int batches_working(const batches_t *bs) { return bs->nworking; }
