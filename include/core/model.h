@@ -7,10 +7,10 @@
  * are softmax(score / temperature); the trainer fits the temperature on
  * held-out data so a "0.62" means roughly what it says.
  *
- * The file format is documented at the top of src/model.c. The loader maps
- * the file read-only and validates every length, offset, count and value
- * before anything reads it: a truncated, bit-flipped or hostile file is
- * refused with a message, never trusted.
+ * The file format is documented at the top of src/core/model.c. The loader
+ * copies the file into memory it owns and validates every length, offset,
+ * count and value range before anything reads it: a truncated, bit-flipped
+ * or hostile file is refused with a message, never trusted.
  *
  * Ownership: model_t is reference counted. model_load_* returns a model with
  * one reference; model_ref/model_unref are atomic so a model can be shared by
@@ -28,6 +28,16 @@
 #define MODEL_MAX_LABELS 4096
 #define MODEL_MAX_LABEL_BYTES 256
 #define MODEL_MAX_META_BYTES (16u << 20)
+/* Value ranges the writer and the loader enforce. With every bias and weight
+ * within +-MODEL_MAX_ABS_WEIGHT, a record's raw score stays far below FLT_MAX
+ * for any number of features a record can have (10^7 features x 10^6 =
+ * 10^13), and so does its quotient by a temperature of at least
+ * MODEL_MIN_TEMPERATURE: the scorer can never produce an infinity or a NaN.
+ * The trainers' fitted temperatures lie in [0.05, 200]; naive Bayes weights
+ * are log-probabilities (tens at most). */
+#define MODEL_MIN_TEMPERATURE 1e-3f
+#define MODEL_MAX_TEMPERATURE 1e3f
+#define MODEL_MAX_ABS_WEIGHT 1e6f
 
 /* Bumped whenever the tokenizer's output for some input changes; stored in
  * the model, so an old model is refused instead of silently mis-scored. */
@@ -56,9 +66,17 @@ int model_write(const model_spec_t *spec, buf_t *out, char *err, size_t errlen);
  * fsync, rename), so readers never see a partial model. */
 int model_save_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
 
+/* Reads the file into memory the model owns (never a mapping of the file: a
+ * file truncated or rewritten in place later cannot fault or alter a loaded
+ * model). */
 int model_load_file(const char *path, model_t **out, char *err, size_t errlen);
 /* Validates and copies data. */
 int model_load_mem(const void *data, size_t len, model_t **out, char *err, size_t errlen);
+
+/* Whether s[0..n) can be a label: 1..MODEL_MAX_LABEL_BYTES bytes of UTF-8
+ * without control characters (the rule the loader applies, for trainers to
+ * check their input with). */
+int model_label_ok(const char *s, size_t n);
 
 model_t *model_ref(model_t *m);
 void model_unref(model_t *m);

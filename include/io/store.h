@@ -69,9 +69,16 @@ typedef struct store_obj {
     int64_t mtime_ms;
 } store_obj_t;
 
+#define STORE_LIST_SKIP_NAMES 4
 typedef struct store_list {
     store_obj_t *v;
     size_t n, cap;
+    /* Keys the key rules refuse (a control character, "..", an empty
+     * segment...) are left out one by one, so one bad name cannot block the
+     * rest; they are counted here and the first few named (at most 127
+     * bytes each, control characters as '?') for the log. */
+    size_t nskipped;
+    char skipped[STORE_LIST_SKIP_NAMES][128];
 } store_list_t;
 
 /* Error codes beyond tri_err.h's: an object that does not exist is
@@ -84,7 +91,8 @@ void store_close(store_t *s);
 const char *store_url(const store_t *s);
 
 /* Lists every object whose key starts with prefix (all pages), sorted by key
- * for file:// (S3 returns them in that order). prefix may be "" or a partial
+ * for file:// (S3 returns them in that order), leaving out (and counting)
+ * keys that every other call would refuse. prefix may be "" or a partial
  * name ("default/2026"). *out is set in every case (empty on failure), so
  * store_list_free is always safe. */
 int store_list(store_t *s, const char *prefix, store_list_t *out, char *err, size_t errlen);

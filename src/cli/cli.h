@@ -71,6 +71,14 @@ int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi);
 int cli_parse_double(const char *s, double *v);
 int cli_parse_u32(const char *s, uint32_t *v);
 
+/* s made safe for a terminal: control and format characters (C0, DEL, C1,
+ * bidirectional overrides, line separators) and bytes that are not UTF-8
+ * become \xNN or \u{XXXX} (a NUL too, in the _n form); NULL becomes "?".
+ * The result lives in one of eight rotating static buffers (so up to eight
+ * may appear in one printf) and is cut, with "...", at about 1 KiB. */
+const char *cli_printable(const char *s);
+const char *cli_printable_n(const char *s, size_t n);
+
 /* Prints a usage error and returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -7,6 +7,42 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
+
+const char *cli_printable(const char *s) { return s ? cli_printable_n(s, strlen(s)) : "?"; }
+
+const char *cli_printable_n(const char *s, size_t n)
+{
+    static char ring[8][1024 + 4];
+    static unsigned next;
+    char *out = ring[next++ % 8];
+    size_t o = 0, i = 0;
+    /* Each step writes at most 12 bytes ("\u{10FFFF}"). */
+    while (i < n && o + 12 <= 1024) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0) {
+            o += (size_t)snprintf(out + o, 16, "\\x%02X", (unsigned char)s[i]);
+            i++;
+            continue;
+        }
+        utf8proc_category_t cat = utf8proc_category(cp);
+        if (cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_ZL ||
+            cat == UTF8PROC_CATEGORY_ZP)
+            o += (size_t)snprintf(out + o, 16, cp < 0x80 ? "\\x%02X" : "\\u{%04X}", (unsigned)cp);
+        else {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+        }
+        i += (size_t)k;
+    }
+    if (i < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {

@@ -89,12 +89,13 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_OKAY;
     }
 
-    printf("model     %s (format %d, %zu bytes, checksum %s)\n", path, 1, model_bytes(m), sum);
-    printf("name      %s, trained %s by triage %s\n", json_string_value(json_object_get(meta, "name")) ?: "?",
-           json_string_value(json_object_get(meta, "created_at")) ?: "?",
-           json_string_value(json_object_get(meta, "triage_version")) ?: "?");
+    /* Metadata strings are the file's, not ours: never raw to a terminal. */
+    printf("model     %s (format %d, %zu bytes, checksum %s)\n", cli_printable(path), 1, model_bytes(m), sum);
+    printf("name      %s, trained %s by triage %s\n", cli_printable(json_string_value(json_object_get(meta, "name"))),
+           cli_printable(json_string_value(json_object_get(meta, "created_at"))),
+           cli_printable(json_string_value(json_object_get(meta, "triage_version"))));
     json_t *data = json_object_get(meta, "data");
-    printf("algorithm %s, alpha %g, temperature %.3f\n", json_string_value(json_object_get(meta, "algo")) ?: "?",
+    printf("algorithm %s, alpha %g, temperature %.3f\n", cli_printable(json_string_value(json_object_get(meta, "algo"))),
            json_number_value(json_object_get(meta, "alpha")), (double)model_temperature(m));
     tok_t *t = NULL;
     size_t nstop = 0;
@@ -108,7 +109,7 @@ int cmd_inspect(int argc, char **argv)
     if (data)
         printf("data      %" JSON_INTEGER_FORMAT " records, digest %s\n",
                json_integer_value(json_object_get(data, "records")),
-               json_string_value(json_object_get(data, "digest")) ?: "?");
+               cli_printable(json_string_value(json_object_get(data, "digest"))));
     json_t *lc = json_object_get(meta, "labels");
     printf("labels    %u:", L);
     for (uint32_t i = 0; i < L; i++)
@@ -132,7 +133,8 @@ int cmd_inspect(int argc, char **argv)
             if (k >= top)
                 break;
             printf("  %+7.3f  %-40s (%" JSON_INTEGER_FORMAT " docs)\n",
-                   json_number_value(json_object_get(v, "pull")), json_string_value(json_object_get(v, "ngram")) ?: "?",
+                   json_number_value(json_object_get(v, "pull")),
+                   cli_printable(json_string_value(json_object_get(v, "ngram"))),
                    json_integer_value(json_object_get(v, "docs")));
         }
     }

@@ -1,7 +1,9 @@
 /* Implements dataset.h; the reading logic was the CLI's, moved here so every
  * caller (train, tune, eval, the per-account trainer, tests) shares it. */
 #include "codec/dataset.h"
+#include "codec/jscan.h"
 #include "core/tri_err.h"
+#include "core/model.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -88,6 +90,19 @@ static int read_line(const char *line, size_t len, size_t lineno, void *vctx)
     }
     if (!c->rec.has_label) {
         ds->skipped_nolabel++;
+        return 0;
+    }
+    /* A label a model cannot hold is refused here, record by record: as C
+     * strings "a\u0000b" and "a\u0000c" had both become "a". */
+    if (!model_label_ok(c->rec.label.p, c->rec.label.len)) {
+        if (ds->bad < 5 && c->warn) {
+            buf_t q = BUF_INIT;
+            jscan_put_str(&q, c->rec.label.p, c->rec.label.len < 300 ? c->rec.label.len : 300);
+            fprintf(c->warn, "%s:%zu: bad_label: label %s is not 1-%d bytes of UTF-8 without control characters "
+                    "(skipped)\n", c->path, lineno, q.oom ? "?" : buf_cstr(&q), MODEL_MAX_LABEL_BYTES);
+            buf_free(&q);
+        }
+        ds->bad++;
         return 0;
     }
     if (ds->n == ds->cap) {

@@ -27,8 +27,8 @@
  *   6 WGHT  nrows * nlabels f32, row-major
  *   7 META  a JSON object (training time, data digest, counts, metrics, probes, top features)
  *
- * The loader checks all of the above, and that every float is finite, before
- * any of it is used. */
+ * The loader checks all of the above, and the value ranges of model.h (one
+ * place: check_values, shared with the writer), before any of it is used. */
 #include "core/model.h"
 #include "core/tri_err.h"
 
@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utf8proc.h>
@@ -61,9 +60,8 @@ static const char *const sec_names[] = {"", "CONF", "STOP", "LABL", "BIAS", "TAB
 
 struct model {
     int refs;
-    const unsigned char *data;
+    const unsigned char *data;  /* owned: the file image (malloc'd) */
     size_t size;
-    int mapped;           /* data is an mmap (else malloc'd) */
     uint64_t checksum;
     tok_config_t tok;
     feat_config_t feat;
@@ -119,6 +117,25 @@ static uint64_t file_checksum(const unsigned char *d, size_t n)
     return XXH64_digest(&st);
 }
 
+/* The value ranges of model.h, checked by the writer and the loader alike
+ * (the loader checks nothing about values anywhere else). */
+static int check_values(float temperature, const float *bias, uint32_t nlabels, const float *weights, uint64_t nweights,
+                        char *err, size_t errlen)
+{
+    if (!(temperature >= MODEL_MIN_TEMPERATURE && temperature <= MODEL_MAX_TEMPERATURE))
+        return tri_errf(err, errlen, TRI_EFORMAT, "temperature %g is outside [%g, %g]", (double)temperature,
+                        (double)MODEL_MIN_TEMPERATURE, (double)MODEL_MAX_TEMPERATURE);
+    for (uint32_t i = 0; i < nlabels; i++)
+        if (!(fabsf(bias[i]) <= MODEL_MAX_ABS_WEIGHT))
+            return tri_errf(err, errlen, TRI_EFORMAT, "bias of label %u (%g) is not a number within +-%g", i,
+                            (double)bias[i], (double)MODEL_MAX_ABS_WEIGHT);
+    for (uint64_t i = 0; i < nweights; i++)
+        if (!(fabsf(weights[i]) <= MODEL_MAX_ABS_WEIGHT))
+            return tri_errf(err, errlen, TRI_EFORMAT, "weight %llu (%g) is not a number within +-%g",
+                            (unsigned long long)i, (double)weights[i], (double)MODEL_MAX_ABS_WEIGHT);
+    return 0;
+}
+
 /* ---- writer ---- */
 
 static int table_cap_for(uint32_t nrows, uint32_t *cap)
@@ -139,8 +156,12 @@ int model_write(const model_spec_t *sp, buf_t *out, char *err, size_t errlen)
         return rc;
     if (sp->nlabels < 1 || sp->nlabels > MODEL_MAX_LABELS)
         return tri_errf(err, errlen, TRI_EINVAL, "label count %u out of range", sp->nlabels);
-    if (!(sp->temperature > 0) || !isfinite(sp->temperature))
-        return tri_errf(err, errlen, TRI_EINVAL, "temperature must be positive");
+    if (check_values(sp->temperature, sp->bias, sp->nlabels, sp->weights, (uint64_t)sp->nrows * sp->nlabels, err,
+                     errlen))
+        return TRI_EINVAL;
+    for (uint32_t i = 0; i < sp->nlabels; i++)
+        if (!model_label_ok(sp->labels[i], strlen(sp->labels[i])))
+            return tri_errf(err, errlen, TRI_EINVAL, "label %u is empty, too long, or not printable UTF-8", i);
     if (strlen(sp->tok.stem) >= 32)
         return tri_errf(err, errlen, TRI_EINVAL, "stemmer name too long");
     uint32_t cap;
@@ -303,13 +324,13 @@ out:
 
 /* ---- loader ---- */
 
-static int valid_label(const unsigned char *s, size_t n)
+int model_label_ok(const char *s, size_t n)
 {
     if (n < 1 || n > MODEL_MAX_LABEL_BYTES)
         return 0;
     for (size_t i = 0; i < n;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
         if (k <= 0 || cp < 0x20 || cp == 0x7F)
             return 0;
         i += (size_t)k;
@@ -331,12 +352,7 @@ static void model_destroy(model_t *m)
     free((void *)m->tok.stopwords);
     if (m->meta)
         json_decref(m->meta);
-    if (m->data) {
-        if (m->mapped)
-            munmap((void *)m->data, m->size);
-        else
-            free((void *)m->data);
-    }
+    free((void *)m->data);
     free(m);
 }
 
@@ -418,8 +434,6 @@ static int parse(model_t *m, char *err, size_t errlen)
     if (m->nlabels < 1 || m->nlabels > MODEL_MAX_LABELS)
         BAD("label count %u out of range", m->nlabels);
     memcpy(&m->temperature, c + 36, 4);
-    if (!isfinite(m->temperature) || !(m->temperature > 0))
-        BAD("temperature is not a positive number");
     uint32_t stop_len = rd32(c + 40);
     if (rd32(c + 44))
         BAD("CONF reserved field not zero");
@@ -468,7 +482,7 @@ static int parse(model_t *m, char *err, size_t errlen)
             left -= 4;
             if (n > left)
                 BAD("label %u runs past the LABL section", i);
-            if (!valid_label(p, n))
+            if (!model_label_ok((const char *)p, n))
                 BAD("label %u is empty, too long, or not printable UTF-8", i);
             m->labels[i] = strndup((const char *)p, n);
             if (!m->labels[i]) {
@@ -489,9 +503,6 @@ static int parse(model_t *m, char *err, size_t errlen)
     if (slen[SEC_BIAS] != (uint64_t)m->nlabels * 4)
         BAD("BIAS section size does not match %u labels", m->nlabels);
     m->bias = (const float *)sec[SEC_BIAS];
-    for (uint32_t i = 0; i < m->nlabels; i++)
-        if (!isfinite(m->bias[i]))
-            BAD("bias of label %u is not finite", i);
 
     /* TABL */
     if (slen[SEC_TABL] < 8)
@@ -546,9 +557,9 @@ static int parse(model_t *m, char *err, size_t errlen)
     if (slen[SEC_WGHT] != (uint64_t)m->nrows * m->nlabels * 4)
         BAD("WGHT section size does not match %u rows x %u labels", m->nrows, m->nlabels);
     m->weights = (const float *)sec[SEC_WGHT];
-    for (uint64_t i = 0; i < (uint64_t)m->nrows * m->nlabels; i++)
-        if (!isfinite(m->weights[i]))
-            BAD("weight %llu is not finite", (unsigned long long)i);
+    if ((rc = check_values(m->temperature, m->bias, m->nlabels, m->weights, (uint64_t)m->nrows * m->nlabels, err,
+                           errlen)))
+        goto fail;
 
     /* META */
     if (slen[SEC_META] > MODEL_MAX_META_BYTES)
@@ -629,42 +640,57 @@ int model_load_mem(const void *data, size_t len, model_t **out, char *err, size_
 
 int model_load_file(const char *path, model_t **out, char *err, size_t errlen)
 {
+    /* A private copy, not a mapping: with MAP_PRIVATE a page not yet touched
+     * still reads the file, so a model truncated in place raised SIGBUS in
+     * the scorer and one overwritten in place scored with a mix of versions. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return tri_errf(err, errlen, errno == ENOENT ? TRI_ENOENT : TRI_EIO, "%s: %s", path, strerror(errno));
+    unsigned char *data = NULL;
+    int rc = 0;
     struct stat st;
     if (fstat(fd, &st)) {
-        int e = errno;
-        close(fd);
-        return tri_errf(err, errlen, TRI_EIO, "%s: %s", path, strerror(e));
+        rc = tri_errf(err, errlen, TRI_EIO, "%s: %s", path, strerror(errno));
+        goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return tri_errf(err, errlen, TRI_EINVAL, "%s: not a regular file", path);
+        rc = tri_errf(err, errlen, TRI_EINVAL, "%s: not a regular file", path);
+        goto out;
+    }
+    /* The file may change while it is read: read what fstat promised and
+     * let the size and checksum in the header judge the result. */
+    size_t size = (size_t)st.st_size, got = 0;
+    if (!(data = malloc(size ? size : 1))) {
+        rc = tri_errf(err, errlen, TRI_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    while (got < size) {
+        ssize_t n = read(fd, data + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = tri_errf(err, errlen, TRI_EIO, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
     }
     model_t *m = calloc(1, sizeof *m);
     if (!m) {
-        close(fd);
-        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+        rc = tri_errf(err, errlen, TRI_ENOMEM, "%s: out of memory", path);
+        goto out;
     }
-    m->size = (size_t)st.st_size;
-    if (m->size) {
-        void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            free(m);
-            return tri_errf(err, errlen, TRI_EIO, "%s: mmap: %s", path, strerror(e));
-        }
-        m->data = p;
-        m->mapped = 1;
-    }
-    close(fd);
+    m->data = data;
+    m->size = got;
+    data = NULL; /* owned by m now */
     char inner[TRI_ERRLEN];
-    int rc = finish_load(m, out, inner, sizeof inner);
-    if (rc)
-        return tri_errf(err, errlen, rc, "%s: %s", path, inner);
-    return 0;
+    if ((rc = finish_load(m, out, inner, sizeof inner)))
+        tri_errf(err, errlen, rc, "%s: %s", path, inner);
+out:
+    free(data);
+    close(fd);
+    return rc;
 }
 
 model_t *model_ref(model_t *m)

@@ -395,13 +395,30 @@ int store_parse_error(const char *xml, size_t len, char *code, size_t codelen, c
     return 0;
 }
 
-static int list_push(store_list_t *l, store_obj_t *o)
+/* Adds o under key (copied) unless the key rules refuse it: then it is
+ * counted and, among the first few, named in l->skipped. */
+static int list_add(store_list_t *l, store_obj_t *o, const char *key)
 {
+    if (store_check_key(key, 0, NULL, 0)) {
+        if (l->nskipped < STORE_LIST_SKIP_NAMES) {
+            char *d = l->skipped[l->nskipped];
+            size_t i = 0;
+            for (; key[i] && i < sizeof l->skipped[0] - 1; i++)
+                d[i] = (unsigned char)key[i] < 0x20 || key[i] == 0x7F ? '?' : key[i];
+            d[i] = '\0';
+        }
+        l->nskipped++;
+        return 0;
+    }
+    if (!(o->key = strdup(key)))
+        return TRI_ENOMEM;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         store_obj_t *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
+        if (!v) {
+            free(o->key);
             return TRI_ENOMEM;
+        }
         l->v = v;
         l->cap = cap;
     }
@@ -458,12 +475,9 @@ int store_parse_list(const char *xml, size_t len, const char *strip, store_list_
         }
         if (strncmp(key, strip, striplen))
             goto bad; /* the service ignored our prefix */
-        if (!store_is_temp_key(key)) {
-            if (!(o.key = strdup(key + striplen)) || list_push(out, &o)) {
-                free(o.key);
-                rc = TRI_ENOMEM;
-                goto bad;
-            }
+        if (!store_is_temp_key(key) && list_add(out, &o, key + striplen)) {
+            rc = TRI_ENOMEM;
+            goto bad;
         }
         free(key), free(size), free(etag), free(mtime);
         key = size = etag = mtime = NULL;
@@ -490,7 +504,7 @@ void store_list_free(store_list_t *l)
         free(l->v[i].key);
     free(l->v);
     l->v = NULL;
-    l->n = l->cap = 0;
+    l->n = l->cap = l->nskipped = 0;
 }
 
 /* ---- local files shared by both backends ---- */
@@ -1182,8 +1196,7 @@ static int walk_dir(walk_t *w, char *err, size_t errlen)
         store_obj_t o = {.size = (uint64_t)st.st_size,
                          .mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000};
         file_etag(&st, o.etag);
-        if (!(o.key = strdup(rel)) || list_push(w->out, &o)) {
-            free(o.key);
+        if (list_add(w->out, &o, rel)) {
             rc = tri_errf(err, errlen, TRI_ENOMEM, "LIST %s: out of memory", w->what);
             break;
         }

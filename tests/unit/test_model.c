@@ -905,6 +905,83 @@ static void hostile_duplicate_bucket(void **state)
     assert_true(strlen(err) > 0);
 }
 
+/* s0's file with the CONF temperature replaced by t, into h. */
+static void assemble_with_temperature(const secs_t *s0, float t, buf_t *h)
+{
+    unsigned char conf[128];
+    memcpy(conf, s0->p[S_CONF], 128);
+    memcpy(conf + C_TEMP, &t, 4);
+    secs_t s = *s0;
+    s.p[S_CONF] = conf;
+    assemble(&s, h);
+}
+
+/* Issue 9, defect 13: values that are finite but hostile. A temperature of
+ * 1.4e-45 (a denormal) or weights whose sum overflows to infinity passed the
+ * loader and made every record score 0 with label 0. */
+static void hostile_value_ranges(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, h = BUF_INIT;
+    write_small(&b);
+    secs_t s0;
+    split(&b, &s0);
+    model_t *m;
+    char err[TRI_ERRLEN];
+    const float temps_bad[] = {1.4e-45f, 1e-6f, MODEL_MIN_TEMPERATURE / 2, MODEL_MAX_TEMPERATURE * 2, 3e38f};
+    for (size_t i = 0; i < sizeof temps_bad / sizeof *temps_bad; i++) {
+        assemble_with_temperature(&s0, temps_bad[i], &h);
+        expect_refused(&h, "temperature", "hostile temperature");
+    }
+    /* The trainers' whole range loads. */
+    const float temps_ok[] = {0.05f, 1.0f, 200.0f};
+    for (size_t i = 0; i < sizeof temps_ok / sizeof *temps_ok; i++) {
+        assemble_with_temperature(&s0, temps_ok[i], &h);
+        assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+        model_unref(m);
+    }
+    /* Every weight finite, but two of them already sum to infinity. */
+    secs_t s = s0;
+    s.p[S_WGHT] = NULL;
+    put_weights(&s, NR, 3e38f);
+    assemble(&s, &h);
+    expect_refused(&h, "weight", "weights summing to infinity");
+    put_weights(&s, NR, -2 * MODEL_MAX_ABS_WEIGHT);
+    assemble(&s, &h);
+    expect_refused(&h, "weight", "weight below the range");
+    put_weights(&s, NR, MODEL_MAX_ABS_WEIGHT);
+    assemble(&s, &h);
+    assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+    model_unref(m);
+    free(s.p[S_WGHT]);
+    s.p[S_WGHT] = s0.p[S_WGHT];
+    const float bias[NL] = {-1.0f, 1e30f, 0.0f};
+    s.p[S_BIAS] = (unsigned char *)bias;
+    assemble(&s, &h);
+    expect_refused(&h, "bias", "huge bias");
+    /* The writer refuses what the loader would. */
+    model_spec_t sp = small_spec();
+    sp.temperature = 1.4e-45f;
+    assert_int_equal(model_write(&sp, &h, err, sizeof err), TRI_EINVAL);
+    sp = small_spec();
+    float w[NR * NL];
+    for (size_t i = 0; i < NR * NL; i++)
+        w[i] = 3e38f;
+    sp.weights = w;
+    assert_int_equal(model_write(&sp, &h, err, sizeof err), TRI_EINVAL);
+    sp = small_spec();
+    const char *const nul_labels[NL] = {"neg", "pos", "a\x01b"};
+    sp.labels = nul_labels;
+    assert_int_equal(model_write(&sp, &h, err, sizeof err), TRI_EINVAL);
+    assert_true(model_label_ok("a b", 3));
+    assert_false(model_label_ok("a\0b", 3));
+    assert_false(model_label_ok("a\x1b[31m", 7));
+    assert_false(model_label_ok("", 0));
+    secs_free(&s0);
+    buf_free(&h);
+    buf_free(&b);
+}
+
 /* ---- files and references ---- */
 
 static void test_file_round_trip(void **state)
@@ -960,6 +1037,53 @@ static void test_file_round_trip(void **state)
     snprintf(bad, sizeof bad, "%s/no/such/dir/m", dir);
     assert_int_equal(model_save_file(bad, b.p, b.len, err, sizeof err), TRI_EIO);
     assert_int_equal(rmdir(dir), 0);
+    buf_free(&b);
+}
+
+/* Issue 9, defect 2: the served file changed in place after loading. With
+ * the file mapped, truncating it made the next score fault (SIGBUS), and a
+ * smaller model copied over it scored with a mix of old and new. */
+static void test_file_changed_in_place(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/triage-test-model-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[TRI_ERRLEN];
+    snprintf(path, sizeof path, "%s/m.triage", dir);
+    buf_t b = BUF_INIT, other = BUF_INIT;
+    write_small(&b);
+    assert_int_equal(model_save_file(path, b.p, b.len, err, sizeof err), 0);
+    model_t *m = NULL;
+    assert_int_equal(model_load_file(path, &m, err, sizeof err), 0);
+
+    assert_int_equal(truncate(path, 0), 0);
+    check_small_model(m);
+    const uint32_t ids[] = {5, 100, 37};
+    float sc[NL];
+    uint32_t known;
+    model_score(m, ids, 3, sc, &known);
+    assert_int_equal(known, 3);
+    assert_true(sc[0] == BIAS[0] + 0.25f - 3.0f + 4.0f);
+
+    /* A different, smaller model written over the same inode. */
+    model_spec_t sp = small_spec();
+    sp.nrows = 1;
+    sp.meta_json = "{}";
+    sp.tok.stopwords = NULL;
+    assert_int_equal(model_write(&sp, &other, err, sizeof err), 0);
+    assert_true(other.len < b.len);
+    FILE *f = fopen(path, "r+");
+    assert_non_null(f);
+    assert_int_equal(fwrite(other.p, 1, other.len, f), other.len);
+    assert_int_equal(fclose(f), 0);
+    model_score(m, ids, 3, sc, &known);
+    assert_int_equal(known, 3);
+    assert_true(sc[1] == BIAS[1] - 0.75f + 2.0f - 4.0f);
+    check_small_model(m);
+    model_unref(m);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+    buf_free(&other);
     buf_free(&b);
 }
 
@@ -1059,7 +1183,9 @@ int main(void)
         cmocka_unit_test(hostile_labels),
         cmocka_unit_test(hostile_table_and_values),
         cmocka_unit_test(hostile_duplicate_bucket),
+        cmocka_unit_test(hostile_value_ranges),
         cmocka_unit_test(test_file_round_trip),
+        cmocka_unit_test(test_file_changed_in_place),
         cmocka_unit_test(test_refcounting),
         cmocka_unit_test(test_classify_ties),
     };
