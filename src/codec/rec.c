@@ -3,7 +3,9 @@
 #include "core/tri_err.h"
 #include "core/tstamp.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void rec_schema_default(rec_schema_t *s)
@@ -51,6 +53,21 @@ const char *rec_status_code(int st)
         [REC_BAD_ID] = "bad_id",   [REC_NO_TEXT] = "no_text",     [REC_BAD_FIELD] = "bad_field",
     };
     return st >= 0 && st < REC_NSTATUS ? codes[st] : "unknown";
+}
+
+/* Whether an integer's JSON text fits in 64 bits. The output copies an
+ * integer id as it came, and common JSON readers (jansson, and any that use
+ * int64) refuse larger ones: such an output record would be unreadable. */
+static int int_fits_64(const char *raw, size_t n)
+{
+    char tmp[24], *end;
+    if (n >= sizeof tmp)
+        return 0;
+    memcpy(tmp, raw, n);
+    tmp[n] = '\0';
+    errno = 0;
+    (void)strtoll(tmp, &end, 10);
+    return !errno && end == tmp + n;
 }
 
 static int has_visible(const char *s, size_t n)
@@ -112,6 +129,10 @@ int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, ch
     }
     if (!(r->id.type == JSCAN_STR && r->id.raw_len > 2) && !jscan_num_is_int(&r->id)) {
         snprintf(detail, dlen, "'%s' must be a non-empty string or an integer", s->id_field);
+        return REC_BAD_ID;
+    }
+    if (r->id.type == JSCAN_NUM && !int_fits_64(r->id.raw, r->id.raw_len)) {
+        snprintf(detail, dlen, "integer '%s' is outside the 64-bit range (send it as a string)", s->id_field);
         return REC_BAD_ID;
     }
     if (r->id.raw_len > REC_MAX_ID_BYTES) {

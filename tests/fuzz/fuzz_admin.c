@@ -1,0 +1,84 @@
+/* libFuzzer harness: admin request handling. One admin server listens on
+ * 127.0.0.1 (an ephemeral port) for the whole run, serving the documents the
+ * daemon publishes; each input is sent as raw bytes on a fresh connection,
+ * the write side is closed, and the reply read to the end. The server must
+ * answer or close every connection (a read that waits 5 s means it hung), and
+ * any reply must start with an HTTP status line. */
+#include "io/admin.h"
+#include "core/tri_err.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static admin_t *adm;
+
+static void start(void)
+{
+    char err[TRI_ERRLEN];
+    signal(SIGPIPE, SIG_IGN);
+    if (admin_start("127.0.0.1:0", 64, &adm, err, sizeof err)) {
+        fprintf(stderr, "fuzz_admin: %s\n", err);
+        abort();
+    }
+    static const char metrics[] = "# TYPE triaged_up gauge\ntriaged_up 1\n";
+    admin_publish(adm, "/metrics", 200, "text/plain; version=0.0.4", metrics, sizeof metrics - 1);
+    admin_publish(adm, "/readyz", 503, "text/plain", "not ready\n", 10);
+    admin_publish(adm, "/", 200, "text/html; charset=utf-8", "<!doctype html>", 15);
+    admin_heartbeat(adm);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!adm)
+        start();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        abort();
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)admin_port(adm))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa))
+        abort();
+    /* The server may reply and close before reading everything (405, 413):
+     * a failed write is not a finding. */
+    for (size_t off = 0; off < size;) {
+        ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    shutdown(fd, SHUT_WR);
+    char reply[4096];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, 5000);
+        if (n == 0) {
+            fprintf(stderr, "fuzz_admin: no reply and no close within 5 s\n");
+            abort();
+        }
+        char tmp[4096];
+        ssize_t r = recv(fd, tmp, sizeof tmp, 0);
+        if (r <= 0)
+            break;
+        size_t k = (size_t)r < sizeof reply - got ? (size_t)r : sizeof reply - got;
+        memcpy(reply + got, tmp, k);
+        got += k;
+    }
+    close(fd);
+    if (got && (got < 12 || memcmp(reply, "HTTP/1.", 7))) {
+        fprintf(stderr, "fuzz_admin: reply is not HTTP: %.*s\n", (int)got, reply);
+        abort();
+    }
+    admin_heartbeat(adm);
+    return 0;
+}
