@@ -37,6 +37,8 @@ enum rec_status {
     REC_BAD_ID,
     REC_NO_TEXT,
     REC_BAD_FIELD,
+    REC_OUTPUT_TOO_LARGE,   /* its labeled record would exceed the producer's message.max.bytes */
+    REC_UNDELIVERABLE,      /* Kafka refused its output for good (e.g. too large for the topic) */
     REC_NSTATUS
 };
 

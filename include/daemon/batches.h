@@ -39,9 +39,14 @@ typedef struct batch_rec {
     rd_kafka_message_t *msg;   /* owned until handed on */
     offsets_part_t *part;      /* reference, until delivered or dropped */
     uint64_t seq;              /* in part's tracker */
+    int64_t offset;            /* the input message's */
+    size_t in_len;             /* the input message's payload bytes */
     batch_t *b;
-    uint32_t out_off, out_len, key_off, key_len;  /* in b->arena */
+    /* 64-bit: a batch's arena may pass 4 GiB (large records, large batches). */
+    size_t out_off, out_len, key_off, key_len;  /* in b->arena */
+    char *own;                 /* a dead letter built after the output was refused (owned) */
     int16_t status;            /* REC_OK: labeled; else dead-lettered */
+    int16_t bare;              /* own is a dead letter without payload: nothing smaller */
     int32_t label;             /* predicted label, -1 when dead-lettered */
     uint32_t nknown;
     uint32_t mi;               /* index into b->models */
@@ -63,6 +68,8 @@ struct batch {
     size_t resolved;           /* records whose model is chosen */
     uint64_t t_first;          /* uv_hrtime of the first record */
     uint64_t work_ns;          /* time spent classifying */
+    size_t in_bytes;           /* input payload bytes taken (closes the batch at max_bytes) */
+    size_t counted;            /* arena and own bytes counted in batches_bytes */
     size_t produced;           /* records handed on */
     size_t outstanding;        /* records of a closed batch not yet delivered */
     int state;
@@ -88,6 +95,9 @@ typedef struct batches_opts {
     size_t batch_size;          /* records per batch */
     int workers;                /* batches classified at once */
     size_t dlq_max;             /* payload bytes kept in a dead-letter record */
+    size_t max_bytes;           /* a batch closes once its inputs hold this many bytes */
+    size_t max_message;         /* the producer's message.max.bytes: a bigger labeled
+                                   record is dead-lettered as output_too_large */
 } batches_opts_t;
 
 int batches_new(uv_loop_t *loop, const batches_opts_t *o, const batches_hooks_t *h, batches_t **out);
@@ -99,8 +109,8 @@ void batches_free(batches_t *bs);
 /* Adds a consumed record to the current batch (opening one when there is
  * none). Takes m and a reference to part. Returns BATCHES_ADDED,
  * BATCHES_OPENED (the first record of a new batch: start the linger timer),
- * BATCHES_FULL (the batch reached batch_size: close it), or TRI_ENOMEM (m is
- * not taken). */
+ * BATCHES_FULL (the batch reached batch_size records or max_bytes: close
+ * it), or TRI_ENOMEM (m is not taken). */
 enum { BATCHES_ADDED = 0, BATCHES_OPENED = 1, BATCHES_FULL = 2 };
 int batches_add(batches_t *bs, rd_kafka_message_t *m, offsets_part_t *part, uint64_t seq);
 /* Closes the current batch: it is queued for classification. */
@@ -117,6 +127,16 @@ void batches_handed_on(batches_t *bs, batch_rec_t *r);
  * it was the last of its batch (*age_ns: from the batch's first record),
  * else 0. */
 int batches_delivered(batches_t *bs, batch_rec_t *r, uint64_t *age_ns);
+
+/* Kafka refused r's output for good (too large for the topic, an invalid
+ * record): r becomes a dead letter (undeliverable, reason in its detail)
+ * carrying the refused output as payload, cut to dlq_max; a refused dead
+ * letter is rebuilt without payload. r->out is updated: send it again.
+ * Returns 0, or -1 when there is nothing smaller to send (or no memory). */
+int batches_refused(batches_t *bs, batch_rec_t *r, const char *reason);
+/* Bytes the batches hold: input payloads not yet handed on, and the
+ * encoded outputs of batches not yet recycled. For back-pressure. */
+size_t batches_bytes(const batches_t *bs);
 
 /* Rebalance: drops the records of the listed partitions that no worker has
  * started on (their messages and tracker references); returns how many. */

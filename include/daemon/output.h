@@ -40,6 +40,12 @@ typedef struct output_hooks {
     void (*writable)(void *ctx);
     /* Delivery reports were served (something may have finished). */
     void (*served)(void *ctx);
+    /* Kafka refused m for good (err: too large, an invalid record), by a
+     * delivery report or at once: retrying would never succeed, and would
+     * hold its partition's offsets forever. The owner may replace m's topic
+     * and value by something smaller (a dead letter) and return 1: m is then
+     * sent again; 0 keeps retrying m as it is. */
+    int (*refused)(void *ctx, output_msg_t *m, rd_kafka_resp_err_t err);
     /* The producer hit a fatal error: nothing more can be delivered. */
     void (*fatal)(void *ctx, const char *msg);
     void *ctx;
@@ -58,6 +64,8 @@ void output_free(output_t *o);
 void output_close(output_t *o, void (*done)(void *ctx), void *ctx);
 
 output_result_t output_send(output_t *o, output_msg_t *m);
+/* The producer's message.max.bytes. */
+size_t output_max_message(output_t *o);
 /* Serves delivery reports without blocking. */
 void output_poll(output_t *o);
 /* Waits up to timeout_ms for everything queued to be delivered (serving

@@ -11,6 +11,9 @@
  * up to FREE_BATCHES of them and arenas below FREE_ARENA_MAX. */
 #define FREE_BATCHES 8
 #define FREE_ARENA_MAX (64u << 20)
+/* What Kafka adds to key and value when it checks message.max.bytes (record
+ * and batch headers), with room to spare. */
+#define RECORD_OVERHEAD 512
 
 struct batches {
     uv_loop_t *loop;
@@ -22,6 +25,7 @@ struct batches {
     batch_t *live;             /* batches in use, whatever their state: freed at exit */
     size_t nfree;
     int nworking;
+    size_t bytes;              /* see batches_bytes */
     pthread_mutex_t mu;        /* b->finished, between a worker and a waiting revoke */
     pthread_cond_t cv;
 };
@@ -59,6 +63,7 @@ static batch_t *batch_get(batches_t *bs)
     b->next = NULL;
     b->nmodels = 0;
     b->resolved = 0;
+    b->in_bytes = b->counted = 0;
     buf_reset(&b->arena);
     b->live_prev = NULL;
     b->live_next = bs->live;
@@ -77,6 +82,15 @@ static void live_unlink(batches_t *bs, batch_t *b)
     if (b->live_next)
         b->live_next->live_prev = b->live_prev;
     b->live_prev = b->live_next = NULL;
+}
+
+/* Frees the dead letters built after refusals. */
+static void free_own(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->recs[i].own);
+        b->recs[i].own = NULL;
+    }
 }
 
 static void batch_destroy(batch_t *b)
@@ -106,6 +120,9 @@ static void batch_maybe_free(batches_t *bs, batch_t *b)
     if (b->state == BATCH_FILLING || b->after_pending || b->produced < b->n || b->outstanding)
         return;
     release_models(b);
+    free_own(b);
+    bs->bytes -= b->counted;
+    b->counted = 0;
     live_unlink(bs, b);
     if (bs->nfree < FREE_BATCHES && b->arena.cap < FREE_ARENA_MAX) {
         b->next = bs->freelist;
@@ -130,6 +147,7 @@ void batches_free(batches_t *bs)
                 offsets_unref(b->recs[i].part);
         }
         release_models(b);
+        free_own(b);
         batch_destroy(b);
     }
     while (bs->freelist) {
@@ -167,8 +185,12 @@ int batches_add(batches_t *bs, rd_kafka_message_t *m, offsets_part_t *part, uint
     r->msg = m;
     r->part = offsets_ref(part);
     r->seq = seq;
+    r->offset = m->offset;
+    r->in_len = m->len;
     r->b = b;
-    if (b->n >= bs->o.batch_size)
+    b->in_bytes += m->len;
+    bs->bytes += m->len;
+    if (b->n >= bs->o.batch_size || b->in_bytes >= bs->o.max_bytes)
         return BATCHES_FULL;
     return opened ? BATCHES_OPENED : BATCHES_ADDED;
 }
@@ -214,25 +236,34 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
             int64_t ts = b->rec.has_ts ? b->rec.ts_ms : rd_kafka_message_timestamp(m, NULL);
             if (ts < 0)
                 ts = tstamp_now_ms();
-            r->key_off = (uint32_t)a->len;
+            r->key_off = a->len;
             rec_put_key(&b->rec, a);
-            r->key_len = (uint32_t)(a->len - r->key_off);
-            r->out_off = (uint32_t)a->len;
+            r->key_len = a->len - r->key_off;
+            r->out_off = a->len;
             rec_put_labeled(a, &b->rec, &res, rm->label_json, rm->label_json_len, rm->tag_json, rm->tag_json_len, ts);
-            r->out_len = (uint32_t)(a->len - r->out_off);
-            r->label = (int32_t)res.label;
-            r->nknown = res.nknown;
+            r->out_len = a->len - r->out_off;
+            /* The producer would refuse it for good (and a retried refusal
+             * stalls the partition): the record is dead-lettered instead. */
+            if (o->max_message && r->out_len + r->key_len + RECORD_OVERHEAD > o->max_message) {
+                snprintf(detail, sizeof detail, "labeled record of %zu bytes exceeds message.max.bytes %zu",
+                         r->out_len + r->key_len, o->max_message);
+                a->len = r->key_off;
+                st = REC_OUTPUT_TOO_LARGE;
+            } else {
+                r->label = (int32_t)res.label;
+                r->nknown = res.nknown;
+            }
         }
     }
     r->status = (int16_t)st;
     if (st != REC_OK) {
-        r->key_off = (uint32_t)a->len;
+        r->key_off = a->len;
         buf_append(a, m->key, m->key ? m->key_len : 0);
-        r->key_len = (uint32_t)(a->len - r->key_off);
-        r->out_off = (uint32_t)a->len;
+        r->key_len = a->len - r->key_off;
+        r->out_off = a->len;
         rec_put_dead(a, st, detail, rd_kafka_topic_name(m->rkt), m->partition, m->offset, m->payload, m->len,
                      o->dlq_max);
-        r->out_len = (uint32_t)(a->len - r->out_off);
+        r->out_len = a->len - r->out_off;
     }
 }
 
@@ -255,6 +286,8 @@ static void finish_work(batches_t *bs, batch_t *b)
 {
     b->state = BATCH_WORKED;
     bs->nworking--;
+    b->counted = b->arena.len;
+    bs->bytes += b->counted;
     for (size_t i = 0; i < b->nmodels; i++) {
         registry_clf_put(b->models[i], b->clfs[i]);
         b->clfs[i] = NULL;
@@ -419,6 +452,7 @@ void batches_handed_on(batches_t *bs, batch_rec_t *r)
     batch_t *b = r->b;
     rd_kafka_message_destroy(r->msg);
     r->msg = NULL;
+    bs->bytes -= r->in_len;
     if (++b->produced < b->n)
         return;
     /* Fully handed on: out of the FIFO before any delivery report can finish it. */
@@ -444,7 +478,7 @@ int batches_delivered(batches_t *bs, batch_rec_t *r, uint64_t *age_ns)
 /* ---- rebalance ---- */
 
 /* Drops the records of revoked partitions from one batch; returns how many. */
-static size_t drop_records(batch_t *b, const rd_kafka_topic_partition_list_t *parts)
+static size_t drop_records(batches_t *bs, batch_t *b, const rd_kafka_topic_partition_list_t *parts)
 {
     size_t k = 0, dropped = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -452,6 +486,8 @@ static size_t drop_records(batch_t *b, const rd_kafka_topic_partition_list_t *pa
         if (offsets_in_list(parts, r->part)) {
             rd_kafka_message_destroy(r->msg);
             offsets_unref(r->part);
+            bs->bytes -= r->in_len;
+            b->in_bytes -= r->in_len;
             dropped++;
             if (b->state == BATCH_QUEUED)
                 b->outstanding--;
@@ -468,12 +504,12 @@ size_t batches_drop(batches_t *bs, const rd_kafka_topic_partition_list_t *parts)
 {
     size_t dropped = 0;
     if (bs->cur)
-        dropped += drop_records(bs->cur, parts);
+        dropped += drop_records(bs, bs->cur, parts);
     batch_t *prev = NULL;
     for (batch_t *b = bs->head; b;) {
         batch_t *next = b->next;
         if (b->state == BATCH_QUEUED) {
-            dropped += drop_records(b, parts);
+            dropped += drop_records(bs, b, parts);
             if (!b->n) {
                 if (prev)
                     prev->next = next;
@@ -492,6 +528,35 @@ size_t batches_drop(batches_t *bs, const rd_kafka_topic_partition_list_t *parts)
     }
     return dropped;
 }
+
+int batches_refused(batches_t *bs, batch_rec_t *r, const char *reason)
+{
+    /* A refused dead letter is sent again without its payload; one without
+     * payload cannot be made smaller. */
+    if (r->bare)
+        return -1;
+    size_t max = r->status == REC_OK ? bs->o.dlq_max : 0;
+    buf_t d = BUF_INIT;
+    rec_put_dead(&d, REC_UNDELIVERABLE, reason, r->part->topic, r->part->partition, r->offset, r->out.val,
+                 r->out.vlen, max);
+    buf_cstr(&d);
+    if (d.oom) {
+        buf_free(&d);
+        return -1;
+    }
+    free(r->own);
+    r->own = d.p;
+    r->status = REC_UNDELIVERABLE;
+    r->bare = max == 0;
+    r->out.dead = 1;
+    r->out.val = r->own;
+    r->out.vlen = d.len;
+    r->b->counted += d.len;
+    bs->bytes += d.len;
+    return 0;
+}
+
+size_t batches_bytes(const batches_t *bs) { return bs->bytes; }
 
 int batches_idle(const batches_t *bs) { return !bs->head && !bs->nworking; }
 

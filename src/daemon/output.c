@@ -23,8 +23,8 @@ struct output {
     output_msg_t **retry_q;    /* refused or failed, to produce again */
     size_t nretry, capretry;
     uint64_t retry_ms;
-    uint64_t n_failed;
-    metrics_family_t *f_dr_fail;
+    uint64_t n_failed, n_refused;
+    metrics_family_t *f_dr_fail, *f_refused;
 };
 
 static void on_retry(uv_timer_t *t);
@@ -57,9 +57,31 @@ static void push_retry(output_t *o, output_msg_t *m)
         arm_retry(o, o->retry_ms);
 }
 
+/* Errors no retry can cure: the message itself is refused. */
+static int permanent(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE ||
+           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           e == RD_KAFKA_RESP_ERR_INVALID_MSG;
+}
+
+/* Asks the owner to replace a refused message; 1 when it did. */
+static int replace_refused(output_t *o, output_msg_t *m, rd_kafka_resp_err_t e)
+{
+    if (!permanent(e) || !o->h.refused || !o->h.refused(o->h.ctx, m, e))
+        return 0;
+    o->n_refused++;
+    metrics_inc(metrics_series0(o->f_refused), 1);
+    log_event(LOG_LEVEL_WARN, "output_refused", "code=%s action=%s", rd_kafka_err2name(e),
+              log_q("sent to the dead-letter topic instead"));
+    return 1;
+}
+
 output_result_t output_send(output_t *o, output_msg_t *m)
 {
     rd_kafka_resp_err_t e = produce(o, m);
+    if (e && replace_refused(o, m, e))
+        e = produce(o, m);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         producer_poll(o->kout);
         arm_retry(o, QUEUE_FULL_MS);
@@ -96,6 +118,11 @@ static void on_dr(void *ctx, void *opaque, rd_kafka_resp_err_t err)
 {
     output_t *o = ctx;
     output_msg_t *m = opaque;
+    if (err && replace_refused(o, m, err)) {
+        if (produce(o, m))
+            push_retry(o, m);
+        return;
+    }
     if (err) {
         /* librdkafka already retried for message.timeout.ms; try again, later:
          * the record stays outstanding and its offset unstored. */
@@ -129,6 +156,8 @@ void output_poll(output_t *o) { producer_poll(o->kout); }
 
 int output_flush(output_t *o, int timeout_ms) { return producer_flush(o->kout, timeout_ms); }
 
+size_t output_max_message(output_t *o) { return producer_max_message(o->kout); }
+
 int output_failing(const output_t *o) { return o->nretry > 0; }
 
 rd_kafka_t *output_rk(output_t *o) { return producer_rk(o->kout); }
@@ -146,8 +175,11 @@ int output_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
     o->dlq_topic = strdup(cfg_str(cfg, "output.dlq.topic"));
     o->f_dr_fail = metrics_family(met, METRICS_COUNTER, "triage_delivery_failures_total",
                                   "Output deliveries that failed and were retried.", NULL, NULL, 0);
+    o->f_refused = metrics_family(met, METRICS_COUNTER, "triage_output_refused_total",
+                                  "Outputs Kafka refused for good (e.g. too large), dead-lettered instead.", NULL,
+                                  NULL, 0);
     int rc;
-    if (!o->topic || !o->dlq_topic || !o->f_dr_fail) {
+    if (!o->topic || !o->dlq_topic || !o->f_dr_fail || !o->f_refused) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }

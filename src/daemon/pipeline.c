@@ -30,7 +30,7 @@ struct pipeline {
 
     rec_schema_t schema;
     char *textlist;
-    size_t batch_size, max_inflight;
+    size_t batch_size, max_inflight, max_inflight_bytes;
     uint64_t linger_ms, flush_ms;
 
     size_t inflight;           /* consumed, not yet delivered */
@@ -44,7 +44,7 @@ struct pipeline {
     uint64_t n_in, n_out, n_dead;
 
     metrics_family_t *f_in, *f_out, *f_dead, *f_batches, *f_batch_size, *f_batch_latency, *f_classify, *f_labels,
-        *f_unknown, *f_lag, *f_assigned, *f_rebalances, *f_inflight, *f_paused, *f_throttled;
+        *f_unknown, *f_lag, *f_assigned, *f_rebalances, *f_inflight, *f_inflight_bytes, *f_paused, *f_throttled;
 };
 
 static void backpressure(pipeline_t *pl);
@@ -79,6 +79,15 @@ static void produce_ready(pipeline_t *pl)
 }
 
 static void on_writable(void *ctx) { produce_ready(ctx); }
+
+static int on_refused(void *ctx, output_msg_t *m, rd_kafka_resp_err_t err)
+{
+    pipeline_t *pl = ctx;
+    batch_rec_t *r = (batch_rec_t *)m; /* out is its first member */
+    char reason[128];
+    snprintf(reason, sizeof reason, "Kafka refused the output: %s", rd_kafka_err2name(err));
+    return batches_refused(pl->bs, r, reason) == 0;
+}
 
 static void on_output_fatal(void *ctx, const char *msg) { fail(ctx, "%s", msg); }
 
@@ -177,18 +186,21 @@ static void backpressure(pipeline_t *pl)
 {
     if (pl->in_revoke || !pl->started || pl->finalizing)
         return;
-    if (pl->inflight >= pl->max_inflight) {
+    /* Counted in records and in bytes: input.max.inflight records of up to
+     * input.max.bytes each would be far too much memory. */
+    size_t bytes = batches_bytes(pl->bs);
+    if (pl->inflight >= pl->max_inflight || bytes >= pl->max_inflight_bytes) {
         if (!pl->throttled && !pl->paused)
             set_throttle(pl, 1);
         if (pl->throttled && !pl->paused && uv_hrtime() - pl->throttled_since > PAUSE_AFTER_MS * 1000000ull &&
             !consumer_pause(pl->kin, 1)) {
             pl->paused = 1;
             metrics_set(metrics_series0(pl->f_paused), 1);
-            log_event(LOG_LEVEL_WARN, "input_paused", "inflight=%zu limit=%zu waited_ms=%d", pl->inflight,
-                      pl->max_inflight, PAUSE_AFTER_MS);
+            log_event(LOG_LEVEL_WARN, "input_paused", "inflight=%zu limit=%zu bytes=%zu bytes_limit=%zu waited_ms=%d",
+                      pl->inflight, pl->max_inflight, bytes, pl->max_inflight_bytes, PAUSE_AFTER_MS);
             set_throttle(pl, 0); /* paused partitions deliver nothing: polling is safe again */
         }
-    } else if (pl->inflight <= pl->max_inflight / 2) {
+    } else if (pl->inflight <= pl->max_inflight / 2 && bytes <= pl->max_inflight_bytes / 2) {
         if (pl->throttled)
             set_throttle(pl, 0);
         if (pl->paused && !consumer_pause(pl->kin, 0)) {
@@ -363,6 +375,9 @@ static int register_metrics(pipeline_t *pl, metrics_t *met)
                                       "kind", NULL, 0);
     pl->f_inflight = metrics_family(met, METRICS_GAUGE, "triage_inflight_records",
                                     "Records consumed, not yet delivered.", NULL, NULL, 0);
+    pl->f_inflight_bytes = metrics_family(met, METRICS_GAUGE, "triage_inflight_bytes",
+                                          "Bytes held for records in flight (inputs and encoded outputs).", NULL,
+                                          NULL, 0);
     pl->f_paused = metrics_family(met, METRICS_GAUGE, "triage_input_paused",
                                   "1 while back-pressure pauses the input.", NULL, NULL, 0);
     pl->f_throttled = metrics_family(met, METRICS_GAUGE, "triage_input_throttled",
@@ -390,13 +405,18 @@ int pipeline_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metri
     pl->batch_size = (size_t)cfg_int(cfg, "batch.size");
     pl->linger_ms = (uint64_t)cfg_int(cfg, "batch.linger.ms");
     pl->max_inflight = (size_t)cfg_int(cfg, "input.max.inflight");
+    pl->max_inflight_bytes = (size_t)cfg_int(cfg, "input.max.inflight.bytes");
     pl->flush_ms = (uint64_t)cfg_int(cfg, "output.flush.timeout.ms");
     if (register_metrics(pl, met)) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }
+    output_hooks_t oh = {on_delivered, on_writable, on_served, on_refused, on_output_fatal, pl};
+    if ((rc = output_new(loop, cfg, bootstrap, met, &oh, &pl->out, err, errlen)))
+        goto fail;
     batches_opts_t bo = {&pl->schema, pl->batch_size, (int)cfg_int(cfg, "batch.workers"),
-                         (size_t)cfg_int(cfg, "output.dlq.payload.max.bytes")};
+                         (size_t)cfg_int(cfg, "output.dlq.payload.max.bytes"), (size_t)cfg_int(cfg, "batch.max.bytes"),
+                         output_max_message(pl->out)};
     batches_hooks_t bh = {on_worked, on_batch_after, pl};
     if (batches_new(loop, &bo, &bh, &pl->bs)) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
@@ -406,9 +426,6 @@ int pipeline_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metri
     consumer_opts_t ko = {cfg_str(cfg, "input.group"), cfg_str(cfg, "input.assignment"),
                           cfg_int(cfg, "input.commit.interval.ms")};
     if ((rc = consumer_new(cfg, &ko, bootstrap, &ch, &pl->kin, err, errlen)))
-        goto fail;
-    output_hooks_t oh = {on_delivered, on_writable, on_served, on_output_fatal, pl};
-    if ((rc = output_new(loop, cfg, bootstrap, met, &oh, &pl->out, err, errlen)))
         goto fail;
     uv_poll_init(loop, &pl->cpoll, consumer_fd(pl->kin));
     uv_timer_init(loop, &pl->linger);
@@ -556,4 +573,5 @@ void pipeline_refresh_metrics(pipeline_t *pl)
     }
     metrics_set(metrics_series0(pl->f_assigned), (double)pl->parts.n);
     metrics_set(metrics_series0(pl->f_inflight), (double)pl->inflight);
+    metrics_set(metrics_series0(pl->f_inflight_bytes), (double)batches_bytes(pl->bs));
 }

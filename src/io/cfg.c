@@ -44,6 +44,9 @@ static const def_t defs[] = {
      "Optional event-time field: RFC 3339 or epoch milliseconds; else the Kafka timestamp is used."},
     {"input.max.inflight", T_INT, "20000", 1, 10000000, NULL,
      "Records consumed but not yet delivered; above this the partitions are paused (back-pressure)."},
+    {"input.max.inflight.bytes", T_BYTES, "256MB", 65536, 1e12, NULL,
+     "Bytes of records consumed but not yet delivered (input and output); above this the input is\n"
+     "held back like above input.max.inflight, so large records cannot exhaust memory."},
     {"input.commit.interval.ms", T_MS, "250", 10, 3600000, NULL,
      "How often delivered offsets are committed (also on revoke and shutdown). After a crash,\n"
      "about this much work is done again (at-least-once), so keep it short."},
@@ -58,6 +61,8 @@ static const def_t defs[] = {
      "How long shutdown and revocation wait for outstanding deliveries."},
 
     {"batch.size", T_INT, "500", 1, 100000, NULL, "Records per classification batch."},
+    {"batch.max.bytes", T_BYTES, "16MB", 1024, 1e9, NULL,
+     "A batch also closes once its records hold this many bytes (bounds a batch's memory)."},
     {"batch.linger.ms", T_MS, "20", 0, 60000, NULL, "A batch closes after this long even when not full."},
     {"batch.workers", T_INT, "2", 1, 64, NULL, "Batches classified in parallel on the thread pool."},
 

@@ -211,10 +211,19 @@ static int setup(void **state)
     rec_schema_default(&F.schema);
     snprintf(F.textlist, sizeof F.textlist, "text");
     assert_int_equal(rec_schema_set_text(&F.schema, F.textlist, err, sizeof err), 0);
-    batches_opts_t o = {&F.schema, BATCH, 2, 1024};
+    batches_opts_t o = {&F.schema, BATCH, 2, 1024, SIZE_MAX, 0};
     batches_hooks_t h = {on_worked, on_after, &F};
     assert_int_equal(batches_new(&F.loop, &o, &h, &F.bs), 0);
     return 0;
+}
+
+/* Replaces the fixture's batches by ones with these limits. */
+static void reopen(size_t max_bytes, size_t max_message)
+{
+    batches_free(F.bs);
+    batches_opts_t o = {&F.schema, BATCH, 2, 1024, max_bytes, max_message};
+    batches_hooks_t h = {on_worked, on_after, &F};
+    assert_int_equal(batches_new(&F.loop, &o, &h, &F.bs), 0);
 }
 
 static int teardown(void **state)
@@ -364,6 +373,114 @@ static void test_drop_on_revoke(void **state)
     assert_true(batches_idle(F.bs));
 }
 
+/* A batch also closes at max_bytes of input, before batch_size records. */
+static void test_batch_closes_at_max_bytes(void **state)
+{
+    (void)state;
+    size_t two = F.msgs[0]->len + F.msgs[1]->len;
+    reopen(two + 1, 0);
+    int rc[3];
+    for (int i = 0; i < 3; i++) {
+        rd_kafka_message_t *m = F.msgs[i];
+        offsets_part_t *t = offsets_set_add(&F.parts, "in", m->partition);
+        rc[i] = batches_add(F.bs, m, t, offsets_push(t, m->offset));
+    }
+    assert_int_equal(rc[0], BATCHES_OPENED);
+    assert_int_equal(rc[1], BATCHES_ADDED);
+    assert_int_equal(rc[2], BATCHES_FULL); /* 3 records < BATCH, but over the bytes */
+    assert_true(batches_bytes(F.bs) >= two + F.msgs[2]->len);
+    for (int i = 0; i < NREC; i++) {
+        if (i >= 3)
+            rd_kafka_message_destroy(F.msgs[i]); /* not added: the consumer waits for every message */
+        F.msgs[i] = NULL;
+    }
+    batches_close(F.bs, NULL);
+}
+
+/* Held bytes: inputs until handed on, outputs until the batch is recycled;
+ * nothing once everything is delivered. */
+static void test_bytes_counted(void **state)
+{
+    (void)state;
+    size_t in = 0;
+    for (int i = 0; i < NREC; i++)
+        in += F.msgs[i]->len;
+    add_range(0, NREC);
+    batches_close(F.bs, F.reg);
+    assert_int_equal(batches_bytes(F.bs), in);
+    run_until(all_worked);
+    assert_true(batches_bytes(F.bs) > in); /* plus the encoded outputs */
+    batch_rec_t *out[NREC];
+    assert_int_equal(hand_on(out, NREC), NREC);
+    assert_true(batches_bytes(F.bs) > 0 && batches_bytes(F.bs) < in * 20);
+    uint64_t age;
+    for (int i = 0; i < NREC; i++) {
+        int64_t store;
+        offsets_done(out[i]->part, out[i]->seq, &store);
+        batches_delivered(F.bs, out[i], &age);
+    }
+    assert_int_equal(batches_bytes(F.bs), 0);
+}
+
+/* A labeled record larger than the producer's message.max.bytes becomes an
+ * output_too_large dead letter holding the input (issue 9, defect 1: it was
+ * produced, refused, and retried forever). */
+static void test_output_too_large(void **state)
+{
+    (void)state;
+    reopen(SIZE_MAX, 600);
+    add_range(0, NREC);
+    batches_close(F.bs, F.reg);
+    run_until(all_worked);
+    batch_rec_t *out[NREC];
+    assert_int_equal(hand_on(out, NREC), NREC);
+    uint64_t age;
+    for (int i = 0; i < NREC; i++) {
+        assert_true(out[i]->out.dead);
+        if (i != 5) {
+            assert_int_equal(out[i]->status, REC_OUTPUT_TOO_LARGE);
+            assert_true(memmem(out[i]->out.val, out[i]->out.vlen, "\"output_too_large\"", 18) != NULL);
+            assert_true(memmem(out[i]->out.val, out[i]->out.vlen, "invoice number", 14) != NULL);
+            assert_true(out[i]->out.vlen + out[i]->out.klen < 600);
+        }
+        int64_t store;
+        offsets_done(out[i]->part, out[i]->seq, &store);
+        batches_delivered(F.bs, out[i], &age);
+    }
+}
+
+/* An output Kafka refused for good becomes an undeliverable dead letter
+ * carrying it; refused again, it goes without payload; then there is
+ * nothing smaller to send. */
+static void test_refused_output(void **state)
+{
+    (void)state;
+    add_range(0, NREC);
+    batches_close(F.bs, F.reg);
+    run_until(all_worked);
+    batch_rec_t *out[NREC];
+    assert_int_equal(hand_on(out, NREC), NREC);
+    batch_rec_t *r = out[0];
+    assert_int_equal(r->status, REC_OK);
+    assert_int_equal(batches_refused(F.bs, r, "Kafka refused the output: MSG_SIZE_TOO_LARGE"), 0);
+    assert_true(r->out.dead);
+    assert_int_equal(r->status, REC_UNDELIVERABLE);
+    assert_true(memmem(r->out.val, r->out.vlen, "\"undeliverable\"", 15) != NULL);
+    assert_true(memmem(r->out.val, r->out.vlen, "MSG_SIZE_TOO_LARGE", 18) != NULL);
+    assert_true(memmem(r->out.val, r->out.vlen, "\\\"id\\\":\\\"r0", 11) != NULL); /* the refused output */
+    assert_int_equal(batches_refused(F.bs, r, "again"), 0);
+    assert_true(memmem(r->out.val, r->out.vlen, "\"payload_truncated\":true", 24) != NULL);
+    assert_true(r->out.vlen <= REC_DEAD_OVERHEAD);
+    assert_int_equal(batches_refused(F.bs, r, "again"), -1);
+    uint64_t age;
+    for (int i = 0; i < NREC; i++) {
+        int64_t store;
+        offsets_done(out[i]->part, out[i]->seq, &store);
+        batches_delivered(F.bs, out[i], &age);
+    }
+    assert_int_equal(batches_bytes(F.bs), 0);
+}
+
 int main(void)
 {
     char err[256];
@@ -371,6 +488,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_order_and_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_on_revoke, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_closes_at_max_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bytes_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_output, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,7 +107,7 @@ static void setup_output(fixture_t *f, const char *const *sets)
         if (cfg_set_arg(f->cfg, sets[i], "test", err, sizeof err))
             fail_msg("%s: %s", sets[i], err);
     assert_non_null(f->met = metrics_new());
-    output_hooks_t h = {on_delivered, on_writable, on_served, on_fatal, f};
+    output_hooks_t h = {on_delivered, on_writable, on_served, NULL, on_fatal, f};
     if (output_new(&f->loop, f->cfg, kafka_mock_bootstraps(f->mock), f->met, &h, &f->out, err, sizeof err))
         fail_msg("output_new: %s", err);
     for (int i = 0; i < NMSG; i++) {
