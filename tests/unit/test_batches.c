@@ -373,6 +373,19 @@ static void test_drop_on_revoke(void **state)
     assert_true(batches_idle(F.bs));
 }
 
+/* Delivers the n handed-on records, as the output would report them; then
+ * the batches hold nothing. */
+static void deliver_all(batch_rec_t **out, int n)
+{
+    uint64_t age;
+    for (int i = 0; i < n; i++) {
+        int64_t store;
+        offsets_done(out[i]->part, out[i]->seq, &store);
+        batches_delivered(F.bs, out[i], &age);
+    }
+    assert_int_equal(batches_bytes(F.bs), 0);
+}
+
 /* A batch also closes at max_bytes of input, before batch_size records. */
 static void test_batch_closes_at_max_bytes(void **state)
 {
@@ -413,13 +426,7 @@ static void test_bytes_counted(void **state)
     batch_rec_t *out[NREC];
     assert_int_equal(hand_on(out, NREC), NREC);
     assert_true(batches_bytes(F.bs) > 0 && batches_bytes(F.bs) < in * 20);
-    uint64_t age;
-    for (int i = 0; i < NREC; i++) {
-        int64_t store;
-        offsets_done(out[i]->part, out[i]->seq, &store);
-        batches_delivered(F.bs, out[i], &age);
-    }
-    assert_int_equal(batches_bytes(F.bs), 0);
+    deliver_all(out, NREC);
 }
 
 /* A labeled record larger than the producer's message.max.bytes becomes an
@@ -434,7 +441,6 @@ static void test_output_too_large(void **state)
     run_until(all_worked);
     batch_rec_t *out[NREC];
     assert_int_equal(hand_on(out, NREC), NREC);
-    uint64_t age;
     for (int i = 0; i < NREC; i++) {
         assert_true(out[i]->out.dead);
         if (i != 5) {
@@ -443,10 +449,8 @@ static void test_output_too_large(void **state)
             assert_true(memmem(out[i]->out.val, out[i]->out.vlen, "invoice number", 14) != NULL);
             assert_true(out[i]->out.vlen + out[i]->out.klen < 600);
         }
-        int64_t store;
-        offsets_done(out[i]->part, out[i]->seq, &store);
-        batches_delivered(F.bs, out[i], &age);
     }
+    deliver_all(out, NREC);
 }
 
 /* An output Kafka refused for good becomes an undeliverable dead letter
@@ -472,13 +476,7 @@ static void test_refused_output(void **state)
     assert_true(memmem(r->out.val, r->out.vlen, "\"payload_truncated\":true", 24) != NULL);
     assert_true(r->out.vlen <= REC_DEAD_OVERHEAD);
     assert_int_equal(batches_refused(F.bs, r, "again"), -1);
-    uint64_t age;
-    for (int i = 0; i < NREC; i++) {
-        int64_t store;
-        offsets_done(out[i]->part, out[i]->seq, &store);
-        batches_delivered(F.bs, out[i], &age);
-    }
-    assert_int_equal(batches_bytes(F.bs), 0);
+    deliver_all(out, NREC);
 }
 
 int main(void)
