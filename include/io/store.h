@@ -24,14 +24,15 @@
  * Errors: TRI_ENOENT no such object (S3: 404); TRI_EAGAIN transient failures
  * (connection, timeout, 429, 5xx) outlasted the retries; TRI_EIO any other
  * failure, remote or local; TRI_EINVAL bad URL, key, options or a missing
- * bucket; TRI_EFORMAT an unreadable listing; TRI_ERANGE store_get_small over
- * its limit.
+ * bucket; TRI_EFORMAT an unreadable listing; TRI_ERANGE an object or a
+ * listing over its limit (store_opts_t).
  *
  * Uploads in progress live under "KEY.uploading.<16 hex digits>" (a file of
  * that name for file://); store_list never shows such names, so one left by a
  * crash is invisible, and keys of that form are refused.
  *
- * Threads: a store_t may be used from one thread at a time; the daemon uses
+ * Threads: a store_t may be used from one thread at a time (store_cancel
+ * excepted); the daemon uses
  * it only from the thread pool, one job at a time. libcurl runs with
  * CURLOPT_NOSIGNAL, so a program using an s3:// store must ignore SIGPIPE
  * (a TLS peer that hangs up would otherwise kill it).
@@ -58,7 +59,16 @@ typedef struct store_opts {
     long timeout_ms;             /* per attempt, connecting included; 0: 30000 */
     int retries;                 /* extra attempts; < 0: 3 */
     int insecure;                /* skip TLS verification (tests only; never the default) */
+    /* Bounds on what a hostile or broken store can make us hold: 0 takes
+     * the default below. */
+    uint64_t max_object_bytes;   /* largest object store_get_file fetches */
+    size_t max_list_keys;        /* keys in one listing (all pages) */
+    unsigned max_list_pages;     /* pages in one S3 listing */
 } store_opts_t;
+
+#define STORE_MAX_OBJECT (1ull << 30)
+#define STORE_MAX_LIST_KEYS 100000
+#define STORE_MAX_LIST_PAGES 1000
 
 typedef struct store store_t;
 
@@ -87,6 +97,10 @@ typedef struct store_list {
 
 int store_open(const char *url, const store_opts_t *opts, store_t **out, char *err, size_t errlen);
 void store_close(store_t *s);
+/* Makes the transfer in progress (and any backoff wait) stop within about a
+ * second, and every later call fail with TRI_EAGAIN: for shutdown. The one
+ * call that may come from any thread. */
+void store_cancel(store_t *s);
 /* "s3://bucket/prefix" or "file:///dir", credentials never included. */
 const char *store_url(const store_t *s);
 
@@ -99,11 +113,16 @@ int store_list(store_t *s, const char *prefix, store_list_t *out, char *err, siz
 void store_list_free(store_list_t *l);
 
 /* Downloads key into the file path (created or truncated; written through a
- * temporary name and renamed on success). With if_none_match (an ETag), an
- * unchanged object returns STORE_NOT_MODIFIED and leaves path alone. The
- * object's ETag is copied into etag_out (80 bytes) when not NULL. */
-int store_get_file(store_t *s, const char *key, const char *path, const char *if_none_match, char *etag_out,
-                   char *err, size_t errlen);
+ * temporary name and renamed on success). size is the size the listing
+ * gave (0: unknown): a transfer that brings more or fewer bytes is stopped
+ * and fails with TRI_EAGAIN (a store or transfer fault, worth a retry); an
+ * object over max_object_bytes fails with TRI_ERANGE without being fetched
+ * when its size is known, as soon as it passes the limit otherwise. With
+ * if_none_match (an ETag), an unchanged object returns STORE_NOT_MODIFIED
+ * and leaves path alone. The object's ETag is copied into etag_out (80
+ * bytes) when not NULL. */
+int store_get_file(store_t *s, const char *key, const char *path, uint64_t size, const char *if_none_match,
+                   char *etag_out, char *err, size_t errlen);
 /* Small objects (a PIN) into memory: *data (NUL-terminated, caller frees),
  * at most max bytes. */
 int store_get_small(store_t *s, const char *key, size_t max, char **data, size_t *len, char *err, size_t errlen);

@@ -207,7 +207,7 @@ static int load_version(store_t *s, const char *dir, const char *using, model_t 
     close(fd);
     char key[600];
     snprintf(key, sizeof key, "%s/%s.tmodel", dir, using);
-    int rc = store_get_file(s, key, tmp, NULL, NULL, err, errlen);
+    int rc = store_get_file(s, key, tmp, 0, NULL, NULL, err, errlen);
     if (!rc)
         rc = model_load_file(tmp, out, err, errlen);
     unlink(tmp);

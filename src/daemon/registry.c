@@ -23,6 +23,7 @@ typedef struct slot {
     char *account;             /* NULL for the default */
     char *dir;                 /* store-relative directory: NAME or accounts/ACCOUNT */
     char target[VERSION_MAX];  /* what the store says should serve; "" when nothing */
+    uint64_t target_size;      /* its size in the listing */
     char failed[VERSION_MAX];  /* a version that was refused: not retried until it changes */
     registry_model_t *loaded;
     uint64_t last_used;
@@ -35,6 +36,8 @@ enum { J_CHECK, J_LOAD };
 typedef struct cat_ent {
     char *dir;                 /* NAME or accounts/ACCOUNT */
     char target[VERSION_MAX];
+    uint64_t size;
+    int unreadable;            /* its PIN could not be read: keep what serves */
 } cat_ent_t;
 
 typedef struct job {
@@ -44,6 +47,8 @@ typedef struct job {
     /* inputs (copied: the worker never touches loop-owned state) */
     char dir[512];
     char version[VERSION_MAX];
+    uint64_t size;             /* listed size of the version, 0 when unknown */
+    int may_fall_back;         /* nothing serves yet: a store failure may load the cached last good */
     int file_mode;
     /* results */
     int rc;
@@ -53,6 +58,8 @@ typedef struct job {
     int from_cache;            /* the store failed; the cached last good version loaded */
     cat_ent_t *cat;
     size_t ncat;
+    size_t nskipped;           /* keys the store's rules refuse, left out */
+    char skipped[2 * STORE_LIST_SKIP_NAMES][128];
     uint64_t t0;
     struct job *next;
 } job_t;
@@ -75,7 +82,7 @@ struct reg {
     struct stat seen;          /* file mode: identity of the last file loaded or tried */
     int have_seen;
     metrics_family_t *f_info, *f_loads, *f_refusals, *f_load_seconds, *f_last_check, *f_loaded_at, *f_last_error,
-        *f_store_errors, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks;
+        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks;
 };
 
 /* ---- pure helpers ---- */
@@ -367,6 +374,7 @@ static void enqueue(registry_t *r, job_t *j)
 typedef struct dirinfo {
     char *dir;
     char **versions;
+    uint64_t *sizes;           /* listed size of each version */
     size_t n, cap;
     int has_pin;
 } dirinfo_t;
@@ -414,14 +422,18 @@ static int collect(const store_list_t *l, dirinfo_t **dirs, size_t *n, size_t *c
         if (d->n == d->cap) {
             size_t c = d->cap ? d->cap * 2 : 8;
             char **nv = realloc(d->versions, c * sizeof *nv);
-            if (!nv)
+            if (nv)
+                d->versions = nv;
+            uint64_t *ns = realloc(d->sizes, c * sizeof *ns);
+            if (ns)
+                d->sizes = ns;
+            if (!nv || !ns)
                 return TRI_ENOMEM;
-            d->versions = nv;
             d->cap = c;
         }
         if (!(d->versions[d->n] = strndup(file, fl - 7)))
             return TRI_ENOMEM;
-        d->n++;
+        d->sizes[d->n++] = l->v[i].size;
     }
     return 0;
 }
@@ -439,22 +451,44 @@ static void check_work_store(job_t *j)
         j->rc = store_list(r->store, "accounts/", &l2, j->err, sizeof j->err);
     if (!j->rc && (collect(&l1, &dirs, &nd, &capd) || collect(&l2, &dirs, &nd, &capd)))
         j->rc = tri_errf(j->err, sizeof j->err, TRI_ENOMEM, "out of memory");
+    /* Bad keys were left out by the listing, one by one: name them. */
+    const store_list_t *ls[2] = {&l1, &l2};
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < ls[k]->nskipped && i < STORE_LIST_SKIP_NAMES; i++)
+            memcpy(j->skipped[k * STORE_LIST_SKIP_NAMES + i], ls[k]->skipped[i], sizeof j->skipped[0]);
+        j->nskipped += ls[k]->nskipped;
+    }
     if (!j->rc)
         j->cat = calloc(nd ? nd : 1, sizeof *j->cat);
     for (size_t i = 0; !j->rc && i < nd; i++) {
-        char pinned[PIN_MAX] = "";
-        if (dirs[i].has_pin &&
-            (j->rc = store_read_pin(r->store, dirs[i].dir, pinned, sizeof pinned, j->err, sizeof j->err)))
+        char pinned[PIN_MAX] = "", perr[TRI_ERRLEN];
+        cat_ent_t *c = &j->cat[j->ncat];
+        int prc = dirs[i].has_pin ? store_read_pin(r->store, dirs[i].dir, pinned, sizeof pinned, perr, sizeof perr) : 0;
+        if (prc == TRI_EAGAIN || prc == TRI_ENOMEM) { /* the store, not this entry: the whole check failed */
+            j->rc = tri_errf(j->err, sizeof j->err, prc, "%s", perr);
             break;
-        const char *t = store_pick_version(dirs[i].versions, dirs[i].n, pinned);
-        j->cat[j->ncat].dir = strdup(dirs[i].dir);
-        snprintf(j->cat[j->ncat].target, VERSION_MAX, "%s", t ? t : "");
+        }
+        if (!(c->dir = strdup(dirs[i].dir))) {
+            j->rc = tri_errf(j->err, sizeof j->err, TRI_ENOMEM, "out of memory");
+            break;
+        }
         j->ncat++;
+        if (prc) { /* this directory's PIN only: the others go on */
+            c->unreadable = 1;
+            log_event(LOG_LEVEL_WARN, "model_pin_unreadable", "dir=%s msg=%s", log_q(dirs[i].dir), log_q(perr));
+            continue;
+        }
+        const char *t = store_pick_version(dirs[i].versions, dirs[i].n, pinned);
+        snprintf(c->target, VERSION_MAX, "%s", t ? t : "");
+        for (size_t k = 0; t && k < dirs[i].n; k++)
+            if (dirs[i].versions[k] == t)
+                c->size = dirs[i].sizes[k];
     }
     for (size_t i = 0; i < nd; i++) {
         for (size_t k = 0; k < dirs[i].n; k++)
             free(dirs[i].versions[k]);
         free(dirs[i].versions);
+        free(dirs[i].sizes);
         free(dirs[i].dir);
     }
     free(dirs);
@@ -523,12 +557,18 @@ static void load_work_store(job_t *j)
     snprintf(path, sizeof path, "%s/%s.tmodel", dirpath, j->version);
     if (access(path, R_OK)) {
         snprintf(key, sizeof key, "%s/%s.tmodel", j->dir, j->version);
-        int rc = store_get_file(r->store, key, path, NULL, NULL, j->err, sizeof j->err);
+        int rc = store_get_file(r->store, key, path, j->size, NULL, NULL, j->err, sizeof j->err);
         if (rc) {
             j->rc = rc;
-            /* The store failed (not the model): fall back to the cached last good. */
+            /* Decided here, not from the message: a failed or short transfer
+             * is the store's fault and is retried; only an object listed
+             * over the size limit is refused. */
+            snprintf(j->reason, sizeof j->reason, "%s",
+                     rc == TRI_ENOENT ? "missing" : rc == TRI_ERANGE ? "too_large" : "store");
+            /* The store failed (not the model): fall back to the cached last
+             * good, unless a model serves already (it goes on serving). */
             char v[VERSION_MAX];
-            if (rc != TRI_ENOENT && !read_last_good(r->cache_dir, j->dir, v, sizeof v) && strcmp(v, j->version)) {
+            if (rc != TRI_ENOENT && j->may_fall_back && !read_last_good(r->cache_dir, j->dir, v, sizeof v) && strcmp(v, j->version)) {
                 snprintf(path, sizeof path, "%s/%s.tmodel", dirpath, v);
                 if (!load_verified(path, &j->model, j->err, sizeof j->err)) {
                     snprintf(j->version, sizeof j->version, "%s", v);
@@ -545,7 +585,7 @@ static void load_work_store(job_t *j)
     }
     write_last_good(r->cache_dir, j->dir, j->version);
 out:
-    if (j->rc)
+    if (j->rc && !j->reason[0])
         classify_reason(j->rc, j->err, j->reason, sizeof j->reason);
 }
 
@@ -603,12 +643,26 @@ static void after_check(registry_t *r, job_t *j)
     if (r->store_down)
         log_event(LOG_LEVEL_INFO, "store_reachable", "source=%s", log_q(store_url(r->store)));
     r->store_down = 0;
+    metrics_set(metrics_series0(r->f_bad_keys), (double)j->nskipped);
+    if (j->nskipped) {
+        char names[4 * 140] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < 2 * STORE_LIST_SKIP_NAMES && o < sizeof names - 1; i++)
+            if (j->skipped[i][0])
+                o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", o ? " " : "", j->skipped[i]);
+        log_event(LOG_LEVEL_WARN, "store_keys_skipped", "count=%zu first=%s", j->nskipped, log_q(names));
+    }
     /* Default model. */
     const char *def_target = "";
+    uint64_t def_size = 0;
     for (size_t i = 0; i < j->ncat; i++)
-        if (!strcmp(j->cat[i].dir, r->def.dir))
-            def_target = j->cat[i].target;
-    snprintf(r->def.target, sizeof r->def.target, "%s", def_target);
+        if (!strcmp(j->cat[i].dir, r->def.dir)) {
+            def_target = j->cat[i].unreadable ? r->def.target : j->cat[i].target;
+            def_size = j->cat[i].unreadable ? r->def.target_size : j->cat[i].size;
+        }
+    if (def_target != r->def.target)
+        snprintf(r->def.target, sizeof r->def.target, "%s", def_target);
+    r->def.target_size = def_size;
     if (!*def_target && !r->def.loaded)
         log_event(LOG_LEVEL_ERROR, "model_unavailable", "source=%s msg=%s", log_q(store_url(r->store)),
              log_q("no NAME/VERSION.tmodel in the store"));
@@ -617,13 +671,16 @@ static void after_check(registry_t *r, job_t *j)
         if (r->acct[i])
             r->acct[i]->present = 0;
     for (size_t i = 0; i < j->ncat; i++) {
-        if (strncmp(j->cat[i].dir, "accounts/", 9) || !j->cat[i].target[0])
+        if (strncmp(j->cat[i].dir, "accounts/", 9) || (!j->cat[i].target[0] && !j->cat[i].unreadable))
             continue;
         slot_t *s = acct_get(r, j->cat[i].dir + 9, 1);
         if (!s)
             continue;
         s->present = 1;
+        if (j->cat[i].unreadable)
+            continue; /* keeps its target until the PIN reads again */
         snprintf(s->target, sizeof s->target, "%s", j->cat[i].target);
+        s->target_size = j->cat[i].size;
     }
     for (size_t i = 0; i < r->acct_cap; i++) {
         slot_t *s = r->acct[i];
@@ -756,6 +813,8 @@ static void start_load(registry_t *r, slot_t *s, const char *version)
     j->file_mode = r->file_mode;
     snprintf(j->dir, sizeof j->dir, "%s", s->dir);
     snprintf(j->version, sizeof j->version, "%s", version);
+    j->size = strcmp(version, s->target) ? 0 : s->target_size;
+    j->may_fall_back = !s->loaded;
     s->loading = 1;
     enqueue(r, j);
 }
@@ -900,6 +959,10 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
                                  "When the last model or store error happened, by reason.", "reason", NULL, 0);
     r->f_store_errors = metrics_family(met, METRICS_COUNTER, "triage_model_store_errors_total",
                                    "Store checks that failed (the current models keep serving).", NULL, NULL, 0);
+    r->f_bad_keys = metrics_family(met, METRICS_GAUGE, "triage_model_store_bad_keys",
+                                   "Keys left out of the last store check because the store's key rules refuse "
+                                   "them (control characters, '..'); the log names them.",
+                                   NULL, NULL, 0);
     r->f_acct_loaded = metrics_family(met, METRICS_GAUGE, "triage_account_models_loaded", "Per-account models in memory.",
                                   NULL, NULL, 0);
     r->f_acct_bytes = metrics_family(met, METRICS_GAUGE, "triage_account_models_bytes",
@@ -945,8 +1008,13 @@ void registry_close(registry_t *r)
         job_free(j);
     }
     r->qtail = NULL;
-    if (r->running)
+    if (r->running) {
         uv_cancel((uv_req_t *)&r->running->work);
+        /* A job already on a worker thread cannot be cancelled by libuv, and
+         * the loop waits for it: make its transfer stop now. */
+        if (r->store)
+            store_cancel(r->store);
+    }
 }
 
 void registry_free(registry_t *r)

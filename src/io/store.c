@@ -71,7 +71,14 @@ struct store {
     CURL *curl;           /* one handle, reset per request, so connections are reused */
     /* file */
     char *dir;            /* absolute, no trailing '/' (except "/") */
+    /* both */
+    uint64_t max_object;  /* bytes */
+    size_t max_keys;      /* per listing */
+    unsigned max_pages;   /* per listing */
+    int cancelled;        /* store_cancel: atomic, any thread */
 };
+
+static int is_cancelled(store_t *s) { return __atomic_load_n(&s->cancelled, __ATOMIC_RELAXED); }
 
 /* ---- small helpers ---- */
 
@@ -86,6 +93,15 @@ static uint64_t rand64(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 48);
     return v ^ (__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ull);
+}
+
+static void sleep_ms(long ms);
+
+/* Sleeps ms, in short steps so that store_cancel cuts a backoff short. */
+static void sleep_cancellable(store_t *s, long ms)
+{
+    for (long left = ms; left > 0 && !is_cancelled(s); left -= 50)
+        sleep_ms(left < 50 ? left : 50);
 }
 
 static void sleep_ms(long ms)
@@ -600,10 +616,12 @@ typedef struct req {
     size_t body_len, body_pos;
     FILE *body_file;
     uint64_t body_size;
-    /* 2xx body: to a file, to memory (at most mem_max), else to resp */
+    /* 2xx body: to a file or to memory, at most max bytes (got so far);
+     * else to resp */
     FILE *out_file;
     buf_t *out_mem;
-    size_t mem_max;
+    uint64_t max, got;
+    store_t *store;              /* for the cancel flag */
     /* per attempt */
     CURL *curl;
     long status;
@@ -644,6 +662,12 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         r->got_status = 1;
     }
     int ok = r->status >= 200 && r->status < 300;
+    if (ok && (r->out_file || r->out_mem) && len > r->max - r->got) {
+        r->sink_err = TRI_ERANGE;
+        return 0;
+    }
+    if (ok)
+        r->got += len;
     if (ok && r->out_file) {
         if (fwrite(p, 1, len, r->out_file) != len) {
             r->sink_err = TRI_EIO;
@@ -651,10 +675,6 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
             return 0;
         }
     } else if (ok && r->out_mem) {
-        if (r->out_mem->len + len > r->mem_max) {
-            r->sink_err = TRI_ERANGE;
-            return 0;
-        }
         buf_append(r->out_mem, p, len);
         if (r->out_mem->oom) {
             r->sink_err = TRI_ENOMEM;
@@ -664,6 +684,14 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         buf_append(&r->resp, p, len < ERRBODY_MAX - r->resp.len ? len : ERRBODY_MAX - r->resp.len);
     }
     return len;
+}
+
+/* libcurl calls this at least once a second during a transfer: a nonzero
+ * return aborts it, so store_cancel stops a trickling download at once. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    req_t *r = ud;
+    return is_cancelled(r->store);
 }
 
 static size_t on_read(char *dst, size_t size, size_t n, void *ud)
@@ -777,6 +805,11 @@ static int set_options(store_t *s, req_t *r, char *curlerr)
     SET(CURLOPT_HEADERDATA, r);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, r);
+    if (r->out_file || r->out_mem)
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max); /* a larger Content-Length fails at once */
     if (!strcmp(r->method, "PUT")) {
         SET(CURLOPT_UPLOAD, 1L);
         SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)(r->body_file ? r->body_size : r->body_len));
@@ -797,6 +830,7 @@ static int rewind_req(req_t *r)
     r->status = 0;
     r->got_status = 0;
     r->sink_err = 0;
+    r->got = 0;
     r->etag[0] = '\0';
     buf_reset(&r->resp);
     r->body_pos = 0;
@@ -817,9 +851,12 @@ static int perform(store_t *s, req_t *r, char *err, size_t errlen)
     char curlerr[CURL_ERROR_SIZE];
     int attempts = 1 + s->retries;
     r->curl = s->curl;
+    r->store = s;
     for (int a = 0;; a++) {
         if (a > 0)
-            sleep_ms(store_backoff_ms(a - 1, rand64()));
+            sleep_cancellable(s, store_backoff_ms(a - 1, rand64()));
+        if (is_cancelled(s))
+            return tri_errf(err, errlen, TRI_EAGAIN, "%s %s: cancelled (shutting down)", r->op, r->what);
         if (rewind_req(r))
             return tri_errf(err, errlen, TRI_EIO, "%s %s: cannot rewind a local file: %s", r->op, r->what,
                             strerror(errno));
@@ -837,9 +874,11 @@ static int perform(store_t *s, req_t *r, char *err, size_t errlen)
             snprintf(note, sizeof note, " (attempt %d)", a + 1);
         }
         if (cc != CURLE_OK) {
-            if (r->sink_err == TRI_ERANGE)
-                return tri_errf(err, errlen, TRI_ERANGE, "%s %s: object larger than %zu bytes", r->op, r->what,
-                                r->mem_max);
+            if (cc == CURLE_ABORTED_BY_CALLBACK && is_cancelled(s))
+                return tri_errf(err, errlen, TRI_EAGAIN, "%s %s: cancelled (shutting down)", r->op, r->what);
+            if (r->sink_err == TRI_ERANGE || cc == CURLE_FILESIZE_EXCEEDED)
+                return tri_errf(err, errlen, TRI_ERANGE, "%s %s: object larger than %llu bytes", r->op, r->what,
+                                (unsigned long long)r->max);
             if (r->sink_err == TRI_ENOMEM)
                 return tri_errf(err, errlen, TRI_ENOMEM, "%s %s: out of memory", r->op, r->what);
             if (r->sink_err)
@@ -920,11 +959,11 @@ done:
 }
 
 /* A GET of key into out_file or out_mem. */
-static int s3_get(store_t *s, const char *key, FILE *out_file, buf_t *out_mem, size_t max, const char *inm,
-                  char *etag_out, char *err, size_t errlen)
+static int s3_get(store_t *s, const char *key, FILE *out_file, buf_t *out_mem, uint64_t max, const char *inm,
+                  char *etag_out, uint64_t *got, char *err, size_t errlen)
 {
     buf_t url = BUF_INIT;
-    req_t r = {.method = "GET", .op = "GET", .what = key, .out_file = out_file, .out_mem = out_mem, .mem_max = max};
+    req_t r = {.method = "GET", .op = "GET", .what = key, .out_file = out_file, .out_mem = out_mem, .max = max};
     int rc = TRI_ENOMEM;
     object_url(s, &url, key);
     if (url.oom || base_headers(s, &r, EMPTY_SHA256))
@@ -939,6 +978,8 @@ static int s3_get(store_t *s, const char *key, FILE *out_file, buf_t *out_mem, s
     }
     r.url = buf_cstr(&url);
     rc = perform(s, &r, err, errlen);
+    if (got)
+        *got = r.got;
     if (rc >= 0 && etag_out)
         snprintf(etag_out, 80, "%s", r.etag[0] ? r.etag : rc == STORE_NOT_MODIFIED ? inm : "");
     goto done;
@@ -1040,8 +1081,15 @@ static int s3_list(store_t *s, const char *prefix, store_list_t *out, char *err,
         rc = tri_errf(err, errlen, TRI_ENOMEM, "LIST %s: out of memory", what);
         goto done;
     }
-    for (;;) {
-        req_t r = {.method = "GET", .op = "LIST", .what = what, .out_mem = &page, .mem_max = LIST_PAGE_MAX};
+    for (unsigned pages = 0;; pages++) {
+        /* A listing that never ends (always "truncated") must not take all
+         * memory and time: pages and keys are capped. */
+        if (pages >= s->max_pages || out->n + out->nskipped > s->max_keys) {
+            rc = tri_errf(err, errlen, TRI_ERANGE, "LIST %s: more than %zu keys or %u pages (a listing that never ends?)",
+                          what, s->max_keys, s->max_pages);
+            goto done;
+        }
+        req_t r = {.method = "GET", .op = "LIST", .what = what, .out_mem = &page, .max = LIST_PAGE_MAX};
         /* Parameters in name order: libcurl 7.88 signs the query as written. */
         buf_reset(&url);
         buf_puts(&url, s->endpoint);
@@ -1132,6 +1180,7 @@ static int file_open_obj(const store_t *s, const char *key, int *fd, struct stat
 typedef struct walk {
     const char *prefix, *what;
     store_list_t *out;
+    size_t max_keys;
     buf_t path;           /* DIR/ + rel, rebuilt as the walk descends */
     size_t root_len;      /* bytes of "DIR/" in path */
 } walk_t;
@@ -1200,6 +1249,10 @@ static int walk_dir(walk_t *w, char *err, size_t errlen)
             rc = tri_errf(err, errlen, TRI_ENOMEM, "LIST %s: out of memory", w->what);
             break;
         }
+        if (w->out->n + w->out->nskipped > w->max_keys) {
+            rc = tri_errf(err, errlen, TRI_ERANGE, "LIST %s: more than %zu keys", w->what, w->max_keys);
+            break;
+        }
     }
     closedir(d);
     w->path.len = mark;
@@ -1208,7 +1261,7 @@ static int walk_dir(walk_t *w, char *err, size_t errlen)
 
 static int file_list(store_t *s, const char *prefix, store_list_t *out, char *err, size_t errlen)
 {
-    walk_t w = {.prefix = prefix, .what = *prefix ? prefix : "(all keys)", .out = out};
+    walk_t w = {.prefix = prefix, .what = *prefix ? prefix : "(all keys)", .out = out, .max_keys = s->max_keys};
     buf_puts(&w.path, strcmp(s->dir, "/") ? s->dir : "");
     buf_putc(&w.path, '/');
     w.root_len = w.path.len;
@@ -1398,6 +1451,9 @@ int store_open(const char *url, const store_opts_t *opts, store_t **out, char *e
         rc = tri_errf(err, errlen, TRI_EINVAL, "unsupported store URL \"%s\" (s3://BUCKET/PREFIX or file:///DIR)",
                       url);
     }
+    s->max_object = o->max_object_bytes ? o->max_object_bytes : STORE_MAX_OBJECT;
+    s->max_keys = o->max_list_keys ? o->max_list_keys : STORE_MAX_LIST_KEYS;
+    s->max_pages = o->max_list_pages ? o->max_list_pages : STORE_MAX_LIST_PAGES;
     if (rc) {
         store_close(s);
         return rc;
@@ -1405,6 +1461,8 @@ int store_open(const char *url, const store_opts_t *opts, store_t **out, char *e
     *out = s;
     return 0;
 }
+
+void store_cancel(store_t *s) { __atomic_store_n(&s->cancelled, 1, __ATOMIC_RELAXED); }
 
 void store_close(store_t *s)
 {
@@ -1443,14 +1501,18 @@ int store_list(store_t *s, const char *prefix, store_list_t *out, char *err, siz
     return 0;
 }
 
-int store_get_file(store_t *s, const char *key, const char *path, const char *if_none_match, char *etag_out,
-                   char *err, size_t errlen)
+int store_get_file(store_t *s, const char *key, const char *path, uint64_t size, const char *if_none_match,
+                   char *etag_out, char *err, size_t errlen)
 {
     char *tmp = NULL;
     int fd = -1, src = -1, rc;
     FILE *f = NULL;
+    uint64_t got = 0;
     if ((rc = store_check_key(key, 0, err, errlen)))
         return rc;
+    if (size > s->max_object)
+        return tri_errf(err, errlen, TRI_ERANGE, "GET %s: listed at %llu bytes, over the %llu-byte limit", key,
+                        (unsigned long long)size, (unsigned long long)s->max_object);
     if (if_none_match && !*if_none_match)
         if_none_match = NULL;
     if (s->kind == KIND_FILE) {
@@ -1458,6 +1520,14 @@ int store_get_file(store_t *s, const char *key, const char *path, const char *if
         char etag[80];
         if ((rc = file_open_obj(s, key, &src, &st, err, errlen)))
             return rc;
+        if ((size && (uint64_t)st.st_size != size) || (uint64_t)st.st_size > s->max_object) {
+            rc = size ? tri_errf(err, errlen, TRI_EAGAIN, "GET %s: %lld bytes, listed at %llu (changed since?)", key,
+                                 (long long)st.st_size, (unsigned long long)size)
+                      : tri_errf(err, errlen, TRI_ERANGE, "GET %s: object larger than %llu bytes", key,
+                                 (unsigned long long)s->max_object);
+            close(src);
+            return rc;
+        }
         file_etag(&st, etag);
         if (etag_out)
             snprintf(etag_out, 80, "%s", etag);
@@ -1475,7 +1545,13 @@ int store_get_file(store_t *s, const char *key, const char *path, const char *if
         close(fd);
         goto done;
     }
-    rc = s3_get(s, key, f, NULL, 0, if_none_match, etag_out, err, errlen);
+    rc = s3_get(s, key, f, NULL, size ? size : s->max_object, if_none_match, etag_out, &got, err, errlen);
+    /* Not what the listing promised: the transfer (or the store) is at
+     * fault, not the object; the caller retries later. */
+    if ((rc == TRI_ERANGE && size) || (!rc && size && got != size)) {
+        rc = tri_errf(err, errlen, TRI_EAGAIN, "GET %s: %s%llu bytes, listed at %llu", key, rc ? "over " : "",
+                      (unsigned long long)got, (unsigned long long)size);
+    }
     if (rc) {
         fclose(f);
         goto done;
@@ -1500,7 +1576,7 @@ int store_get_small(store_t *s, const char *key, size_t max, char **data, size_t
     if ((rc = store_check_key(key, 0, err, errlen)))
         return rc;
     if (s->kind == KIND_S3) {
-        rc = s3_get(s, key, NULL, &b, max, NULL, NULL, err, errlen);
+        rc = s3_get(s, key, NULL, &b, max, NULL, NULL, NULL, err, errlen);
     } else {
         int fd;
         struct stat st;

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         }
     } else if (!strcmp(cmd, "get")) {
         char etag[80] = "";
-        rc = store_get_file(s, a[0], a[1], nargs == 3 ? a[2] : NULL, etag, err, sizeof err);
+        rc = store_get_file(s, a[0], a[1], 0, nargs == 3 ? a[2] : NULL, etag, err, sizeof err);
         if (rc == STORE_NOT_MODIFIED)
             printf("not-modified\n");
         else if (rc)
