@@ -7,23 +7,44 @@
  * when the watermark (latest event time seen minus lateness_ms) passes its
  * end; records for a closed window are counted as late and dropped.
  *
- * When a window closes, each series' count x is compared with its expected
- * count: an exponentially weighted mean m with an exponentially weighted
- * variance v (overdispersion: real traffic varies more than Poisson). The
- * upper-tail probability is the quasi-Poisson P(X >= x/phi; m/phi) with
- * phi = max(1, v/m) (regularized incomplete gamma). A series alarms
- * (rate_spike) when that probability is below p, x >= min_count and
- * x >= min_ratio * m, and it has min_history windows behind it; it clears
- * after clear_windows normal windows. The baseline learns from every window
- * but an alarming window counts only up to m + 3 sqrt(v), so a spike does not
- * teach the baseline to expect spikes. The total volume is a series too and
- * raises volume_drop on the lower tail (x <= drop_ratio * m).
+ * Rates are shares. When a base window closes, each label series (all
+ * accounts, and each account with by_account) is tested at every scale
+ * (default 1 h, 6 h, 24 h: sliding windows of whole base windows, updated at
+ * each base window): x records of the label among the n records of its group
+ * (all, or the account) in the scale's window, against the series' baseline
+ * share p0 at that scale. The baseline is an exponentially weighted ratio of
+ * the label's and the group's counts (alpha_share per base window), learned
+ * from base windows as they leave the scale's window, so a window is never
+ * tested against itself and a ramp that takes a day shows at 24 h. The
+ * upper tail is the quasi-binomial P(X >= x/phi; n/phi, p0) (regularized
+ * incomplete beta), phi the over-dispersion learned from the series' own
+ * history (mean squared standardized residual, at least 1). Traffic that
+ * doubles with the same mix leaves every share, hence every rate test, alone.
+ * A series (a new account, a new label) is tested only once it has
+ * min_history base windows of its own baseline and 12 evaluations of
+ * dispersion behind it: until then it learns silently.
  *
- * With `seasonal` (windows that divide a day, at most 96 a day), support
- * traffic's daily rhythm is learned from the total volume: each time-of-day
- * slot's share of a typical day, once every slot has been seen on two days.
- * Series levels are then kept without it and a window's expected count is
- * the level times its slot's share, so the morning rush is not a spike.
+ * False alarms: all the tests of one evaluation (labels x groups x scales)
+ * go through Benjamini-Hochberg at level fdr; under a steady stream that
+ * bounds the chance of any rate alarm in an evaluation by fdr, so the
+ * expected false alarms per day are at most fdr x evaluations a day
+ * (1e-3 x 24 = 0.024 with the defaults). A test also needs x >= min_count and
+ * a share at least min_ratio times the baseline. A (series, scale) clears
+ * after clear_windows evaluations without p < 0.01 at min_ratio.
+ *
+ * Incidents: alarming (series, scale) pairs of the same label are one
+ * incident, whatever the accounts and scales: an "alarm" event when it
+ * opens, an "update" when a member joins, one "clear" when the last member
+ * has cleared. The event's top-level fields are those of its strongest
+ * member (the smallest p); every member is listed.
+ *
+ * Volume is a separate signal on the total of all records per base window:
+ * an exponentially weighted mean m and variance v (alpha), the quasi-Poisson
+ * tails with phi = max(1, v/m) (regularized incomplete gamma);
+ * volume_drop below drop_ratio x m, volume_spike above spike_ratio x m,
+ * both at p. With `seasonal` (windows that divide a day) the daily rhythm of
+ * the volume is learned per time-of-day slot once every slot has been seen
+ * on two days, so the morning rush is not a spike.
  *
  * Event times are checked where they enter: a record dated after now plus
  * future_skew_ms, or before ts_floor_ms, is counted in bad_ts and nowhere
@@ -47,15 +68,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum alarm_type { DETECTOR_RAISE = 1, DETECTOR_CLEAR };
-enum alarm_kind { DETECTOR_RATE_SPIKE = 1, DETECTOR_VOLUME_DROP, DETECTOR_DRIFT, DETECTOR_QUALITY };
+enum alarm_type { DETECTOR_RAISE = 1, DETECTOR_CLEAR, DETECTOR_UPDATE };
+enum alarm_kind { DETECTOR_RATE_SPIKE = 1, DETECTOR_VOLUME_DROP, DETECTOR_DRIFT, DETECTOR_QUALITY, DETECTOR_VOLUME_SPIKE };
+
+#define DETECTOR_MAX_SCALES 4
 
 typedef struct detector_opts {
     int64_t window_ms;      /* 3600000 */
     int64_t lateness_ms;    /* 600000 */
     double p;               /* 1e-4 */
     double min_count;       /* 10 */
-    double min_ratio;       /* 1.5 */
+    double min_ratio;       /* 1.5: share at least this multiple of the baseline share */
+    double fdr;             /* 1e-3: Benjamini-Hochberg level of each evaluation's rate tests */
+    double alpha_share;     /* 1/72: weight of the newest base window in a baseline share */
+    int64_t scales_ms[DETECTOR_MAX_SCALES]; /* 1h, 6h, 24h: multiples of window_ms, at most 63 of them */
+    size_t nscales;         /* 3 */
+    double spike_ratio;     /* 2: volume_spike above this multiple of the expected volume */
     int clear_windows;      /* 2 */
     int min_history;        /* 8 */
     double alpha;           /* 0.1: weight of the newest window in the baseline */
@@ -74,6 +102,13 @@ typedef struct detector_opts {
     int64_t (*now_ms)(void); /* the wall clock (NULL: tstamp_now_ms); tests set their own */
 } detector_opts_t;
 
+/* One (series, scale) of a rate incident. */
+typedef struct detector_member {
+    const char *account;    /* NULL: all accounts */
+    int64_t scale_ms, window_start, window_end;
+    double observed, total, share, baseline_share, ratio, p_value;
+} detector_member_t;
+
 typedef struct detector_event {
     int type;               /* enum alarm_type */
     int kind;               /* enum alarm_kind */
@@ -82,6 +117,11 @@ typedef struct detector_event {
     int64_t window_start, window_end;
     double observed, expected, p_value; /* p_value NAN when not a probability */
     const char *model;      /* NAME@VERSION of the last record seen, or NULL */
+    int64_t scale_ms;       /* the scale that saw it (volume, quality: the window) */
+    double total, share, baseline_share, ratio; /* rate: the group's records, shares; NAN otherwise */
+    const char *incident;   /* rate: the incident's id; NULL otherwise */
+    const detector_member_t *members; /* rate: every alarming (account, scale) of the label */
+    size_t nmembers;
 } detector_event_t;
 
 typedef void (*detector_emit_fn)(void *ctx, const detector_event_t *ev);
@@ -97,7 +137,11 @@ typedef struct detector_stats {
 typedef struct alarm detector_t;
 
 void detector_opts_default(detector_opts_t *o);
+/* Sets o->scales_ms from a list such as "1h,6h,24h" (units m, h, d). */
+int detector_parse_scales(detector_opts_t *o, const char *list, char *err, size_t errlen);
 const char *detector_kind_name(int kind);
+/* What detector_new refuses (scales that are not whole windows...). */
+int detector_check_opts(const detector_opts_t *o, char *err, size_t errlen);
 detector_t *detector_new(const detector_opts_t *o, detector_emit_fn emit, void *ctx);
 void detector_free(detector_t *a);
 
@@ -119,10 +163,17 @@ void detector_set_reference(detector_t *a, const char *const *labels, const doub
 detector_stats_t detector_stats(const detector_t *a);
 
 /* The event as the JSON object published on the alarms topic:
- *   {"type":"alarm"|"clear","kind":...,"label":...,"account":...|null,
+ *   {"type":"alarm"|"update"|"clear","kind":...,"label":...,"account":...|null,
  *    "window_start":RFC3339,"window_end":RFC3339,"observed":...,
- *    "expected":...,"p_value":...|null,"model":...|null} */
+ *    "expected":...,"p_value":...|null,"model":...|null,"scale":"6h",
+ *    and for rates "total","share","baseline_share","ratio",
+ *    "incident":{"id":...,"members":[{"account","scale","window_start",
+ *    "window_end","observed","total","share","baseline_share","ratio",
+ *    "p_value"}...]}} */
 json_t *detector_event_json(const detector_event_t *ev);
+
+/* A scale as people write it: "1h", "6h", "24h", "30m". */
+void detector_scale_name(int64_t ms, char *out, size_t n);
 
 /* Checkpoint: the whole state as JSON (baselines, open windows, active
  * alarms, recent points) and back. */

@@ -13,11 +13,12 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: triage alarms --replay FILE [--label FIELD] [--window DURATION] [--by account]\n"
-               "                     [--p P] [--min-count N] [--min-history N] [--json]\n"
+               "                     [--scales LIST] [--fdr Q] [--p P] [--min-count N] [--min-history N] [--json]\n"
                "Replays labeled JSONL (the daemon's output records, or records with their true label via\n"
                "--label) in event-time order (`ts`) through the daemon's alarm detector and prints the\n"
                "alarms and clears it would have raised. Records with an \"error\" field count as dead letters.\n"
-               "DURATION: 30m, 1h (default), 1d.\n");
+               "DURATION: 30m, 1h (default), 1d. LIST: the scales at which shares are tested, whole\n"
+               "windows (default 1h,6h,24h). Q: Benjamini-Hochberg level of each evaluation (0.001).\n");
 }
 
 typedef struct item {
@@ -96,7 +97,7 @@ static int cmp_item(const void *a, const void *b)
 
 typedef struct out {
     int json;
-    size_t alarms, clears;
+    size_t alarms, clears, updates;
 } out_t;
 
 static void print_event(void *ctx, const detector_event_t *ev)
@@ -104,6 +105,8 @@ static void print_event(void *ctx, const detector_event_t *ev)
     out_t *o = ctx;
     if (ev->type == DETECTOR_RAISE)
         o->alarms++;
+    else if (ev->type == DETECTOR_UPDATE)
+        o->updates++;
     else
         o->clears++;
     if (o->json) {
@@ -116,11 +119,20 @@ static void print_event(void *ctx, const detector_event_t *ev)
     char s[40], e[40];
     tstamp_format(ev->window_start, s, sizeof s);
     tstamp_format(ev->window_end, e, sizeof e);
-    printf("%-5s %-11s %-28s %-14s %s .. %s  observed %-8.4g expected %-8.4g", ev->type == DETECTOR_RAISE ? "ALARM" : "clear",
+    printf("%-6s %-12s %-28s %-14s %s .. %s  observed %-8.4g expected %-8.4g",
+           ev->type == DETECTOR_RAISE ? "ALARM" : ev->type == DETECTOR_UPDATE ? "update" : "clear",
            detector_kind_name(ev->kind), ev->label ? ev->label : "(all records)", ev->account ? ev->account : "-", s, e,
            ev->observed, ev->expected);
     if (isfinite(ev->p_value))
         printf(" p %.2g", ev->p_value);
+    if (ev->incident && ev->type != DETECTOR_CLEAR) {
+        printf(" share %.3f vs %.3f (x%.1f)", ev->share, ev->baseline_share, ev->ratio);
+        for (size_t i = 0; i < ev->nmembers; i++) {
+            char sc[32];
+            detector_scale_name(ev->members[i].scale_ms, sc, sizeof sc);
+            printf("%s%s@%s", i ? "," : " members ", ev->members[i].account ? ev->members[i].account : "all", sc);
+        }
+    }
     printf("\n");
 }
 
@@ -144,6 +156,7 @@ int cmd_alarms(int argc, char **argv)
         {"replay", required_argument, 0, 'r'},   {"label", required_argument, 0, 'l'},
         {"window", required_argument, 0, 'w'},   {"by", required_argument, 0, 'b'},
         {"p", required_argument, 0, 'p'},        {"min-count", required_argument, 0, 'c'},
+        {"scales", required_argument, 0, 's'},   {"fdr", required_argument, 0, 'f'},
         {"min-history", required_argument, 0, 'H'}, {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *file = NULL;
@@ -154,7 +167,7 @@ int cmd_alarms(int argc, char **argv)
     out_t out = {0};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:l:w:b:p:c:H:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:l:w:b:p:c:H:s:f:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': file = optarg; break;
         case 'l': rc.field = optarg; break;
@@ -182,6 +195,16 @@ int cmd_alarms(int argc, char **argv)
             ao.min_history = (int)v;
             break;
         }
+        case 's': {
+            char e[TRI_ERRLEN];
+            if (detector_parse_scales(&ao, optarg, e, sizeof e))
+                return cli_usage_error("alarms", "--scales: %s", e);
+            break;
+        }
+        case 'f':
+            if (cli_parse_double(optarg, &ao.fdr) || ao.fdr <= 0 || ao.fdr >= 1)
+                return cli_usage_error("alarms", "--fdr takes a probability, not '%s'", optarg);
+            break;
         case 'j': out.json = 1; break;
         case 'h': usage(stdout); return EXIT_OKAY;
         default: usage(stderr); return EXIT_USAGE;
@@ -189,6 +212,9 @@ int cmd_alarms(int argc, char **argv)
     }
     if (!file || optind != argc)
         return cli_usage_error("alarms", "--replay FILE is required");
+    char oe[TRI_ERRLEN];
+    if (detector_check_opts(&ao, oe, sizeof oe))
+        return cli_usage_error("alarms", "%s", oe);
     if (cli_each_line(file, read_item, &rc)) {
         for (size_t i = 0; i < rc.n; i++)
             free(rc.v[i].label), free(rc.v[i].account), free(rc.v[i].model);
@@ -210,9 +236,9 @@ int cmd_alarms(int argc, char **argv)
     detector_flush(a);
     detector_stats_t st = detector_stats(a);
     fprintf(stderr, "triage alarms: %llu records (%llu dead letters, %llu with a bad timestamp), %llu windows of "
-                    "%lld ms, %zu series: %zu alarms, %zu clears\n",
+                    "%lld ms, %zu series: %zu alarms, %zu updates, %zu clears\n",
             (unsigned long long)st.records, (unsigned long long)st.dead, (unsigned long long)st.bad_ts,
-            (unsigned long long)st.windows_closed, (long long)ao.window_ms, st.series, out.alarms, out.clears);
+            (unsigned long long)st.windows_closed, (long long)ao.window_ms, st.series, out.alarms, out.updates, out.clears);
     detector_free(a);
     for (size_t i = 0; i < rc.n; i++) {
         free(rc.v[i].label);

@@ -1,4 +1,4 @@
-#include "core/detector.h"
+#include "detector_int.h"
 #include "core/tri_err.h"
 #include "core/tstamp.h"
 
@@ -8,75 +8,12 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define NPOINTS 48
-#define MAX_OPEN 64         /* open windows at once (lateness / window + 2 is enough) */
 #define MAX_GAP 10000       /* empty windows evaluated across a gap before skipping ahead */
 #define DAY_MS 86400000LL
 #define MAX_SLOTS 96        /* seasonal slots a day (15-minute windows) */
 #define PROFILE_DAYS 2      /* days every slot must have seen before the profile counts */
-#define TOTAL_LABEL "(all records)"
 
-enum { S_LABEL, S_TOTAL };
-enum { Q_OOV, Q_LOW, Q_DLQ, Q_PSI, NQ };
-static const char *const qnames[NQ] = {"unknown_text", "low_confidence", "dead_letter_rate", "label_mix"};
-
-typedef struct point {
-    int64_t start;
-    float observed, expected, lo, hi;
-    uint8_t alarm;
-} point_t;
-
-typedef struct series {
-    char *label, *account;
-    int kind;
-    double mean, var;
-    uint32_t n;             /* windows in the baseline */
-    int alarming, streak;
-    int64_t raised_start;
-    double raised_observed, raised_expected, raised_p;
-    point_t pts[NPOINTS];
-    uint32_t npts;          /* points written in all (ring index = npts % NPOINTS) */
-    uint64_t recent;        /* records in the last closed windows, for ordering */
-} series_t;
-
-typedef struct window {
-    int64_t start;
-    uint32_t *counts;       /* per series index */
-    size_t cap;
-    uint64_t n, dead, known_n, known0, score_n, low;
-} window_t;
-
-typedef struct qstate {
-    int alarming, streak;
-    double last;
-    int64_t raised_start;
-} qstate_t;
-
-struct alarm {
-    detector_opts_t o;
-    detector_emit_fn emit;
-    void *ctx;
-    series_t **s;
-    size_t ns, caps;
-    size_t *map;            /* open addressing: index + 1 */
-    size_t mapcap;
-    size_t total;           /* index of the volume series */
-    window_t w[MAX_OPEN];
-    size_t nw;
-    int64_t watermark, closed_until, max_ts;
-    char *model;
-    char **ref_labels;
-    double *ref_shares;
-    size_t nref;
-    qstate_t q[NQ];
-    /* Time-of-day profile: support traffic has a daily rhythm, so a series'
-     * level is kept deseasonalized and its expected count is the level
-     * times the slot's share of a typical day, learned from the total. */
-    size_t nslots;          /* 0: off */
-    double prof[MAX_SLOTS];
-    uint32_t prof_n[MAX_SLOTS];
-    detector_stats_t st;
-};
+const char *const detector_qnames[NQ] = {"unknown_text", "low_confidence", "dead_letter_rate", "label_mix"};
 
 void detector_opts_default(detector_opts_t *o)
 {
@@ -85,6 +22,11 @@ void detector_opts_default(detector_opts_t *o)
                         .p = 1e-4,
                         .min_count = 10,
                         .min_ratio = 1.5,
+                        .fdr = 1e-3,
+                        .alpha_share = 1.0 / 72,
+                        .scales_ms = {3600000, 6 * 3600000, 24 * 3600000},
+                        .nscales = 3,
+                        .spike_ratio = 2,
                         .clear_windows = 2,
                         .min_history = 8,
                         .alpha = 0.1,
@@ -107,70 +49,47 @@ const char *detector_kind_name(int kind)
     switch (kind) {
     case DETECTOR_RATE_SPIKE: return "rate_spike";
     case DETECTOR_VOLUME_DROP: return "volume_drop";
+    case DETECTOR_VOLUME_SPIKE: return "volume_spike";
     case DETECTOR_DRIFT: return "drift";
     case DETECTOR_QUALITY: return "quality";
     default: return "?";
     }
 }
 
-/* ---- Poisson tails through the regularized incomplete gamma ---- */
-
-/* P(a, x) = gamma(a, x) / Gamma(a): series for x < a + 1, else 1 - the
- * continued fraction of Q (Lentz's method). */
-static double gamma_p(double a, double x)
+int detector_parse_scales(detector_opts_t *o, const char *list, char *err, size_t errlen)
 {
-    if (x <= 0)
-        return 0;
-    double gln = lgamma(a);
-    if (x < a + 1) {
-        double ap = a, sum = 1.0 / a, del = sum;
-        for (int n = 0; n < 1000; n++) {
-            ap += 1;
-            del *= x / ap;
-            sum += del;
-            if (fabs(del) < fabs(sum) * 1e-15)
-                break;
-        }
-        return sum * exp(-x + a * log(x) - gln);
-    }
-    double b = x + 1 - a, c = 1.0 / 1e-300, d = 1.0 / b, h = d;
-    for (int i = 1; i < 1000; i++) {
-        double an = -i * (i - a);
-        b += 2;
-        d = an * d + b;
-        if (fabs(d) < 1e-300)
-            d = 1e-300;
-        c = b + an / c;
-        if (fabs(c) < 1e-300)
-            c = 1e-300;
-        d = 1 / d;
-        double del = d * c;
-        h *= del;
-        if (fabs(del - 1) < 1e-15)
+    size_t n = 0;
+    const char *p = list;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        double mul = *end == 'm' ? 60000 : *end == 'h' ? 3600000 : *end == 'd' ? 86400000 : 0;
+        if (end == p || !(v > 0) || !mul || (end[1] && end[1] != ','))
+            return tri_errf(err, errlen, TRI_EINVAL, "scales: '%s' is not a list of durations such as 1h,6h,24h", list);
+        if (n == DETECTOR_MAX_SCALES)
+            return tri_errf(err, errlen, TRI_EINVAL, "scales: at most %d", DETECTOR_MAX_SCALES);
+        o->scales_ms[n++] = (int64_t)(v * mul);
+        p = end + 1 + (end[1] == ',');
+        if (!end[1])
             break;
     }
-    return 1 - exp(-x + a * log(x) - gln) * h;
+    if (!n)
+        return tri_errf(err, errlen, TRI_EINVAL, "scales: empty list");
+    o->nscales = n;
+    return 0;
 }
 
-double detector_poisson_upper(double x, double lambda)
+int detector_check_opts(const detector_opts_t *o, char *err, size_t errlen)
 {
-    if (x <= 0)
-        return 1;
-    if (lambda <= 0)
-        return 0;
-    /* P(X >= k) = P(k, lambda), continued to real k. */
-    double p = gamma_p(x, lambda);
-    return p < 0 ? 0 : p > 1 ? 1 : p;
-}
-
-double detector_poisson_lower(double x, double lambda)
-{
-    if (x < 0)
-        return 0;
-    if (lambda <= 0)
-        return 1;
-    double p = 1 - gamma_p(x + 1, lambda);
-    return p < 0 ? 0 : p > 1 ? 1 : p;
+    if (o->window_ms <= 0 || o->nscales < 1 || o->nscales > DETECTOR_MAX_SCALES)
+        return tri_errf(err, errlen, TRI_EINVAL, "a positive window and 1 to %d scales", DETECTOR_MAX_SCALES);
+    /* Scales are sums of whole base windows, kept in the rings. */
+    for (size_t j = 0; j < o->nscales; j++)
+        if (o->scales_ms[j] % o->window_ms || o->scales_ms[j] / o->window_ms < 1 ||
+            o->scales_ms[j] / o->window_ms >= RING)
+            return tri_errf(err, errlen, TRI_EINVAL, "scale %lld ms is not 1 to %d windows of %lld ms",
+                            (long long)o->scales_ms[j], RING - 1, (long long)o->window_ms);
+    return 0;
 }
 
 /* ---- series ---- */
@@ -215,7 +134,7 @@ static int map_grow(detector_t *a)
 }
 
 /* Index of a series, created when new (SIZE_MAX when over the limit). */
-static size_t series_get(detector_t *a, const char *label, const char *account, int kind)
+size_t detector_series_get(detector_t *a, const char *label, const char *account, int kind)
 {
     if ((a->ns + 1) * 2 > a->mapcap && map_grow(a))
         return SIZE_MAX;
@@ -240,6 +159,8 @@ static size_t series_get(detector_t *a, const char *label, const char *account, 
         return SIZE_MAX;
     }
     s->kind = kind;
+    s->born = INT64_MAX; /* set by the first record */
+    s->group = a->total;
     a->s[a->ns] = s;
     a->map[slot] = a->ns + 1;
     return a->ns++;
@@ -247,7 +168,7 @@ static size_t series_get(detector_t *a, const char *label, const char *account, 
 
 /* ---- windows ---- */
 
-static window_t *window_get(detector_t *a, int64_t start)
+window_t *detector_window_get(detector_t *a, int64_t start)
 {
     for (size_t i = 0; i < a->nw; i++)
         if (a->w[i].start == start)
@@ -266,7 +187,7 @@ static window_t *window_get(detector_t *a, int64_t start)
     return &a->w[i];
 }
 
-static void window_count(window_t *w, size_t idx)
+void detector_window_count(window_t *w, size_t idx)
 {
     if (idx >= w->cap) {
         size_t cap = w->cap ? w->cap : 64;
@@ -282,20 +203,37 @@ static void window_count(window_t *w, size_t idx)
     w->counts[idx]++;
 }
 
-static void emit(detector_t *a, int type, int kind, const char *label, const char *account, int64_t start,
-                 double observed, double expected, double p)
+void detector_emit(detector_t *a, detector_event_t *ev)
 {
-    if (type == DETECTOR_RAISE)
+    if (ev->type == DETECTOR_RAISE)
         a->st.alarms++;
-    else
+    else if (ev->type == DETECTOR_CLEAR)
         a->st.clears++;
-    if (!a->emit)
-        return;
-    detector_event_t ev = {type, kind, label, account, start, start + a->o.window_ms, observed, expected, p, a->model};
-    a->emit(a->ctx, &ev);
+    ev->model = a->model;
+    if (a->emit)
+        a->emit(a->ctx, ev);
 }
 
-static void push_point(series_t *s, int64_t start, double x, double m, double lo, double hi, int alarm)
+static void emit(detector_t *a, int type, int kind, const char *label, int64_t start, double observed,
+                 double expected, double p)
+{
+    detector_event_t ev = {.type = type,
+                           .kind = kind,
+                           .label = label,
+                           .window_start = start,
+                           .window_end = start + a->o.window_ms,
+                           .observed = observed,
+                           .expected = expected,
+                           .p_value = p,
+                           .scale_ms = a->o.window_ms,
+                           .total = NAN,
+                           .share = NAN,
+                           .baseline_share = NAN,
+                           .ratio = NAN};
+    detector_emit(a, &ev);
+}
+
+void detector_push_point(series_t *s, int64_t start, double x, double m, double lo, double hi, int alarm)
 {
     point_t *p = &s->pts[s->npts % NPOINTS];
     *p = (point_t){start, (float)x, (float)m, (float)lo, (float)hi, (uint8_t)alarm};
@@ -316,50 +254,54 @@ static void learn(detector_t *a, series_t *s, double x)
     s->n++;
 }
 
-static void evaluate(detector_t *a, series_t *s, double x, int64_t start, double f)
+/* The volume of all records against its baseline, both tails. */
+static void evaluate_volume(detector_t *a, series_t *s, double x, int64_t start, double f)
 {
     double m = s->mean * f, v = s->var * f * f > m ? s->var * f * f : m;
     /* The baseline is itself an estimate: widen the variance by its own
      * uncertainty (an EWMA averages about (2 - alpha) / alpha windows). */
     double vt = v * (1 + a->o.alpha / (2 - a->o.alpha));
     double sd = sqrt(vt);
-    int ready = s->n >= (uint32_t)a->o.min_history && m > 0;
-    int hit = 0;
+    int ready = s->n >= (uint32_t)a->o.min_history && m > 0 && m >= a->o.min_count;
+    int hit = 0, kind = 0;
     double p = NAN;
     if (ready) {
         double phi = vt / m > 1 ? vt / m : 1;
-        if (s->kind == S_TOTAL) {
-            p = detector_poisson_lower(x / phi, m / phi);
-            hit = p < a->o.p && x <= a->o.drop_ratio * m && m >= a->o.min_count;
-        } else {
-            p = detector_poisson_upper(x / phi, m / phi);
-            hit = p < a->o.p && x >= a->o.min_count && x >= a->o.min_ratio * m;
+        double lo = detector_poisson_lower(x / phi, m / phi), hi = detector_poisson_upper(x / phi, m / phi);
+        if (lo < a->o.p && x <= a->o.drop_ratio * m)
+            hit = 1, kind = DETECTOR_VOLUME_DROP, p = lo;
+        else if (hi < a->o.p && x >= a->o.spike_ratio * m)
+            hit = 1, kind = DETECTOR_VOLUME_SPIKE, p = hi;
+        else
+            p = s->alarming && s->vkind == DETECTOR_VOLUME_SPIKE ? hi : lo;
+        if (hit && s->alarming && kind != s->vkind) {
+            s->alarming = 0;
+            emit(a, DETECTOR_CLEAR, s->vkind, NULL, start, x, m, p);
         }
-        int kind = s->kind == S_TOTAL ? DETECTOR_VOLUME_DROP : DETECTOR_RATE_SPIKE;
-        const char *label = s->kind == S_TOTAL ? NULL : s->label;
         if (hit) {
             s->streak = 0;
             if (!s->alarming) {
                 s->alarming = 1;
+                s->vkind = kind;
                 s->raised_start = start;
                 s->raised_observed = x;
                 s->raised_expected = m;
                 s->raised_p = p;
-                emit(a, DETECTOR_RAISE, kind, label, s->account, start, x, m, p);
+                emit(a, DETECTOR_RAISE, kind, NULL, start, x, m, p);
             }
         } else if (s->alarming && ++s->streak >= a->o.clear_windows) {
             s->alarming = 0;
             s->streak = 0;
-            emit(a, DETECTOR_CLEAR, kind, label, s->account, start, x, m, p);
+            emit(a, DETECTOR_CLEAR, s->vkind, NULL, start, x, m, p);
         }
     }
-    push_point(s, start, x, s->n ? m : NAN, s->n ? (m - 2 * sd > 0 ? m - 2 * sd : 0) : NAN, s->n ? m + 2 * sd : NAN,
-               hit);
-    double xl = x;
-    if (hit && s->kind != S_TOTAL && x > m + 3 * sqrt(v))
-        xl = m + 3 * sqrt(v);
-    if (hit && s->kind == S_TOTAL && x < m - 3 * sqrt(v))
-        xl = m - 3 * sqrt(v) > 0 ? m - 3 * sqrt(v) : 0;
+    detector_push_point(s, start, x, s->n ? m : NAN, s->n ? (m - 2 * sd > 0 ? m - 2 * sd : 0) : NAN,
+                        s->n ? m + 2 * sd : NAN, hit);
+    double xl = x, lim = 3 * sqrt(v);
+    if (hit && x > m + lim)
+        xl = m + lim;
+    if (hit && x < m - lim)
+        xl = m - lim > 0 ? m - lim : 0;
     learn(a, s, xl / f); /* the level is kept without the time of day */
 }
 
@@ -417,12 +359,12 @@ static void quality(detector_t *a, int q, int kind, double value, double limit, 
         if (!s->alarming) {
             s->alarming = 1;
             s->raised_start = start;
-            emit(a, DETECTOR_RAISE, kind, qnames[q], NULL, start, value, limit, NAN);
+            emit(a, DETECTOR_RAISE, kind, detector_qnames[q], start, value, limit, NAN);
         }
     } else if (s->alarming && ++s->streak >= a->o.clear_windows) {
         s->alarming = 0;
         s->streak = 0;
-        emit(a, DETECTOR_CLEAR, kind, qnames[q], NULL, start, value, limit, NAN);
+        emit(a, DETECTOR_CLEAR, kind, detector_qnames[q], start, value, limit, NAN);
     }
 }
 
@@ -457,18 +399,21 @@ static void close_window(detector_t *a, window_t *w)
 {
     int64_t start = w->start;
     double f = season(a, start);
+    int64_t t = start / a->o.window_ms;
     for (size_t k = 0; k < a->ns; k++) {
         series_t *s = a->s[k];
-        double x = s->kind == S_TOTAL ? (double)w->n : k < w->cap ? w->counts[k] : 0;
-        /* A series starts being evaluated at its first record: a new label is
-         * not an alarm about all the windows before it existed. */
-        if (!s->n && !x)
-            continue;
-        evaluate(a, s, x, start, f);
+        uint32_t x = k == a->total ? (uint32_t)w->n : k < w->cap ? w->counts[k] : 0;
+        s->ring[(uint64_t)t % RING] = x;
         s->recent = (uint64_t)(0.7 * (double)s->recent + x);
     }
-    /* A volume drop is an incident, not the day's rhythm: do not learn it. */
-    if (!a->s[a->total]->alarming)
+    /* The volume starts being evaluated at the first record. */
+    series_t *tot = a->s[a->total];
+    if (tot->n || w->n)
+        evaluate_volume(a, tot, (double)w->n, start, f);
+    detector_rates(a, start);
+    /* A volume drop is an incident, not the day's rhythm: do not learn it
+     * (a surge is learned: if it comes back every morning, it is the rhythm). */
+    if (!(tot->alarming && tot->vkind == DETECTOR_VOLUME_DROP))
         learn_season(a, start, (double)w->n);
     if (w->known_n >= a->o.quality_min)
         quality(a, Q_OOV, DETECTOR_QUALITY, (double)w->known0 / (double)w->known_n, a->o.oov_max, start);
@@ -530,7 +475,7 @@ static int64_t floor_div(int64_t x, int64_t d) { return x >= 0 ? x / d * d : -((
 static int64_t now_ms(const detector_t *a) { return a->o.now_ms ? a->o.now_ms() : tstamp_now_ms(); }
 
 /* The latest event time to believe now (saturating: a huge skew means none). */
-static int64_t ts_limit(const detector_t *a)
+int64_t detector_ts_limit(const detector_t *a)
 {
     int64_t now = now_ms(a);
     return a->o.future_skew_ms > INT64_MAX - now ? INT64_MAX : now + a->o.future_skew_ms;
@@ -540,7 +485,7 @@ static window_t *window_for(detector_t *a, int64_t ts, int *res)
 {
     /* Checked before anything moves: a clock gone wrong upstream must not
      * drag the watermark (and every later record with it) into the future. */
-    if (ts < a->o.ts_floor_ms || ts > ts_limit(a)) {
+    if (ts < a->o.ts_floor_ms || ts > detector_ts_limit(a)) {
         a->st.bad_ts++;
         *res = DETECTOR_BAD_TS;
         return NULL;
@@ -552,7 +497,22 @@ static window_t *window_for(detector_t *a, int64_t ts, int *res)
     }
     if (ts > a->max_ts)
         a->max_ts = ts;
-    return window_get(a, floor_div(ts, a->o.window_ms));
+    return detector_window_get(a, floor_div(ts, a->o.window_ms));
+}
+
+/* Counts a record in the label's series of a group (born with its first). */
+static void count_in(detector_t *a, window_t *w, const char *label, const char *account, size_t group, int64_t t)
+{
+    size_t k = detector_series_get(a, label, account, S_LABEL);
+    if (k == SIZE_MAX)
+        return;
+    series_t *s = a->s[k];
+    s->group = group;
+    if (t < s->born)
+        s->born = t;
+    if (t < a->s[group]->born)
+        a->s[group]->born = t;
+    detector_window_count(w, k);
 }
 
 int detector_add(detector_t *a, int64_t ts, const char *label, const char *account, const char *model, int known,
@@ -563,13 +523,14 @@ int detector_add(detector_t *a, int64_t ts, const char *label, const char *accou
     if (w) {
         a->st.records++;
         w->n++;
-        size_t k = series_get(a, label, NULL, S_LABEL);
-        if (k != SIZE_MAX)
-            window_count(w, k);
+        int64_t t = w->start / a->o.window_ms;
+        count_in(a, w, label, NULL, a->total, t);
         if (a->o.by_account && account && *account) {
-            k = series_get(a, label, account, S_LABEL);
-            if (k != SIZE_MAX)
-                window_count(w, k);
+            size_t g = detector_series_get(a, TOTAL_LABEL, account, S_GROUP);
+            if (g != SIZE_MAX) {
+                detector_window_count(w, g);
+                count_in(a, w, label, account, g, t);
+            }
         }
         if (known >= 0) {
             w->known_n++;
@@ -614,8 +575,11 @@ detector_t *detector_new(const detector_opts_t *o, detector_emit_fn emit_fn, voi
     if (!a)
         return NULL;
     a->o = *o;
-    if (a->o.window_ms <= 0)
-        a->o.window_ms = 3600000;
+    char err[TRI_ERRLEN];
+    if (detector_check_opts(&a->o, err, sizeof err)) {
+        free(a);
+        return NULL;
+    }
     a->emit = emit_fn;
     a->ctx = ctx;
     if (a->o.seasonal && DAY_MS % a->o.window_ms == 0 && DAY_MS / a->o.window_ms <= MAX_SLOTS &&
@@ -624,7 +588,7 @@ detector_t *detector_new(const detector_opts_t *o, detector_emit_fn emit_fn, voi
     a->watermark = a->closed_until = a->max_ts = INT64_MIN;
     for (int q = 0; q < NQ; q++)
         a->q[q].last = NAN; /* not measured yet */
-    a->total = series_get(a, TOTAL_LABEL, NULL, S_TOTAL);
+    a->total = detector_series_get(a, TOTAL_LABEL, NULL, S_TOTAL);
     if (a->total == SIZE_MAX) {
         detector_free(a);
         return NULL;
@@ -647,6 +611,11 @@ void detector_free(detector_t *a)
         free(a->ref_labels[i]);
     free(a->ref_labels);
     free(a->ref_shares);
+    for (size_t i = 0; i < a->ninc; i++) {
+        free(a->inc[i].label);
+        free(a->inc[i].id);
+    }
+    free(a->inc);
     free(a->s);
     free(a->map);
     free(a->model);
@@ -675,298 +644,12 @@ void detector_set_reference(detector_t *a, const char *const *labels, const doub
 detector_stats_t detector_stats(const detector_t *a)
 {
     detector_stats_t s = a->st;
-    s.series = a->ns - 1;
-    s.watermark = a->watermark;
-    s.active = 0;
+    s.series = 0;
     for (size_t k = 0; k < a->ns; k++)
-        s.active += a->s[k]->alarming;
+        s.series += a->s[k]->kind == S_LABEL;
+    s.watermark = a->watermark;
+    s.active = (size_t)a->s[a->total]->alarming + a->ninc;
     for (int q = 0; q < NQ; q++)
         s.active += a->q[q].alarming;
     return s;
-}
-
-/* ---- checkpoint ---- */
-
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-static double unnum(json_t *j) { return json_is_number(j) ? json_number_value(j) : NAN; }
-
-json_t *detector_save(const detector_t *a)
-{
-    json_t *o = json_object(), *ss = json_array(), *ws = json_array(), *qs = json_array();
-    json_object_set_new(o, "version", json_integer(1));
-    json_object_set_new(o, "window_ms", json_integer(a->o.window_ms));
-    json_object_set_new(o, "by_account", json_boolean(a->o.by_account));
-    json_object_set_new(o, "watermark", json_integer(a->watermark));
-    json_object_set_new(o, "closed_until", json_integer(a->closed_until));
-    json_object_set_new(o, "max_ts", json_integer(a->max_ts));
-    json_object_set_new(o, "model", a->model ? json_string(a->model) : json_null());
-    json_object_set_new(o, "stats", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)a->st.records,
-                                              "dead", (json_int_t)a->st.dead, "late", (json_int_t)a->st.late,
-                                              "windows", (json_int_t)a->st.windows_closed, "alarms",
-                                              (json_int_t)a->st.alarms, "clears", (json_int_t)a->st.clears, "bad_ts",
-                                              (json_int_t)a->st.bad_ts));
-    for (size_t k = 0; k < a->ns; k++) {
-        const series_t *s = a->s[k];
-        json_t *pts = json_array();
-        uint32_t n = s->npts < NPOINTS ? s->npts : NPOINTS;
-        for (uint32_t i = s->npts - n; i < s->npts; i++) {
-            const point_t *p = &s->pts[i % NPOINTS];
-            json_array_append_new(pts, json_pack("[I,f,o,o,o,b]", (json_int_t)p->start, (double)p->observed,
-                                                 num(p->expected), num(p->lo), num(p->hi), p->alarm));
-        }
-        json_array_append_new(
-            ss, json_pack("{s:s,s:o,s:i,s:f,s:f,s:i,s:b,s:i,s:I,s:o,s:o,s:o,s:I,s:o}", "label", s->label, "account",
-                          s->account ? json_string(s->account) : json_null(), "kind", s->kind, "mean", s->mean,
-                          "var", s->var, "n", (int)s->n, "alarming", s->alarming, "streak", s->streak,
-                          "raised_start", (json_int_t)s->raised_start, "raised_observed", num(s->raised_observed),
-                          "raised_expected", num(s->raised_expected), "raised_p", num(s->raised_p), "recent",
-                          (json_int_t)s->recent, "points", pts));
-    }
-    for (size_t i = 0; i < a->nw; i++) {
-        const window_t *w = &a->w[i];
-        json_t *c = json_array();
-        for (size_t k = 0; k < w->cap; k++)
-            if (w->counts[k])
-                json_array_append_new(c, json_pack("[I,I]", (json_int_t)k, (json_int_t)w->counts[k]));
-        json_array_append_new(ws, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "start", (json_int_t)w->start, "n",
-                                            (json_int_t)w->n, "dead", (json_int_t)w->dead, "known_n",
-                                            (json_int_t)w->known_n, "known0", (json_int_t)w->known0, "score_n",
-                                            (json_int_t)w->score_n, "low", (json_int_t)w->low, "counts", c));
-    }
-    for (int q = 0; q < NQ; q++)
-        json_array_append_new(qs, json_pack("{s:b,s:i,s:o,s:I}", "alarming", a->q[q].alarming, "streak",
-                                            a->q[q].streak, "last", num(a->q[q].last), "raised_start",
-                                            (json_int_t)a->q[q].raised_start));
-    json_object_set_new(o, "series", ss);
-    json_object_set_new(o, "windows", ws);
-    json_object_set_new(o, "quality", qs);
-    json_t *prof = json_array();
-    for (size_t i = 0; i < a->nslots; i++)
-        json_array_append_new(prof, json_pack("[f,i]", a->prof[i], (int)a->prof_n[i]));
-    json_object_set_new(o, "profile", prof);
-    return o;
-}
-
-static int64_t jint(json_t *o, const char *k) { return (int64_t)json_integer_value(json_object_get(o, k)); }
-
-int detector_load(detector_t *a, const json_t *st, char *err, size_t errlen)
-{
-    json_t *state = (json_t *)st;
-    if (jint(state, "version") != 1)
-        return tri_errf(err, errlen, TRI_EFORMAT, "alarm state: unknown version");
-    if (jint(state, "window_ms") != a->o.window_ms)
-        return tri_errf(err, errlen, TRI_EINVAL, "alarm state was built with %lld ms windows, not %lld: ignoring it",
-                        (long long)jint(state, "window_ms"), (long long)a->o.window_ms);
-    int64_t lim = ts_limit(a);
-    if (jint(state, "max_ts") > lim || jint(state, "watermark") > lim || jint(state, "closed_until") > lim)
-        return tri_errf(err, errlen, TRI_EFORMAT,
-                        "alarm state has event times beyond now + %lld ms (a record from the future): ignoring it",
-                        (long long)a->o.future_skew_ms);
-    json_t *ss = json_object_get(state, "series"), *ws = json_object_get(state, "windows");
-    if (!json_is_array(ss) || !json_is_array(ws) || json_array_size(ws) > MAX_OPEN)
-        return tri_errf(err, errlen, TRI_EFORMAT, "alarm state: malformed");
-    size_t i;
-    json_t *v;
-    /* Map saved series indices to ours (the total already exists). */
-    size_t nsaved = json_array_size(ss);
-    size_t *idx = calloc(nsaved ? nsaved : 1, sizeof *idx);
-    if (!idx)
-        return TRI_ENOMEM;
-    json_array_foreach(ss, i, v)
-    {
-        const char *label = json_string_value(json_object_get(v, "label"));
-        const char *acc = json_string_value(json_object_get(v, "account"));
-        int kind = (int)jint(v, "kind");
-        if (!label || (kind != S_LABEL && kind != S_TOTAL)) {
-            free(idx);
-            return tri_errf(err, errlen, TRI_EFORMAT, "alarm state: malformed series %zu", i);
-        }
-        size_t k = series_get(a, label, acc, kind);
-        idx[i] = k;
-        if (k == SIZE_MAX)
-            continue;
-        series_t *s = a->s[k];
-        s->mean = unnum(json_object_get(v, "mean"));
-        s->var = unnum(json_object_get(v, "var"));
-        if (!isfinite(s->mean) || !isfinite(s->var) || s->mean < 0 || s->var < 0)
-            s->mean = s->var = 0, s->n = 0;
-        else
-            s->n = (uint32_t)jint(v, "n");
-        s->alarming = json_is_true(json_object_get(v, "alarming"));
-        s->streak = (int)jint(v, "streak");
-        s->raised_start = jint(v, "raised_start");
-        s->raised_observed = unnum(json_object_get(v, "raised_observed"));
-        s->raised_expected = unnum(json_object_get(v, "raised_expected"));
-        s->raised_p = unnum(json_object_get(v, "raised_p"));
-        s->recent = (uint64_t)jint(v, "recent");
-        size_t pi;
-        json_t *p;
-        s->npts = 0;
-        json_array_foreach(json_object_get(v, "points"), pi, p)
-            push_point(s, (int64_t)json_integer_value(json_array_get(p, 0)), unnum(json_array_get(p, 1)),
-                       unnum(json_array_get(p, 2)), unnum(json_array_get(p, 3)), unnum(json_array_get(p, 4)),
-                       json_is_true(json_array_get(p, 5)));
-    }
-    json_array_foreach(ws, i, v)
-    {
-        window_t *w = window_get(a, jint(v, "start"));
-        if (!w)
-            break;
-        w->n = (uint64_t)jint(v, "n");
-        w->dead = (uint64_t)jint(v, "dead");
-        w->known_n = (uint64_t)jint(v, "known_n");
-        w->known0 = (uint64_t)jint(v, "known0");
-        w->score_n = (uint64_t)jint(v, "score_n");
-        w->low = (uint64_t)jint(v, "low");
-        size_t ci;
-        json_t *c;
-        json_array_foreach(json_object_get(v, "counts"), ci, c)
-        {
-            size_t si = (size_t)json_integer_value(json_array_get(c, 0));
-            json_int_t n = json_integer_value(json_array_get(c, 1));
-            if (si >= nsaved || idx[si] == SIZE_MAX || n <= 0)
-                continue;
-            for (json_int_t r = 0; r < n; r++)
-                window_count(w, idx[si]);
-        }
-    }
-    free(idx);
-    json_t *qs = json_object_get(state, "quality");
-    for (int q = 0; q < NQ && json_is_array(qs); q++) {
-        json_t *o = json_array_get(qs, (size_t)q);
-        a->q[q].alarming = json_is_true(json_object_get(o, "alarming"));
-        a->q[q].streak = (int)jint(o, "streak");
-        a->q[q].last = unnum(json_object_get(o, "last"));
-        a->q[q].raised_start = jint(o, "raised_start");
-    }
-    json_t *prof = json_object_get(state, "profile");
-    if (json_array_size(prof) == a->nslots)
-        for (size_t k = 0; k < a->nslots; k++) {
-            double pv = unnum(json_array_get(json_array_get(prof, k), 0));
-            a->prof[k] = isfinite(pv) && pv >= 0 ? pv : 0;
-            a->prof_n[k] = (uint32_t)json_integer_value(json_array_get(json_array_get(prof, k), 1));
-        }
-    a->watermark = jint(state, "watermark");
-    a->closed_until = jint(state, "closed_until");
-    a->max_ts = jint(state, "max_ts");
-    const char *m = json_string_value(json_object_get(state, "model"));
-    if (m) {
-        free(a->model);
-        a->model = strdup(m);
-    }
-    json_t *stt = json_object_get(state, "stats");
-    a->st.records = (uint64_t)jint(stt, "records");
-    a->st.dead = (uint64_t)jint(stt, "dead");
-    a->st.late = (uint64_t)jint(stt, "late");
-    a->st.windows_closed = (uint64_t)jint(stt, "windows");
-    a->st.alarms = (uint64_t)jint(stt, "alarms");
-    a->st.clears = (uint64_t)jint(stt, "clears");
-    a->st.bad_ts = (uint64_t)jint(stt, "bad_ts");
-    return 0;
-}
-
-/* ---- status ---- */
-
-static json_t *ts_json(int64_t ms)
-{
-    char t[40];
-    tstamp_format(ms, t, sizeof t);
-    return json_string(t);
-}
-
-static int cmp_series(const void *x, const void *y)
-{
-    const series_t *a = *(series_t *const *)x, *b = *(series_t *const *)y;
-    if (a->alarming != b->alarming)
-        return b->alarming - a->alarming;
-    if ((a->kind == S_TOTAL) != (b->kind == S_TOTAL))
-        return a->kind == S_TOTAL ? 1 : -1;
-    if (a->recent != b->recent)
-        return a->recent < b->recent ? 1 : -1;
-    return strcmp(a->label, b->label);
-}
-
-json_t *detector_event_json(const detector_event_t *ev)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string(ev->type == DETECTOR_RAISE ? "alarm" : "clear"));
-    json_object_set_new(o, "kind", json_string(detector_kind_name(ev->kind)));
-    json_object_set_new(o, "label", ev->label ? json_string(ev->label) : json_null());
-    json_object_set_new(o, "account", ev->account ? json_string(ev->account) : json_null());
-    json_object_set_new(o, "window_start", ts_json(ev->window_start));
-    json_object_set_new(o, "window_end", ts_json(ev->window_end));
-    json_object_set_new(o, "observed", num(ev->observed));
-    json_object_set_new(o, "expected", num(ev->expected));
-    json_object_set_new(o, "p_value", num(ev->p_value));
-    json_object_set_new(o, "model", ev->model ? json_string(ev->model) : json_null());
-    return o;
-}
-
-json_t *detector_status(const detector_t *a, size_t npoints, size_t max_series)
-{
-    json_t *o = json_object(), *ss = json_array(), *active = json_array(), *q = json_object(), *th = json_object();
-    series_t **sorted = malloc((a->ns ? a->ns : 1) * sizeof *sorted);
-    if (!o || !sorted) {
-        free(sorted);
-        return o;
-    }
-    memcpy(sorted, a->s, a->ns * sizeof *sorted);
-    qsort(sorted, a->ns, sizeof *sorted, cmp_series);
-    if (npoints > NPOINTS)
-        npoints = NPOINTS;
-    for (size_t k = 0, shown = 0; k < a->ns; k++) {
-        const series_t *s = sorted[k];
-        if (s->alarming) {
-            json_t *ev = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "type", "alarm", "kind",
-                                   s->kind == S_TOTAL ? "volume_drop" : "rate_spike", "label",
-                                   s->kind == S_TOTAL ? json_null() : json_string(s->label), "account",
-                                   s->account ? json_string(s->account) : json_null(), "window_start",
-                                   ts_json(s->raised_start), "window_end", ts_json(s->raised_start + a->o.window_ms),
-                                   "observed", num(s->raised_observed), "expected", num(s->raised_expected), "p_value",
-                                   num(s->raised_p));
-            json_object_set_new(ev, "model", a->model ? json_string(a->model) : json_null());
-            json_array_append_new(active, ev);
-        }
-        if (shown >= max_series || !s->npts)
-            continue;
-        shown++;
-        json_t *pts = json_array();
-        uint32_t n = s->npts < npoints ? s->npts : (uint32_t)npoints;
-        for (uint32_t i = s->npts - n; i < s->npts; i++) {
-            const point_t *p = &s->pts[i % NPOINTS];
-            json_array_append_new(pts, json_pack("{s:o,s:f,s:o,s:o,s:o,s:b}", "start", ts_json(p->start), "observed",
-                                                 (double)p->observed, "expected", num(p->expected), "lo", num(p->lo),
-                                                 "hi", num(p->hi), "alarm", p->alarm));
-        }
-        json_array_append_new(ss, json_pack("{s:s,s:o,s:b,s:o}", "label", s->label, "account",
-                                            s->account ? json_string(s->account) : json_null(), "alarming",
-                                            s->alarming, "points", pts));
-    }
-    for (int k = 0; k < NQ; k++)
-        if (a->q[k].alarming)
-            json_array_append_new(active, json_pack("{s:s,s:s,s:s,s:n,s:o,s:o,s:o,s:o,s:n,s:o}", "type", "alarm",
-                                                    "kind", k == Q_PSI ? "drift" : "quality", "label", qnames[k],
-                                                    "account", "window_start", ts_json(a->q[k].raised_start),
-                                                    "window_end", ts_json(a->q[k].raised_start + a->o.window_ms),
-                                                    "observed", num(a->q[k].last), "expected",
-                                                    num(k == Q_OOV ? a->o.oov_max : k == Q_LOW ? a->o.low_max
-                                                                  : k == Q_DLQ ? a->o.dlq_max : a->o.psi_max),
-                                                    "p_value", "model",
-                                                    a->model ? json_string(a->model) : json_null()));
-    json_object_set_new(q, "oov_share", num(a->q[Q_OOV].last));
-    json_object_set_new(q, "low_confidence_share", num(a->q[Q_LOW].last));
-    json_object_set_new(q, "dead_letter_rate", num(a->q[Q_DLQ].last));
-    json_object_set_new(q, "psi", num(a->q[Q_PSI].last));
-    json_object_set_new(th, "oov_share", json_real(a->o.oov_max));
-    json_object_set_new(th, "low_confidence_share", json_real(a->o.low_max));
-    json_object_set_new(th, "dead_letter_rate", json_real(a->o.dlq_max));
-    json_object_set_new(th, "psi", json_real(a->o.psi_max));
-    json_object_set_new(q, "thresholds", th);
-    json_object_set_new(o, "window_ms", json_integer(a->o.window_ms));
-    json_object_set_new(o, "series", ss);
-    json_object_set_new(o, "active", active);
-    json_object_set_new(o, "quality", q);
-    json_object_set_new(o, "watermark", a->watermark == INT64_MIN ? json_null() : ts_json(a->watermark));
-    free(sorted);
-    return o;
 }

@@ -1,4 +1,5 @@
 #include "daemon/alarms.h"
+#include "daemon/notify.h"
 #include "core/detector.h"
 #include "codec/jscan.h"
 #include "io/kafka.h"
@@ -47,6 +48,7 @@ struct alr {
     char fatal_msg[256];
     metrics_family_t *f_events, *f_active, *f_records, *f_late, *f_quality, *f_ckpt, *f_reject;
     metrics_series_t *m_reject[NREJ];
+    notify_t *notify;      /* Alertmanager and webhook delivery; NULL: none configured */
     json_t *labels;        /* every label of the models seen (keys); empty: no model yet, any label goes */
 };
 
@@ -76,14 +78,17 @@ static void on_event(void *ctx, const detector_event_t *ev)
             free(text);
         }
     }
-    const char *vals[] = {ev->type == DETECTOR_RAISE ? "alarm" : "clear", detector_kind_name(ev->kind)};
+    const char *type = ev->type == DETECTOR_RAISE ? "alarm" : ev->type == DETECTOR_UPDATE ? "update" : "clear";
+    const char *vals[] = {type, detector_kind_name(ev->kind)};
     metrics_inc(metrics_series(a->f_events, vals), 1);
     char ws[40];
     tstamp_format(ev->window_start, ws, sizeof ws);
-    log_event(ev->type == DETECTOR_RAISE ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, ev->type == DETECTOR_RAISE ? "alarm" : "alarm_cleared",
+    log_event(ev->type == DETECTOR_CLEAR ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+              ev->type == DETECTOR_RAISE ? "alarm" : ev->type == DETECTOR_UPDATE ? "alarm_updated" : "alarm_cleared",
          "kind=%s label=%s account=%s window_start=%s observed=%.6g expected=%.6g p_value=%.3g",
          detector_kind_name(ev->kind), log_q(ev->label ? ev->label : ""), log_q(ev->account ? ev->account : ""), ws,
          ev->observed, ev->expected, ev->p_value);
+    notify_event(a->notify, ev, j);
     json_array_insert_new(a->recent, 0, j);
     while (json_array_size(a->recent) > RECENT)
         json_array_remove(a->recent, RECENT);
@@ -208,6 +213,7 @@ static void poll_input(alarms_t *a)
     metrics_set(metrics_series0(a->f_active), (double)st.active);
     metrics_set(metrics_series0(a->f_records), (double)st.records);
     metrics_set(metrics_series0(a->f_late), (double)st.late);
+    notify_publish(a->notify);
 }
 
 static void on_cpoll(uv_poll_t *h, int status, int events)
@@ -364,6 +370,8 @@ static detector_opts_t opts_from(const cfg_t *c)
     o.psi_max = cfg_double(c, "alarms.psi.max");
     o.max_series = (size_t)cfg_int(c, "alarms.max.series");
     o.future_skew_ms = cfg_int(c, "alarms.future.skew");
+    o.fdr = cfg_double(c, "alarms.fdr");
+    o.spike_ratio = cfg_double(c, "alarms.spike.ratio");
     const char *fl = cfg_str(c, "alarms.time.floor");
     if (tstamp_parse(fl, strlen(fl), &o.ts_floor_ms))
         o.ts_floor_ms = INT64_MIN; /* refused by alarms_new */
@@ -372,9 +380,13 @@ static detector_opts_t opts_from(const cfg_t *c)
 
 int alarms_check_config(const cfg_t *cfg, char *err, size_t errlen)
 {
-    if (opts_from(cfg).ts_floor_ms == INT64_MIN)
+    detector_opts_t o = opts_from(cfg);
+    char e[TRI_ERRLEN];
+    if (o.ts_floor_ms == INT64_MIN)
         return tri_errf(err, errlen, TRI_EINVAL, "%s: alarms.time.floor: not a time (RFC 3339 or epoch ms): '%s'",
                         cfg_origin(cfg, "alarms.time.floor"), cfg_str(cfg, "alarms.time.floor"));
+    if (detector_parse_scales(&o, cfg_str(cfg, "alarms.scales"), e, sizeof e) || detector_check_opts(&o, e, sizeof e))
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: alarms.scales: %s", cfg_origin(cfg, "alarms.scales"), e);
     return 0;
 }
 
@@ -397,6 +409,7 @@ int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
         alarms_free(a);
         return rc;
     }
+    detector_parse_scales(&ao, cfg_str(cfg, "alarms.scales"), err, errlen); /* checked just above */
     a->det = detector_new(&ao, on_event, a);
     a->f_events = metrics_family(met, METRICS_COUNTER, "triage_alarm_events_total", "Alarm and clear events, by kind.",
                              "type,kind", NULL, 0);
@@ -423,6 +436,8 @@ int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }
+    if ((rc = notify_new(cfg, met, &a->notify, err, errlen)))
+        goto fail;
     load_state(a);
     consumer_hooks_t hooks = {on_assigned, on_revoking, a};
     consumer_opts_t ko = {cfg_str(cfg, "alarms.group"), cfg_str(cfg, "input.assignment"), 0};
@@ -519,6 +534,7 @@ void alarms_free(alarms_t *a)
     if (a->kout)
         producer_destroy(a->kout);
     detector_free(a->det);
+    notify_free(a->notify);
     offsets_set_clear(&a->off);
     if (a->recent)
         json_decref(a->recent);

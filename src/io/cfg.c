@@ -100,8 +100,14 @@ static const def_t defs[] = {
      "How late (in event time) a record may arrive and still be counted in its window."},
     {"alarms.p", T_DOUBLE, "0.0001", 1e-15, 0.5, NULL,
      "A window alarms when its count is this improbable for the expected one (upper tail)."},
+    {"alarms.scales", T_STR, "1h,6h,24h", 0, 0, NULL,
+     "Time scales at which label shares are tested: sliding windows of whole alarms.window, updated every\n"
+     "window, each with its own baseline (a burst shows at 1h, a day-long ramp at 24h)."},
+    {"alarms.fdr", T_DOUBLE, "0.001", 1e-12, 0.5, NULL,
+     "Benjamini-Hochberg level of each evaluation's rate tests (labels x accounts x scales): expected\n"
+     "false rate alarms a day at most this times the windows a day."},
     {"alarms.min.count", T_DOUBLE, "10", 0, 1e12, NULL, "Fewer records than this in a window never alarm."},
-    {"alarms.min.ratio", T_DOUBLE, "1.5", 1, 1000, NULL, "Nor do counts below this multiple of the expected."},
+    {"alarms.min.ratio", T_DOUBLE, "1.5", 1, 1000, NULL, "Nor do shares below this multiple of the baseline share."},
     {"alarms.min.history", T_INT, "8", 1, 100000, NULL, "Windows of history a series needs before it may alarm."},
     {"alarms.clear.windows", T_INT, "2", 1, 1000, NULL, "Normal windows after which an alarm clears."},
     {"alarms.alpha", T_DOUBLE, "0.1", 0.001, 1, NULL,
@@ -109,6 +115,8 @@ static const def_t defs[] = {
     {"alarms.by.account", T_BOOL, "true", 0, 0, NULL, "Also watch each (account, label) series."},
     {"alarms.seasonal", T_BOOL, "true", 0, 0, NULL,
      "Expected counts follow the time of day, learned from the total volume (windows that divide a day)."},
+    {"alarms.spike.ratio", T_DOUBLE, "2", 1, 1000, NULL,
+     "volume_spike: total volume at least this multiple of the expected (and improbably high)."},
     {"alarms.drop.ratio", T_DOUBLE, "0.5", 0, 1, NULL,
      "volume_drop: total volume at most this fraction of the expected (and improbably low)."},
     {"alarms.quality.min", T_DOUBLE, "50", 1, 1e12, NULL, "Records a window needs before its quality figures count."},
@@ -123,6 +131,16 @@ static const def_t defs[] = {
     {"alarms.time.floor", T_STR, "2000-01-01T00:00:00Z", 0, 0, NULL,
      "Records dated before this (RFC 3339 or epoch ms) are bad timestamps too."},
     {"alarms.max.series", T_INT, "20000", 10, 10000000, NULL, "Series watched at most (bounds memory)."},
+    {"alarms.alertmanager.url", T_STR, "", 0, 0, NULL,
+     "Prometheus Alertmanager to post alarms to (its v2 API), e.g. http://127.0.0.1:9093; empty: none.\n"
+     "Open alerts are re-sent every alarms.notify.resend; a clear resolves them."},
+    {"alarms.webhook.url", T_STR, "", 0, 0, NULL, "URL that receives a POST of each alarm event's JSON; empty: none."},
+    {"alarms.status.url", T_STR, "", 0, 0, NULL, "Status page link put in Alertmanager alerts (e.g. http://host:9464/)."},
+    {"alarms.notify.resend", T_MS, "1m", 1000, 86400000, NULL, "How often open alerts are sent to Alertmanager again."},
+    {"alarms.notify.timeout", T_MS, "5s", 100, 600000, NULL, "Timeout of one notification POST."},
+    {"alarms.notify.retries", T_INT, "5", 0, 100, NULL,
+     "Retries of a failed notification (backoff 1 s, 2 s, 4 s... up to 60 s); a down receiver is logged\n"
+     "and counted, never fatal, and never holds up classification (delivery has its own thread)."},
     {"alarms.state.file", T_STR, "/var/tmp/triaged-alarms.json", 0, 0, NULL,
      "Checkpoint of the detector (baselines, open windows, active alarms) and of the offsets it\n"
      "covers: a restarted alarms role resumes exactly there, without an alarm storm or a missed spike."},

@@ -72,7 +72,7 @@ with open(sys.argv[1], "wb") as f:
     f.write(b"\n".join(lines) + b"\n")
 PY
 kcat -b "$KAFKA" -P -t out -l "$TMP/junk.bin"
-gen 0 30 20 1 >"$TMP/good.txt"
+gen 0 50 44 1 >"$TMP/good.txt"
 n=$(wc -l <"$TMP/good.txt")
 pace 8000 <"$TMP/good.txt" | kcat -b "$KAFKA" -P -t out -K '\t'
 records_are() { [ "$(metric al triage_alarm_records)" = "$1" ]; }
@@ -91,7 +91,7 @@ kcat -b "$KAFKA" -C -t alarms -e -q 2>/dev/null >"$TMP/events.txt"
 sed 's/^/   /' "$TMP/events.txt"
 expect_eq "the spike is raised in its hour" \
     "$(jq -r 'select(.type == "alarm" and .kind == "rate_spike") | .label + " " + .window_start' "$TMP/events.txt")" \
-    "Cancelled Flight 2023-11-15T19:00:00Z"
+    "Cancelled Flight 2023-11-16T19:00:00Z"
 expect_eq "and no volume_drop" "$(grep -c volume_drop "$TMP/events.txt")" 0
 check "the checkpoint carries no future watermark" \
     python3 -c 'import json,sys,time; s=json.load(open(sys.argv[1]))["detector"]; sys.exit(s["watermark"] > time.time()*1000)' \
