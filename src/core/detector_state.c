@@ -137,6 +137,36 @@ json_t *detector_save(const detector_t *a)
 
 static int64_t jint(json_t *o, const char *k) { return (int64_t)json_integer_value(json_object_get(o, k)); }
 
+static void load_series(detector_t *a, series_t *s, json_t *v)
+{
+    s->mean = unnum(json_object_get(v, "mean"));
+    s->var = unnum(json_object_get(v, "var"));
+    if (!isfinite(s->mean) || !isfinite(s->var) || s->mean < 0 || s->var < 0)
+        s->mean = s->var = 0, s->n = 0;
+    else
+        s->n = (uint32_t)jint(v, "n");
+    s->alarming = json_is_true(json_object_get(v, "alarming"));
+    s->streak = (int)jint(v, "streak");
+    s->raised_start = jint(v, "raised_start");
+    s->raised_observed = unnum(json_object_get(v, "raised_observed"));
+    s->raised_expected = unnum(json_object_get(v, "raised_expected"));
+    s->raised_p = unnum(json_object_get(v, "raised_p"));
+    s->recent = (uint64_t)jint(v, "recent");
+    s->vkind = (int)jint(v, "vkind");
+    s->born = jint(v, "born");
+    s->group = (size_t)jint(v, "group"); /* a saved index: mapped below */
+    for (size_t r = 0; r < RING; r++)
+        s->ring[r] = (uint32_t)json_integer_value(json_array_get(json_object_get(v, "ring"), r));
+    load_scales(a, s, json_object_get(v, "scales"));
+    size_t pi;
+    json_t *p;
+    s->npts = 0;
+    json_array_foreach(json_object_get(v, "points"), pi, p)
+        detector_push_point(s, (int64_t)json_integer_value(json_array_get(p, 0)), unnum(json_array_get(p, 1)),
+                   unnum(json_array_get(p, 2)), unnum(json_array_get(p, 3)), unnum(json_array_get(p, 4)),
+                   json_is_true(json_array_get(p, 5)));
+}
+
 int detector_load(detector_t *a, const json_t *st, char *err, size_t errlen)
 {
     json_t *state = (json_t *)st;
@@ -180,33 +210,7 @@ int detector_load(detector_t *a, const json_t *st, char *err, size_t errlen)
         idx[i] = k;
         if (k == SIZE_MAX)
             continue;
-        series_t *s = a->s[k];
-        s->mean = unnum(json_object_get(v, "mean"));
-        s->var = unnum(json_object_get(v, "var"));
-        if (!isfinite(s->mean) || !isfinite(s->var) || s->mean < 0 || s->var < 0)
-            s->mean = s->var = 0, s->n = 0;
-        else
-            s->n = (uint32_t)jint(v, "n");
-        s->alarming = json_is_true(json_object_get(v, "alarming"));
-        s->streak = (int)jint(v, "streak");
-        s->raised_start = jint(v, "raised_start");
-        s->raised_observed = unnum(json_object_get(v, "raised_observed"));
-        s->raised_expected = unnum(json_object_get(v, "raised_expected"));
-        s->raised_p = unnum(json_object_get(v, "raised_p"));
-        s->recent = (uint64_t)jint(v, "recent");
-        s->vkind = (int)jint(v, "vkind");
-        s->born = jint(v, "born");
-        s->group = (size_t)jint(v, "group"); /* a saved index: mapped below */
-        for (size_t r = 0; r < RING; r++)
-            s->ring[r] = (uint32_t)json_integer_value(json_array_get(json_object_get(v, "ring"), r));
-        load_scales(a, s, json_object_get(v, "scales"));
-        size_t pi;
-        json_t *p;
-        s->npts = 0;
-        json_array_foreach(json_object_get(v, "points"), pi, p)
-            detector_push_point(s, (int64_t)json_integer_value(json_array_get(p, 0)), unnum(json_array_get(p, 1)),
-                       unnum(json_array_get(p, 2)), unnum(json_array_get(p, 3)), unnum(json_array_get(p, 4)),
-                       json_is_true(json_array_get(p, 5)));
+        load_series(a, a->s[k], v);
     }
     for (size_t k = 0; k < a->ns; k++) {
         series_t *s = a->s[k];
