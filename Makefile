@@ -14,6 +14,9 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR   = $(PREFIX)/bin
+MANDIR   = $(PREFIX)/share/man
+DOCDIR   = $(PREFIX)/share/doc/triage
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC      ?= gcc
 # Libraries per layer: the text core and codec need only the first set.
@@ -156,12 +159,23 @@ integration: all asan
 
 check: check-layers unit integration
 
+# Binaries, man pages, the example configuration and alerting rules (docs), and
+# the systemd unit with the installed binary's path in it. /etc/triage is left
+# to the operator: the unit starts once /etc/triage/triaged.conf exists.
 install: $(B)/triage $(B)/triaged
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
 	install -m 755 $(B)/triage $(B)/triaged $(DESTDIR)$(BINDIR)/
+	install -m 644 man/triage.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/triaged.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 conf/triaged.conf conf/triage.rules.yml README.md $(DESTDIR)$(DOCDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' conf/triaged.service.in >$(DESTDIR)$(UNITDIR)/triaged.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/triaged.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/triage $(DESTDIR)$(BINDIR)/triaged
+	rm -f $(DESTDIR)$(BINDIR)/triage $(DESTDIR)$(BINDIR)/triaged $(DESTDIR)$(MANDIR)/man1/triage.1 \
+	      $(DESTDIR)$(MANDIR)/man8/triaged.8 $(DESTDIR)$(UNITDIR)/triaged.service
+	rm -f $(DESTDIR)$(DOCDIR)/triaged.conf $(DESTDIR)$(DOCDIR)/triage.rules.yml $(DESTDIR)$(DOCDIR)/README.md
+	-rmdir $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

@@ -250,10 +250,11 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     if (!quiet)
-        printf("trained %s on %zu records, %u labels; %zu n-grams seen, %u kept; temperature %.3f\n"
+        printf("trained %s on %zu records (%zu without label skipped, %zu bad), %u labels; %zu n-grams seen, %u kept; "
+               "temperature %.3f\n"
                "wrote %s (%zu bytes)\n",
-               train_algo_name(to.algo), res.nfit, ds.nlabels, res.candidates, res.nrows, res.temperature, out,
-               res.bytes.len);
+               train_algo_name(to.algo), res.nfit, ds.skipped_nolabel, ds.bad, ds.nlabels, res.candidates, res.nrows,
+               res.temperature, out, res.bytes.len);
     rc = EXIT_OKAY;
 out:
     if (meta)

@@ -46,7 +46,7 @@ struct alr {
     int dirty;             /* records since the last checkpoint */
     int fatal;
     char fatal_msg[256];
-    metrics_family_t *f_events, *f_active, *f_records, *f_late, *f_quality, *f_ckpt, *f_reject;
+    metrics_family_t *f_events, *f_active, *f_records, *f_late, *f_quality, *f_psi, *f_ckpt, *f_pub_fail, *f_reject;
     metrics_series_t *m_reject[NREJ];
     notify_t *notify;      /* Alertmanager and webhook delivery; NULL: none configured */
     json_t *labels;        /* every label of the models seen (keys); empty: no model yet, any label goes */
@@ -54,11 +54,16 @@ struct alr {
 
 /* ---- events ---- */
 
+static void publish_failed(alarms_t *a, rd_kafka_resp_err_t err)
+{
+    log_event(LOG_LEVEL_ERROR, "alarm_publish_failed", "code=%s", rd_kafka_err2name(err));
+    metrics_inc(metrics_series0(a->f_pub_fail), 1);
+}
+
 static void dr_free(void *ctx, void *opaque, rd_kafka_resp_err_t err)
 {
-    (void)ctx;
     if (err)
-        log_event(LOG_LEVEL_ERROR, "alarm_publish_failed", "code=%s", rd_kafka_err2name(err));
+        publish_failed(ctx, err);
     free(opaque);
 }
 
@@ -74,7 +79,7 @@ static void on_event(void *ctx, const detector_event_t *ev)
         /* The producer does not copy: the text lives until its delivery report. */
         rd_kafka_resp_err_t e = producer_produce(a->kout, a->alarm_topic, key, strlen(key), text, strlen(text), text);
         if (e) {
-            log_event(LOG_LEVEL_ERROR, "alarm_publish_failed", "code=%s", rd_kafka_err2name(e));
+            publish_failed(a, e);
             free(text);
         }
     }
@@ -415,14 +420,23 @@ int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
                              "type,kind", NULL, 0);
     a->f_active = metrics_family(met, METRICS_GAUGE, "triage_alarms_active", "Alarms raised and not yet cleared.", NULL, NULL,
                              0);
-    a->f_records = metrics_family(met, METRICS_GAUGE, "triage_alarm_records", "Records the detector has counted.", NULL,
-                              NULL, 0);
-    a->f_late = metrics_family(met, METRICS_GAUGE, "triage_alarm_late_records",
+    /* Counters restored from the checkpoint with the detector: monotonic
+     * across restarts of the alarms role. */
+    a->f_records = metrics_family(met, METRICS_COUNTER, "triage_alarm_records_total", "Records the detector has counted.",
+                              NULL, NULL, 0);
+    a->f_late = metrics_family(met, METRICS_COUNTER, "triage_alarm_late_records_total",
                            "Records that arrived after their window had closed (not counted).", NULL, NULL, 0);
-    a->f_quality = metrics_family(met, METRICS_GAUGE, "triage_quality",
-                              "Data-quality figures of the last closed window (unknown_text, low_confidence, "
-                              "dead_letter_rate, label_mix PSI).",
+    a->f_quality = metrics_family(met, METRICS_GAUGE, "triage_quality_ratio",
+                              "Shares of the last closed window's records: with no n-gram the model knows "
+                              "(unknown_text), predicted below alarms.low.score (low_confidence), dead-lettered "
+                              "(dead_letter).",
                               "figure", NULL, 0);
+    a->f_psi = metrics_family(met, METRICS_GAUGE, "triage_label_mix_psi",
+                          "Population stability index of the last closed window's predicted label mix against "
+                          "the training mix (drift).",
+                          NULL, NULL, 0);
+    a->f_pub_fail = metrics_family(met, METRICS_COUNTER, "triage_alarm_publish_failures_total",
+                               "Alarm events that could not be published to alarms.topic.", NULL, NULL, 0);
     a->f_ckpt = metrics_family(met, METRICS_COUNTER, "triage_alarm_checkpoints_total", "Detector checkpoints written.", NULL,
                            NULL, 0);
     a->f_reject = metrics_family(met, METRICS_COUNTER, "triage_alarm_rejected_records_total",
@@ -558,13 +572,15 @@ json_t *alarms_status(alarms_t *a)
     json_t *q = json_object_get(s, "quality");
     static const char *const figs[][2] = {{"oov_share", "unknown_text"},
                                           {"low_confidence_share", "low_confidence"},
-                                          {"dead_letter_rate", "dead_letter_rate"},
-                                          {"psi", "label_mix"}};
-    for (size_t i = 0; i < 4; i++) {
+                                          {"dead_letter_rate", "dead_letter"}};
+    for (size_t i = 0; i < 3; i++) {
         json_t *v = json_object_get(q, figs[i][0]);
         if (json_is_number(v))
             metrics_set(metrics_series1(a->f_quality, figs[i][1]), json_number_value(v));
     }
+    json_t *psi = json_object_get(q, "psi");
+    if (json_is_number(psi))
+        metrics_set(metrics_series0(a->f_psi), json_number_value(psi));
     return s;
 }
 

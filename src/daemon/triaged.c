@@ -47,13 +47,15 @@ typedef struct daemon {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t snap;
     int stopping, exit_code;
-    metrics_family_t *f_up;
+    metrics_family_t *f_up, *f_ready;
 } daemon_t;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: triaged [-c FILE] [--set KEY=VALUE]... [--check-config]\n"
+    fprintf(f, "usage: triaged [-c FILE] [--set KEY=VALUE]... [--check-config | --print-config]\n"
                "       triaged --config-doc      print every configuration key, documented\n"
+               "  --check-config   validate the configuration (and reach nothing), print \"configuration ok\", exit\n"
+               "  --print-config   print the effective configuration (secrets masked) and exit\n"
                "Consumes JSON records from Kafka, classifies them in batches, publishes id + label.\n"
                "Without -c, the defaults apply: an embedded Kafka mock cluster and model.source\n"
                "from --set. Signals: TERM/INT stop cleanly, HUP re-checks the model and reopens the log.\n");
@@ -179,20 +181,19 @@ static void publish_status(daemon_t *d)
         admin_publish(d->adm, "/api/status", 200, "application/json", sj, strlen(sj));
         free(sj);
     }
+    int ready = d->classify ? cur && st.started && (st.assigned || st.joined) && st.producer_ok && !d->stopping
+                            : d->alr && !d->stopping;
+    metrics_set(metrics_series0(d->f_ready), ready);
     buf_t b = BUF_INIT;
     metrics_render(d->met, &b);
     admin_publish(d->adm, "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len);
     buf_reset(&b);
-    int ready;
-    if (d->classify) {
-        ready = cur && st.started && (st.assigned || st.joined) && st.producer_ok && !d->stopping;
+    if (d->classify)
         buf_printf(&b, "%s\nmodel: %s\nconsumer: %s (%d partitions)\nproducer: %s\n", ready ? "ready" : "not ready",
                    cur ? cur->version : "none loaded", st.joined ? "in group" : st.started ? "joining" : "not started",
                    st.assigned, st.fatal ? st.fatal_msg : st.producer_ok ? "ok" : "deliveries failing");
-    } else {
-        ready = d->alr && !d->stopping;
+    else
         buf_printf(&b, "%s\nrole: alarms\n", ready ? "ready" : "not ready");
-    }
     admin_publish(d->adm, "/readyz", ready ? 200 : 503, "text/plain; charset=utf-8", b.p, b.len);
     buf_free(&b);
     admin_heartbeat(d->adm);
@@ -371,6 +372,13 @@ int main(int argc, char **argv)
     }
     free(sets);
     int rc = 2;
+    if (print) {
+        /* Before the start-up checks: showing what a config amounts to is
+         * how one finds out why it does not start. */
+        cfg_write_effective(d.cfg, stdout);
+        rc = fflush(stdout) ? 1 : 0;
+        goto out;
+    }
     const char *role = cfg_str(d.cfg, "role");
     d.classify = strcmp(role, "alarms") != 0;
     d.alarms = strcmp(role, "classify") != 0;
@@ -385,8 +393,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "log.file"), err);
         goto out;
     }
-    if (print)
-        cfg_write_effective(d.cfg, stdout);
     if (check_only) {
         printf("configuration ok\n");
         rc = 0;
@@ -401,6 +407,8 @@ int main(int argc, char **argv)
         goto out;
     d.f_up = metrics_family(d.met, METRICS_GAUGE, "triage_up", "1 while triaged runs.", NULL, NULL, 0);
     metrics_set(metrics_series0(d.f_up), 1);
+    d.f_ready = metrics_family(d.met, METRICS_GAUGE, "triage_ready", "1 while /readyz answers 200 (ready to work).", NULL,
+                               NULL, 0);
     log_event(LOG_LEVEL_INFO, "starting", "version=%s role=%s", TRIAGED_VERSION, role);
     if (!strcmp(boot, "embedded")) {
         if (start_embedded(&d, err, sizeof err)) {

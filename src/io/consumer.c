@@ -12,9 +12,60 @@
 struct kin {
     kafka_client_t c;
     int closing_done, closed;
+    int coop;                                 /* a cooperative assignor was configured */
+    int subscribed;
     consumer_hooks_t hooks;
     consumer_stats_t stats;
+    /* Offsets the owner stored (next record to read after the last delivered
+     * one), per partition currently owned. */
+    rd_kafka_topic_partition_list_t *stored;
+    /* Of the partitions given back at the last revocation, the stored
+     * offsets: if the next assignment hands some of them straight back, this
+     * member resumes there. Nobody else can have read them in between (one
+     * generation owns a partition), and the commit at revocation may have
+     * been refused (a coordinator that refuses commits while the group
+     * rebalances, as librdkafka's mock does), which without this would make
+     * us repeat everything since the last periodic commit. */
+    rd_kafka_topic_partition_list_t *handback;
 };
+
+/* Moves the stored offsets of `parts` out of k->stored into k->handback
+ * (replacing it); lost partitions hand nothing back. */
+static void keep_handback(consumer_t *k, const rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    if (k->handback)
+        rd_kafka_topic_partition_list_destroy(k->handback);
+    k->handback = lost ? NULL : rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        rd_kafka_topic_partition_t *st = rd_kafka_topic_partition_list_find(k->stored, p->topic, p->partition);
+        if (st && k->handback)
+            rd_kafka_topic_partition_list_add(k->handback, p->topic, p->partition)->offset = st->offset;
+        if (st)
+            rd_kafka_topic_partition_list_del(k->stored, p->topic, p->partition);
+    }
+}
+
+/* Sets the start offset of the assigned partitions this member gave back at
+ * the revocation just before; the others start from the committed offset. */
+static void apply_handback(consumer_t *k, rd_kafka_topic_partition_list_t *parts)
+{
+    if (!k->handback)
+        return;
+    int resumed = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        rd_kafka_topic_partition_t *h = rd_kafka_topic_partition_list_find(k->handback, p->topic, p->partition);
+        if (h && h->offset >= 0) {
+            p->offset = h->offset;
+            resumed++;
+        }
+    }
+    if (resumed)
+        log_event(LOG_LEVEL_INFO, "partitions_resumed", "count=%d", resumed);
+    rd_kafka_topic_partition_list_destroy(k->handback);
+    k->handback = NULL;
+}
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -23,6 +74,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t r = 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        apply_handback(k, parts);
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
@@ -39,6 +91,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         log_event(lost ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, lost ? "partitions_lost" : "partitions_revoked", "count=%d", parts->cnt);
         if (k->hooks.revoking)
             k->hooks.revoking(k->hooks.ctx, parts, lost);
+        keep_handback(k, parts, lost);
         if (coop)
             e = rd_kafka_incremental_unassign(rk, parts);
         else
@@ -47,6 +100,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         log_event(LOG_LEVEL_ERROR, "rebalance_failed", "code=%s", rd_kafka_err2name(err));
         if (k->hooks.revoking)
             k->hooks.revoking(k->hooks.ctx, parts, 1);
+        keep_handback(k, parts, 1);
         r = rd_kafka_assign(rk, NULL);
     }
     if (e) {
@@ -68,7 +122,19 @@ static rd_kafka_conf_t *consumer_conf(const cfg_t *cfg, const consumer_opts_t *o
      * default; librdkafka's mock cluster always holds it that long): 25 ms
      * keeps a trickle of records from waiting, at the cost of a few more
      * empty fetches while idle. */
-    static const char *const defaults[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "25", NULL};
+    /* And group timing: librdkafka's 45 s session timeout is how long a
+     * crashed worker's partitions stay unowned; 6 s is the lowest a broker
+     * accepts by default (group.min.session.timeout.ms). A heartbeat every
+     * 300 ms lets members notice a rebalance quickly: until they do they
+     * keep working on partitions whose offsets the coordinator may already
+     * refuse to commit, and a partition that then moves is repeated from its
+     * last commit (measured with scripts/bench-rebalance d: 25% duplicates
+     * after three crashes with 1 s heartbeats, 7% with 300 ms). The
+     * heartbeats come from librdkafka's own thread, so a busy event loop
+     * does not make a worker look dead (max.poll.interval.ms guards against
+     * a stuck one). */
+    static const char *const defaults[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "25",
+                                           "session.timeout.ms", "6000", "heartbeat.interval.ms", "300", NULL};
     rd_kafka_conf_t *conf = kafka_build(cfg, "consumer", bootstrap, defaults, err, errlen);
     if (!conf)
         return NULL;
@@ -99,10 +165,17 @@ int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstr
     }
     if (hooks)
         k->hooks = *hooks;
+    k->coop = strstr(o->assignment, "cooperative") != NULL;
+    if (!(k->stored = rd_kafka_topic_partition_list_new(16))) {
+        free(k);
+        rd_kafka_conf_destroy(conf);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, k);
     int rc = kafka_client_open(&k->c, RD_KAFKA_CONSUMER, conf, "consumer", err, errlen);
     if (rc) {
+        rd_kafka_topic_partition_list_destroy(k->stored);
         free(k);
         return rc;
     }
@@ -150,6 +223,8 @@ int consumer_subscribe(consumer_t *k, const char *topics, char *err, size_t errl
     rd_kafka_resp_err_t r = rd_kafka_subscribe(k->c.rk, l);
     if (r)
         rc = tri_errf(err, errlen, TRI_EINVAL, "subscribe: %s", rd_kafka_err2str(r));
+    else
+        k->subscribed = 1;
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
 }
@@ -185,6 +260,12 @@ int consumer_store(consumer_t *k, const char *topic, int32_t partition, int64_t 
     if (!r && l->elems[0].err)
         r = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
+    if (!r) {
+        rd_kafka_topic_partition_t *st = rd_kafka_topic_partition_list_find(k->stored, topic, partition);
+        if (!st)
+            st = rd_kafka_topic_partition_list_add(k->stored, topic, partition);
+        st->offset = next_offset;
+    }
     if (r)
         log_event(LOG_LEVEL_WARN, "offset_store_failed", "topic=%s partition=%d offset=%lld code=%s", log_q(topic),
              (int)partition, (long long)next_offset, rd_kafka_err2name(r));
@@ -268,10 +349,42 @@ int64_t consumer_lag(consumer_t *k, const char *topic, int32_t partition)
     return hi > pos ? hi - pos : 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* librdkafka 2.0.2 (Debian 12) aborts in the cooperative-sticky assignor when
+ * a consumer is destroyed after its first JoinGroup response and before its
+ * first assignment (upstream #4381, fixed in 2.2.1). So a cooperative
+ * consumer closed that early first waits (serving the consumer queue; the
+ * records it returns are dropped unstored, so they are read again) for that
+ * assignment, at most until `deadline`. Returns whether it came. */
+static int settle_first_assignment(consumer_t *k, int64_t deadline)
+{
+    if (!k->coop || !k->subscribed || k->stats.assigns)
+        return 1;
+    log_event(LOG_LEVEL_INFO, "consumer_close_waits", "reason=first_assignment");
+    while (!k->stats.assigns && mono_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->c.rk, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    return k->stats.assigns > 0;
+}
+
 void consumer_close(consumer_t *k, int timeout_ms)
 {
     if (!k || !k->c.rk)
         return;
+    int64_t t_start = mono_ms();
+    if (!settle_first_assignment(k, t_start + timeout_ms))
+        log_event(LOG_LEVEL_WARN, "consumer_close", "msg=\"no first assignment within %d ms\"", timeout_ms);
+    timeout_ms -= (int)(mono_ms() - t_start);
+    if (timeout_ms < 1000)
+        timeout_ms = 1000;
     /* rd_kafka_consumer_close() waits as long as it takes to leave the group;
      * with the brokers gone that is tens of seconds. Close asynchronously and
      * serve the close queue (rebalance callbacks run here) until done or the
@@ -310,14 +423,21 @@ void consumer_destroy(consumer_t *k)
 {
     if (!k)
         return;
-    if (k->closing_done && !k->closed && k->c.rk) {
+    /* A cooperative consumer that never got its first assignment (see
+     * settle_first_assignment) cannot be destroyed safely: then the handle
+     * is left to the exit too. */
+    int unsafe = k->coop && k->subscribed && !k->stats.assigns;
+    if (k->closing_done && (!k->closed || unsafe) && k->c.rk) {
         /* The group could not be left in time (brokers gone): destroying the
          * handle would wait for librdkafka to give up on them, tens of
          * seconds. The process is exiting: leave the handle to the exit,
          * kept reachable so leak checkers do not report it. */
-        static rd_kafka_t *abandoned;
-        abandoned = k->c.rk;
-        log_event(LOG_LEVEL_WARN, "consumer_abandoned", "client=%s", rd_kafka_name(abandoned));
+        static rd_kafka_t *abandoned[4];
+        static size_t nabandoned;
+        rd_kafka_t **slot = &abandoned[nabandoned++ % 4];
+        *slot = k->c.rk;
+        log_event(unsafe ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "consumer_abandoned", "client=%s reason=%s",
+                  rd_kafka_name(*slot), unsafe ? "before_first_assignment" : "close_timeout");
         k->c.rk = NULL;
         k->c.q = NULL;
     } else if (k->closing_done && k->c.rk) {
@@ -329,5 +449,8 @@ void consumer_destroy(consumer_t *k)
         k->c.rk = NULL;
     }
     kafka_client_close(&k->c);
+    rd_kafka_topic_partition_list_destroy(k->stored);
+    if (k->handback)
+        rd_kafka_topic_partition_list_destroy(k->handback);
     free(k);
 }

@@ -11,7 +11,7 @@ check "conf/triaged.conf is what --config-doc prints" cmp -s "$ROOT/conf/triaged
 expect_status "the example config checks (with a model)" 0 "$TD" -c "$ROOT/conf/triaged.conf" --set model.source=x --check-config
 printf '[input]\ntopics = in\ntopicz = in\n' >"$TMP/c1.conf"
 expect_status "unknown key" 2 "$TD" -c "$TMP/c1.conf" --set model.source=x
-expect_eq "one line naming file and line" "$(cat "$TMP/err")" "triaged: $TMP/c1.conf:3: unknown key 'input.topicz' (triaged --config-doc lists them)"
+expect_eq "one line naming file and line" "$(cat "$TMP/err")" "triaged: $TMP/c1.conf:3: unknown key 'input.topicz', did you mean 'input.topics'? (triaged --config-doc lists them)"
 printf '# comment\n[batch]\nsize = many\n' >"$TMP/c2.conf"
 expect_status "bad value" 2 "$TD" -c "$TMP/c2.conf" --set model.source=x
 expect_eq "bad value names file and line" "$(cat "$TMP/err")" "triaged: $TMP/c2.conf:3: batch.size: 'many' is not an integer"

@@ -52,8 +52,8 @@ echo "   $n1 + $n2 records over 60 hourly windows, spike x5 of Cancelled Flight 
 # One partition keeps event time in order; the feed is paced so the mock's
 # 5 MB per partition (older messages silently dropped) is never in the way.
 pace 8000 <"$TMP/part1.txt" | kcat -b "$KAFKA" -P -t out -K '\t'
-for i in $(seq 1 150); do [ "$(metric al triage_alarm_records)" = "$n1" ] && break; sleep 0.2; done
-expect_eq "the detector counted the first 30 hours" "$(metric al triage_alarm_records)" "$n1"
+for i in $(seq 1 150); do [ "$(metric al triage_alarm_records_total)" = "$n1" ] && break; sleep 0.2; done
+expect_eq "the detector counted the first 30 hours" "$(metric al triage_alarm_records_total)" "$n1"
 sleep 1 # one more checkpoint
 kill -TERM "$PID_al"; wait "$PID_al"
 expect_eq "stopped in the middle (exit 0)" "$?" 0
@@ -63,8 +63,8 @@ wait_ready al 30 >/dev/null
 wait_assigned al
 check "restarted, it loads its baselines" grep -q 'event=alarm_state_loaded .*series=5' "$TMP/al.log"
 pace 8000 <"$TMP/part2.txt" | kcat -b "$KAFKA" -P -t out -K '\t'
-for i in $(seq 1 150); do [ "$(metric al triage_alarm_records)" = "$((n1 + n2))" ] && break; sleep 0.2; done
-expect_eq "and counts every record exactly once across the restart" "$(metric al triage_alarm_records)" "$((n1 + n2))"
+for i in $(seq 1 150); do [ "$(metric al triage_alarm_records_total)" = "$((n1 + n2))" ] && break; sleep 0.2; done
+expect_eq "and counts every record exactly once across the restart" "$(metric al triage_alarm_records_total)" "$((n1 + n2))"
 sleep 1
 alarm_events >"$TMP/events.txt"
 sed 's/^/   /' "$TMP/events.txt"

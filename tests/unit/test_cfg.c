@@ -115,7 +115,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg_str(c, "role"), "classify");
     assert_string_equal(cfg_str(c, "input.topics"), "triage.in");
     assert_string_equal(cfg_str(c, "input.group"), "triaged");
-    assert_string_equal(cfg_str(c, "input.assignment"), "cooperative-sticky");
+    assert_string_equal(cfg_str(c, "input.assignment"), "roundrobin");
     assert_string_equal(cfg_str(c, "output.topic"), "triage.labeled");
     assert_string_equal(cfg_str(c, "model.source"), "");
     assert_string_equal(cfg_str(c, "log.level"), "info");
@@ -269,6 +269,12 @@ static void test_file_errors(void **state)
     /* unknown key */
     assert_int_equal(load_err("# x\n[batch]\nnope = 1\n", 3, "batch.nope", NULL), TRI_EINVAL);
     assert_int_equal(load_err("frobnicate = 1\n", 1, "frobnicate", NULL), TRI_EINVAL);
+    /* a near miss names the key it most likely meant */
+    assert_int_equal(load_err("[input]\ntopicz = a\n", 2, "did you mean 'input.topics'", NULL), TRI_EINVAL);
+    assert_int_equal(load_err("[batch]\nlinger_ms = 5\n", 2, "did you mean 'batch.linger.ms'", NULL), TRI_EINVAL);
+    assert_int_equal(load_err("[model]\nlevel = info\n", 2, "did you mean 'log.level'", NULL), TRI_EINVAL);
+    assert_int_equal(load_err("[model]\nrole = all\n", 2, "did you mean 'role'", NULL), TRI_EINVAL);
+    assert_int_equal(load_err("[model]\nsorce = x\n", 2, "did you mean 'model.source'", NULL), TRI_EINVAL);
     /* bad integer */
     assert_int_equal(load_err("[batch]\n\nsize = 12x\n", 3, "batch.size", "12x", NULL), TRI_EINVAL);
     assert_int_equal(load_err("[batch]\nsize = 2.5\n", 2, "batch.size", NULL), TRI_EINVAL);
@@ -644,6 +650,9 @@ static void test_write_doc(void **state)
     char path[64];
     cfg_t *c = load_ok(conf, path);
     cfg_t *d = new_cfg();
+    /* The one key the shipped example sets (the model scripts/demo trains). */
+    assert_string_equal(cfg_str(c, "model.source"), "out/demo/model.tmodel");
+    set_ok(d, "model.source=out/demo/model.tmodel", "test");
     char *eff = capture_effective(c), *deff = capture_effective(d);
     /* Every table key came from the file: no "# default" origin left. */
     if (strstr(eff, "# default\n"))
@@ -670,7 +679,6 @@ static void test_write_doc(void **state)
     assert_true(lines >= 28);
     assert_int_equal(cfg_int(c, "batch.size"), 500);
     assert_int_equal(cfg_int(c, "model.poll.interval"), 30000);
-    assert_string_equal(cfg_str(c, "model.source"), "");
     free(eff);
     free(deff);
     cfg_free(c);
