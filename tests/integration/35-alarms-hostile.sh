@@ -75,10 +75,10 @@ kcat -b "$KAFKA" -P -t out -l "$TMP/junk.bin"
 gen 0 50 44 1 >"$TMP/good.txt"
 n=$(wc -l <"$TMP/good.txt")
 pace 8000 <"$TMP/good.txt" | kcat -b "$KAFKA" -P -t out -K '\t'
-records_are() { [ "$(metric al triage_alarm_records)" = "$1" ]; }
+records_are() { [ "$(metric al triage_alarm_records_total)" = "$1" ]; }
 check "every valid record after the junk is counted ($n)" eventually 60 records_are "$n"
 check "the role is still running" kill -0 "$PID_al"
-expect_eq "none of them counted as late" "$(metric al triage_alarm_late_records)" 0
+expect_eq "none of them counted as late" "$(metric al triage_alarm_late_records_total)" 0
 expect_eq "rejected: not JSON (3)" "$(rejected not_json)" 3
 expect_eq "rejected: no label (2)" "$(rejected no_label)" 2
 expect_eq "rejected: wrong field types, empty or NUL label (8)" "$(rejected bad_field)" 8
