@@ -380,8 +380,11 @@ void consumer_close(consumer_t *k, int timeout_ms)
     if (!k || !k->c.rk)
         return;
     int64_t t_start = mono_ms();
-    if (!settle_first_assignment(k, t_start + timeout_ms))
-        log_event(LOG_LEVEL_WARN, "consumer_close", "msg=\"no first assignment within %d ms\"", timeout_ms);
+    /* At least 20 s: a group that keeps rebalancing (workers starting and
+     * stopping together) may take a few 6 s session rounds to assign. */
+    int settle_ms = timeout_ms > 20000 ? timeout_ms : 20000;
+    if (!settle_first_assignment(k, t_start + settle_ms))
+        log_event(LOG_LEVEL_WARN, "consumer_close", "msg=\"no first assignment within %d ms\"", settle_ms);
     timeout_ms -= (int)(mono_ms() - t_start);
     if (timeout_ms < 1000)
         timeout_ms = 1000;
