@@ -4,7 +4,8 @@
 # character does not block model updates; a body longer than its listed size
 # is cut at that size, is a store error (not a refused model), and the same
 # version loads once the store serves it right; a listing that never ends is
-# capped; SIGTERM during a trickling download ends the process at once.
+# capped; SIGTERM during a trickling download ends the process at once. A
+# second instance shares the model cache directory throughout.
 . "$(dirname "$0")/lib.sh"
 SAMPLE=$ROOT/data/sample/airline-tweets.jsonl
 OBJ=$TMP/s3/objects
@@ -37,12 +38,14 @@ s3.secret.key = test
 s3.timeout.ms = 60000
 s3.retries = 2
 CONF
-loaded() { grep -q "event=model_loaded .*version=\"\\?$1" "$TMP/w.log"; }
+loaded() { grep -q "event=model_loaded .*version=\"\\?$1" "$TMP/${2:-w}.log"; }
 metric() { curl -s "http://127.0.0.1:$(admin_port w)/metrics" | grep "^$1" | head -1; }
 
 echo "-- a key with a control character in the store"
 start_triaged w "$TMP/w.conf"
+start_triaged w2 "$TMP/w.conf"
 check "the default model loads despite the bad key" eventually 30 loaded "$V1"
+check "... in the instance sharing the cache too" eventually 30 loaded "$V1" w2
 check "the bad key is named in the log" eventually 10 grep -q 'event=store_keys_skipped count=2 .*accounts/a?b' "$TMP/w.log"
 check "and counted in a metric" eventually 10 bash -c "curl -s http://127.0.0.1:$(admin_port w)/metrics | grep -q '^triage_model_store_bad_keys 2'"
 
@@ -55,6 +58,12 @@ expect_ge "the cache holds no more than the listed bytes of two versions (64 MiB
 check "no version was refused as a bad model" bash -c "! grep -q 'event=model_refused .*reason=\\(truncated\\|invalid\\|checksum\\)' '$TMP/w.log'"
 rm "$F/overlong"
 check "the same version loads once the store serves it right" eventually 30 loaded "$V2"
+check "... in the instance sharing the cache too" eventually 30 loaded "$V2" w2
+kill -TERM "$PID_w2"
+check "the second instance stops" eventually 20 bash -c "! kill -0 $PID_w2 2>/dev/null"
+expect_eq "the shared cache holds both versions, whole, and no temporary" \
+    "$(cd "$TMP/cache/default" && ls | sort | tr '\n' ' ')" "$V1.tmodel $V2.tmodel last-good "
+check "... the cached copy is the published one" cmp -s "$TMP/cache/default/$V2.tmodel" "$TMP/m2.tmodel"
 
 echo "-- a listing that never ends"
 touch "$F/endless"
