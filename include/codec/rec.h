@@ -76,6 +76,7 @@ void rec_put_key(const rec_t *r, buf_t *out);
 
 /* Appends the labeled output record:
  *   {"id":...,"label":...,"score":...,"top":[{"label":...,"score":...},...],
+ *    "review":true (only when the score is below the model's review threshold),
  *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N}
  * label_json[i] is label i already encoded as a JSON string; model_json the
  * same for NAME@VERSION; ts_ms the event time. With model_json NULL only

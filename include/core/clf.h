@@ -14,8 +14,9 @@
 #define CLF_TOP 3
 
 typedef struct clf_result {
-    uint32_t label;               /* best label index */
-    float score;                  /* its probability-like score in [0,1] */
+    uint32_t label;               /* chosen label index (best probability, or best cost-weighted) */
+    float score;                  /* its probability in [0,1] */
+    int review;                   /* score is below the model's review threshold */
     uint32_t ntop;                /* min(CLF_TOP, nlabels) */
     uint32_t top[CLF_TOP];
     float top_score[CLF_TOP];

@@ -47,6 +47,17 @@ struct json_t *eval_report_json(const eval_t *e, const char *const *labels);
 int eval_projection(const double *precision, const uint64_t *counts, size_t nperiods, uint32_t nlabels,
                      double *mean, double *q_lo, double *q_hi, double *per_period);
 
+/* Expected calibration error: records binned by confidence (conf[i], the
+ * probability of the chosen label, into nbins equal-width bins); the
+ * record-weighted mean over bins of |accuracy - mean confidence|. When bins
+ * is not NULL it gets, per bin, {count, mean confidence, accuracy}
+ * (nbins x 3). */
+#define EVAL_ECE_BINS 10
+double eval_ece(const float *conf, const uint8_t *correct, size_t n, uint32_t nbins, double *bins);
+
+/* Accuracy over the `coverage` fraction (0..1] of records most confident. */
+double eval_accuracy_at_coverage(const float *conf, const uint8_t *correct, size_t n, double coverage);
+
 /* Quantile q in [0,1] of v[0..n) (sorted in place), linear interpolation. */
 double eval_quantile(double *v, size_t n, double q);
 

@@ -7,7 +7,9 @@
  * are softmax(score / temperature); the trainer fits the temperature on
  * held-out data so a "0.62" means roughly what it says.
  *
- * The file format is documented at the top of src/core/model.c. The loader
+ * The file format is documented at the top of src/core/model.c; its SETT
+ * section holds the settings the scorer applies (feature weighting, review
+ * threshold, decision offsets), keyed so later settings can be added. The loader
  * copies the file into memory it owns and validates every length, offset,
  * count and value range before anything reads it: a truncated, bit-flipped
  * or hostile file is refused with a message, never trusted.
@@ -24,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MODEL_FORMAT_VERSION 1
+#define MODEL_FORMAT_VERSION 2
 #define MODEL_MAX_LABELS 4096
 #define MODEL_MAX_LABEL_BYTES 256
 #define MODEL_MAX_META_BYTES (16u << 20)
@@ -57,6 +59,9 @@ typedef struct model_spec {
     const uint32_t *buckets; /* nrows distinct buckets < 2^feat.bits */
     const float *weights;    /* nrows * nlabels, row-major */
     const char *meta_json;   /* a JSON object, or NULL for {} */
+    const float *idf;        /* nrows IDF weights when feat.idf, else NULL */
+    float review_below;      /* mark records whose top score is below it for review; 0: never */
+    const float *decision;   /* nlabels offsets for the decision (cost-weighted), or NULL */
 } model_spec_t;
 
 /* Serializes spec into out (appended). Returns 0 or an error. */
@@ -103,8 +108,19 @@ const float *model_bias(const model_t *m);
 /* Iterates the rows: fills *bucket and returns the row's nlabels weights. */
 const float *model_row(const model_t *m, uint32_t row, uint32_t *bucket);
 
-/* Raw scores: scores[c] = bias[c] + sum of weights of the ids found.
- * *nknown gets how many ids the model knows (0: nothing it has seen). */
+/* Per-row IDF weights (nrows) or NULL; the review threshold (0: none); the
+ * decision offsets (nlabels) or NULL; the file's format version. */
+const float *model_idf(const model_t *m);
+float model_review_below(const model_t *m);
+const float *model_decision(const model_t *m);
+uint32_t model_format_version(const model_t *m);
+
+/* Raw scores of the features fv (extracted with the model's feat config):
+ * scores[c] = bias[c] + sum over known features of value * weight[c], value
+ * as feat.h describes (fv->cnt NULL: every count 1). *nknown gets how many
+ * features the model knows (0: nothing it has seen). Does not allocate. */
+void model_score_vec(const model_t *m, const feat_vec_t *fv, float *scores, uint32_t *nknown);
+/* The same for bare bucket ids, each counted once per appearance. */
 void model_score(const model_t *m, const uint32_t *ids, size_t n, float *scores, uint32_t *nknown);
 
 /* Softmax of scores/temperature into probs (may alias scores). */

@@ -1,10 +1,18 @@
 /* train — trainers that produce the linear model shape of model.h.
  *
- * Now: multinomial, Bernoulli and complement Naive Bayes with Lidstone
- * smoothing (alpha), over hashed n-grams, after feature selection by
- * document count and by the signal-to-background ratio: for label A and
- * n-gram t, S/B = docs(t, A) / docs(t, not A); t is kept when some label has
- * S/B > sb (sb <= 0 disables the test) and docs(t) >= min_df.
+ * Multinomial, Bernoulli and complement Naive Bayes with Lidstone smoothing
+ * (alpha), over hashed n-grams, after feature selection by document count
+ * and by the signal-to-background ratio: for label A and n-gram t, S/B =
+ * docs(t, A) / docs(t, not A); t is kept when some label has S/B > sb (sb <= 0
+ * disables the test) and docs(t) >= min_df.
+ *
+ * Discriminative trainers through LIBLINEAR (the library scikit-learn's
+ * LinearSVC and LogisticRegression(liblinear) wrap): "svm" is the L2-loss
+ * linear SVM (dual solver), "lr" L2-regularised logistic regression, both
+ * one-vs-rest with a bias term, over the features with docs(t) >= min_df,
+ * valued as feat.h says (sublinear TF, IDF = ln((1+N)/(1+df)) + 1, L2 norm).
+ * LIBLINEAR's weight vectors become the rows of the linear scorer unchanged
+ * (for two labels, w and -w), so the scorer's decisions are LIBLINEAR's.
  *
  * train_run is the whole of `triage train` as a library call (seeded holdout,
  * measurement and temperature there, refit, metadata, probe texts, model
@@ -26,11 +34,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum train_algo { TRAIN_NB = 0, TRAIN_BNB, TRAIN_CNB };
+enum train_algo { TRAIN_NB = 0, TRAIN_BNB, TRAIN_CNB, TRAIN_LR, TRAIN_SVM };
 
 typedef struct train_opts {
     int algo;               /* enum train_algo */
-    double alpha;           /* Lidstone smoothing, > 0 */
+    double alpha;           /* Lidstone smoothing, > 0 (Naive Bayes) */
+    double C;               /* inverse regularisation, > 0 (lr, svm) */
     double sb;              /* signal/background threshold; <= 0: off */
     uint32_t min_df;        /* minimum document count of a kept n-gram */
     tok_config_t tok;
@@ -53,6 +62,7 @@ typedef struct train_out {
     uint32_t nrows;
     uint32_t *buckets;      /* nrows */
     float *weights;         /* nrows * nlabels */
+    float *idf;             /* nrows when feat.idf, else NULL */
     uint64_t *label_docs;   /* documents per label */
     size_t ndocs;
     size_t candidates;      /* distinct buckets seen before selection */
@@ -68,7 +78,7 @@ void train_out_free(train_out_t *o);
 void train_out_spec(const train_out_t *o, const train_opts_t *opts, const train_set_t *set, float temperature,
                     const char *meta_json, model_spec_t *spec);
 
-/* Name of an algorithm ("nb", "bnb", "cnb") and back (-1 when unknown). */
+/* Name of an algorithm ("nb", "bnb", "cnb", "lr", "svm") and back (-1 when unknown). */
 const char *train_algo_name(int algo);
 int train_algo_parse(const char *s);
 
@@ -83,7 +93,18 @@ typedef struct train_run_opts {
     uint32_t seed;          /* of the holdout split */
     int refit;              /* refit on every record after measuring (else keep the fit without the holdout) */
     const json_t *meta;     /* caller's metadata merged into the model's (name, data provenance); borrowed */
+    double review_below;    /* review threshold stored in the model; 0: none */
+    double review_precision;/* else: the lowest threshold whose held-out non-review records reach this
+                               precision (needs a holdout); 0: none */
+    double cost[2];         /* two-label tasks: cost of an error on a record of label 0, of label 1;
+                               both 0: plain argmax */
 } train_run_opts_t;
+
+typedef struct train_calib {
+    float temperature;      /* softmax temperature */
+    float review_below;     /* review threshold, 0: none */
+    const float *decision;  /* nlabels decision offsets, or NULL */
+} train_calib_t;
 
 typedef struct train_result {
     buf_t bytes;            /* the model file, ready for model_save_file or the store */
@@ -91,6 +112,12 @@ typedef struct train_result {
     eval_t *holdout;        /* truth x prediction on the held-out records; NULL without holdout */
     size_t nhold, nfit;     /* records held out; records the final model was fitted on */
     float temperature;
+    double holdout_ece;     /* expected calibration error of the held-out scores */
+    float review_below;     /* review threshold stored (given or chosen), 0: none */
+    double review_share;    /* share of held-out records below it (when chosen) */
+    float decision[2];      /* log costs when has_decision */
+    int has_decision;
+    train_calib_t calib;    /* what the model file got */
     uint32_t nrows;         /* feature rows kept */
     size_t candidates;      /* distinct features seen */
 } train_result_t;
@@ -100,9 +127,21 @@ int train_run(const train_run_opts_t *o, const train_set_t *set, train_result_t 
 void train_result_free(train_result_t *r);
 
 /* Classifies set->text[idx[i]] (i < n; idx NULL: the first n) with m:
- * pred[i] the label index, raw (n x nlabels, may be NULL) the raw scores. */
+ * pred[i] the label index, raw (n x nlabels) the raw scores, conf[i] the
+ * chosen label's probability; any of the three may be NULL. */
 int train_predict(model_t *m, const train_set_t *set, const size_t *idx, size_t n, uint32_t *pred, float *raw,
-                  char *err, size_t errlen);
+                  float *conf, char *err, size_t errlen);
+
+/* Writes fit as model bytes (spec of train_out_spec, metadata meta) and
+ * loads them into *loaded (the loader's checks are the writer's test). */
+int train_build_model(const train_out_t *fit, const train_opts_t *to, const train_set_t *set, const train_calib_t *cal,
+                      const json_t *meta, buf_t *bytes, model_t **loaded, char *err, size_t errlen);
+
+/* The review threshold for a wanted precision: the lowest score t such that
+ * the records scoring >= t (score[i]: probability of the chosen label,
+ * correct[i]: it was right) are right at least `precision` of the time.
+ * *share gets the fraction below t. 1 when no such t. */
+float train_review_threshold(const float *score, const uint8_t *correct, size_t n, double precision, double *share);
 
 /* The seeded permutation train_run holds out from (Fisher-Yates, splitmix64). */
 void train_shuffle(size_t *idx, size_t n, uint64_t seed);

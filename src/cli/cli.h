@@ -4,6 +4,7 @@
 #ifndef CLI_H
 #define CLI_H
 #include "core/clf.h"
+#include "core/train.h"
 #include "core/feat.h"
 #include "codec/dataset.h"
 #include "codec/rec.h"
@@ -26,6 +27,7 @@ int cmd_pin(int argc, char **argv);
 int cmd_unpin(int argc, char **argv);
 int cmd_promote(int argc, char **argv);
 int cmd_alarms(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* triage train --per-account (per_account.c): the options cmd_train parsed. */
 typedef struct pa_opts {
@@ -66,6 +68,21 @@ int cli_each_line(const char *path, cli_line_fn fn, void *ctx);
 /* Resolves --stopwords none|en|FILE into text (owned by *out, NULL for none). */
 int cli_stopwords(const char *spec, char **out, size_t *len);
 
+/* The defaults of `triage train` (and trial 0 of `triage tune`), chosen by
+ * 5-fold cross-validation on the shared training files only (README,
+ * "Choosing the defaults"). */
+#define CLI_DEF_ALGO "svm"
+#define CLI_DEF_C "0.5"
+#define CLI_DEF_NGRAMS "1-2"
+#define CLI_DEF_CHARS "2-5"
+#define CLI_DEF_STEM "none"
+void cli_train_defaults(train_opts_t *to);
+
+/* Resolves --chars, --features, --idf, --norm (NULL: the algorithm's default)
+ * into to->feat; prints a usage error and returns EXIT_USAGE when invalid. */
+int cli_feature_options(const char *cmd, train_opts_t *to, const char *chars, const char *features, const char *idf,
+                        const char *norm);
+
 /* "1-5" or "2" into min/max. */
 int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi);
 int cli_parse_double(const char *s, double *v);
@@ -83,8 +100,8 @@ const char *cli_printable_n(const char *s, size_t n);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Model text classification over a data set; fills pred[i] (model label
- * index) for each document, and raw scores if raw != NULL (n x nlabels). */
-int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, uint32_t *pred, float *raw);
+ * index) for each document, and conf[i] (its probability) if conf != NULL. */
+int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, uint32_t *pred, float *conf);
 
 /* Evaluation report over label names (truth x prediction confusion in e),
  * printed as a table (eval_report_json is the JSON form). */

@@ -156,12 +156,12 @@ int cli_read_data(const char *cmd, dataset_t *ds, char **files, size_t nfiles, c
     return rc;
 }
 
-int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, uint32_t *pred, float *raw)
+int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, uint32_t *pred, float *conf)
 {
     train_set_t set;
     char err[TRI_ERRLEN];
     dataset_as_set(ds, &set);
-    int rc = train_predict(m, &set, idx, n, pred, raw, err, sizeof err);
+    int rc = train_predict(m, &set, idx, n, pred, NULL, conf, err, sizeof err);
     if (rc)
         fprintf(stderr, "triage: %s\n", err);
     return rc;
@@ -190,4 +190,61 @@ unsigned cli_run_threads(unsigned n, void *(*fn)(void *), void *arg)
         pthread_join(th[i], NULL);
     free(th);
     return started ? started : 1;
+}
+
+void cli_train_defaults(train_opts_t *to)
+{
+    memset(to, 0, sizeof *to);
+    to->algo = train_algo_parse(CLI_DEF_ALGO);
+    to->C = atof(CLI_DEF_C);
+    to->alpha = 0.25;
+    to->min_df = 2;
+    to->top_features = 25;
+    to->feat.bits = 22;
+    to->feat.seed = 1;
+    cli_parse_range(CLI_DEF_NGRAMS, &to->feat.ngram_min, &to->feat.ngram_max);
+    cli_parse_range(CLI_DEF_CHARS, &to->feat.char_min, &to->feat.char_max);
+    to->feat.mode = FEAT_SUBLINEAR;
+    to->feat.idf = to->feat.l2 = 1;
+    if (strcmp(CLI_DEF_STEM, "none"))
+        snprintf(to->tok.stem, sizeof to->tok.stem, "%s", CLI_DEF_STEM);
+}
+
+int cli_feature_options(const char *cmd, train_opts_t *to, const char *chars, const char *features, const char *idf,
+                        const char *norm)
+{
+    int linear = to->algo == TRAIN_LR || to->algo == TRAIN_SVM;
+    feat_config_t *f = &to->feat;
+    if (!chars)
+        chars = linear ? "2-5" : "none";
+    if (!strcmp(chars, "none"))
+        f->char_min = f->char_max = 0;
+    else if (cli_parse_range(chars, &f->char_min, &f->char_max) || !f->char_min)
+        return cli_usage_error(cmd, "--chars takes MIN-MAX such as 2-5, or none, not '%s'", chars);
+    if (!features)
+        features = linear ? "sublinear" : "presence";
+    if (!strcmp(features, "presence"))
+        f->mode = FEAT_PRESENCE;
+    else if (!strcmp(features, "counts"))
+        f->mode = FEAT_COUNTS;
+    else if (!strcmp(features, "sublinear"))
+        f->mode = FEAT_SUBLINEAR;
+    else
+        return cli_usage_error(cmd, "--features takes presence, counts or sublinear, not '%s'", features);
+    int sub = f->mode == FEAT_SUBLINEAR;
+    if (!idf)
+        idf = sub ? "on" : "off";
+    if (!norm)
+        norm = sub ? "l2" : "none";
+    if (strcmp(idf, "on") && strcmp(idf, "off"))
+        return cli_usage_error(cmd, "--idf takes on or off, not '%s'", idf);
+    if (strcmp(norm, "l2") && strcmp(norm, "none"))
+        return cli_usage_error(cmd, "--norm takes l2 or none, not '%s'", norm);
+    f->idf = !strcmp(idf, "on");
+    f->l2 = !strcmp(norm, "l2");
+    if ((f->idf || f->l2) && !sub)
+        return cli_usage_error(cmd, "--idf on and --norm l2 need --features sublinear");
+    if (!linear && sub)
+        return cli_usage_error(cmd, "Naive Bayes takes --features presence or counts");
+    return 0;
 }

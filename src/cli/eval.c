@@ -74,6 +74,8 @@ int cmd_eval(int argc, char **argv)
     dataset_t ds = {0};
     eval_t *e = NULL;
     uint32_t *pred = NULL;
+    float *conf = NULL;
+    uint8_t *correct = NULL;
     period_t *per = NULL;
     size_t nper = 0;
     optind = 1;
@@ -135,10 +137,27 @@ int cmd_eval(int argc, char **argv)
      * (every such record is an error) after the model's own labels. */
     e = eval_new(ds.nlabels);
     pred = malloc(ds.n * sizeof *pred);
-    if (!e || !pred || cli_predict(m, &ds, NULL, ds.n, pred, NULL))
+    conf = malloc(ds.n * sizeof *conf);
+    correct = malloc(ds.n);
+    if (!e || !pred || !conf || !correct || cli_predict(m, &ds, NULL, ds.n, pred, conf))
         goto out;
-    for (size_t i = 0; i < ds.n; i++)
+    for (size_t i = 0; i < ds.n; i++) {
         eval_add(e, ds.label[i], pred[i]);
+        correct[i] = pred[i] == ds.label[i];
+    }
+    /* Calibration of `score` and what abstaining buys. */
+    double bins[EVAL_ECE_BINS * 3], ece = eval_ece(conf, correct, ds.n, EVAL_ECE_BINS, bins);
+    static const double coverage[] = {0.5, 0.8, 0.9, 1.0};
+    double at[4];
+    for (int k = 0; k < 4; k++)
+        at[k] = eval_accuracy_at_coverage(conf, correct, ds.n, coverage[k]);
+    float rb = model_review_below(m);
+    size_t nrev = 0, okrev = 0;
+    for (size_t i = 0; rb > 0 && i < ds.n; i++)
+        if (conf[i] < rb)
+            nrev++;
+        else
+            okrev += correct[i];
 
     json_t *byj = NULL;
     size_t no_ts = 0;
@@ -210,6 +229,24 @@ int cmd_eval(int argc, char **argv)
         json_object_set_new(o, "bad_records", json_integer((json_int_t)ds.bad));
         if (byj)
             json_object_set_new(o, "by", byj);
+        json_t *rel = json_array(), *cov = json_object();
+        for (int b = 0; b < EVAL_ECE_BINS; b++)
+            json_array_append_new(rel, json_pack("{s:f,s:f,s:I,s:f,s:f}", "from", (double)b / EVAL_ECE_BINS, "to",
+                                                 (double)(b + 1) / EVAL_ECE_BINS, "records",
+                                                 (json_int_t)bins[3 * b], "mean_score", bins[3 * b + 1],
+                                                 "accuracy", bins[3 * b + 2]));
+        for (int k = 0; k < 4; k++) {
+            char key[16];
+            snprintf(key, sizeof key, "%.0f%%", coverage[k] * 100);
+            json_object_set_new(cov, key, json_real(at[k]));
+        }
+        json_object_set_new(o, "ece", json_real(ece));
+        json_object_set_new(o, "reliability", rel);
+        json_object_set_new(o, "accuracy_at_coverage", cov);
+        if (rb > 0)
+            json_object_set_new(o, "review", json_pack("{s:f,s:f,s:f}", "below", (double)rb, "share",
+                                                       (double)nrev / (double)ds.n, "accuracy_not_reviewed",
+                                                       ds.n > nrev ? (double)okrev / (double)(ds.n - nrev) : 0.0));
         json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
         fputc('\n', stdout);
         json_decref(o);
@@ -217,6 +254,12 @@ int cmd_eval(int argc, char **argv)
         printf("model %s on %zu labeled records (%zu without label skipped, %zu bad)\n", model_path, ds.n,
                ds.skipped_nolabel, ds.bad);
         cli_report_print(stdout, e, ds.labels, 1);
+        printf("accuracy at coverage (most confident first): 50%% %.4f  80%% %.4f  90%% %.4f  100%% %.4f\n", at[0],
+               at[1], at[2], at[3]);
+        printf("calibration: expected calibration error of score %.4f (%d bins)\n", ece, EVAL_ECE_BINS);
+        if (rb > 0)
+            printf("review below %.4f: %zu records (%.1f%%) marked; the others %.4f accurate\n", (double)rb, nrev,
+                   100.0 * (double)nrev / (double)ds.n, ds.n > nrev ? (double)okrev / (double)(ds.n - nrev) : 0.0);
         if (byj) {
             printf("projected accuracy by %s: mean %.4f, band [%.4f, %.4f] (34.1%%-65.9%% quantiles of %zu periods)\n",
                    by, json_real_value(json_object_get(byj, "mean")),
@@ -241,6 +284,8 @@ out:
         free(per[k].pred_counts);
     free(per);
     free(pred);
+    free(conf);
+    free(correct);
     eval_free(e);
     dataset_free(&ds);
     model_unref(m);

@@ -68,13 +68,20 @@ int cmd_inspect(int argc, char **argv)
         json_t *meta_copy = json_deep_copy(meta);
         json_object_del(meta_copy, "top_features");
         json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o,s:{s:s,s:I,s:[i,i],s:i,s:s,s:I},s:f,s:I,s:o,s:o}", "file", path,
-                              "format_version", 1, "bytes", (json_int_t)model_bytes(m), "checksum", sum, "labels",
+                              "format_version", (int)model_format_version(m), "bytes", (json_int_t)model_bytes(m), "checksum", sum, "labels",
                               labels, "config", "stem", tc->stem[0] ? tc->stem : "none", "stopwords",
                               (json_int_t)(tc->stopwords_len ? 1 : 0), "ngrams", (int)fc->ngram_min,
                               (int)fc->ngram_max, "bits", (int)fc->bits, "features",
-                              fc->mode == FEAT_COUNTS ? "counts" : "presence", "seed", (json_int_t)fc->seed,
+                              feat_mode_name(fc->mode), "seed", (json_int_t)fc->seed,
                               "temperature", (double)model_temperature(m), "rows", (json_int_t)model_nrows(m),
                               "meta", meta_copy, "top", topj);
+        json_t *cfg = json_object_get(o, "config");
+        json_object_set_new(cfg, "chars", fc->char_max ? json_pack("[i,i]", (int)fc->char_min, (int)fc->char_max)
+                                                       : json_null());
+        json_object_set_new(cfg, "idf", json_boolean(fc->idf));
+        json_object_set_new(cfg, "norm", json_string(fc->l2 ? "l2" : "none"));
+        if (model_review_below(m) > 0)
+            json_object_set_new(o, "review_below", json_real(model_review_below(m)));
         /* stopwords: report the count of words rather than a flag */
         tok_t *t;
         if (o && !tok_new(tc, &t, err, sizeof err)) {
@@ -90,13 +97,34 @@ int cmd_inspect(int argc, char **argv)
     }
 
     /* Metadata strings are the file's, not ours: never raw to a terminal. */
-    printf("model     %s (format %d, %zu bytes, checksum %s)\n", cli_printable(path), 1, model_bytes(m), sum);
+    printf("model     %s (format %u, %zu bytes, checksum %s)\n", cli_printable(path), model_format_version(m),
+           model_bytes(m), sum);
     printf("name      %s, trained %s by triage %s\n", cli_printable(json_string_value(json_object_get(meta, "name"))),
            cli_printable(json_string_value(json_object_get(meta, "created_at"))),
            cli_printable(json_string_value(json_object_get(meta, "triage_version"))));
     json_t *data = json_object_get(meta, "data");
-    printf("algorithm %s, alpha %g, temperature %.3f\n", cli_printable(json_string_value(json_object_get(meta, "algo"))),
-           json_number_value(json_object_get(meta, "alpha")), (double)model_temperature(m));
+    const char *algo = cli_printable(json_string_value(json_object_get(meta, "algo")));
+    if (json_object_get(meta, "C"))
+        printf("algorithm %s (LIBLINEAR), C %g, temperature %.3f\n", algo, json_number_value(json_object_get(meta, "C")),
+               (double)model_temperature(m));
+    else
+        printf("algorithm %s, alpha %g, temperature %.3f\n", algo, json_number_value(json_object_get(meta, "alpha")),
+               (double)model_temperature(m));
+    if (model_review_below(m) > 0)
+        printf("review    records whose score is below %.4f are marked \"review\": true\n",
+               (double)model_review_below(m));
+    if (model_decision(m))
+        printf("decision  cost-weighted (offsets %+.3f %+.3f)\n", (double)model_decision(m)[0],
+               (double)model_decision(m)[1]);
+    json_t *tune = json_object_get(meta, "tune");
+    if (tune)
+        printf("tuned     %s\n          trial %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+               ", %" JSON_INTEGER_FORMAT "-fold cv accuracy %.4f, macro-F1 %.4f (seed %" JSON_INTEGER_FORMAT ")\n",
+               cli_printable(json_string_value(json_object_get(tune, "settings"))),
+               json_integer_value(json_object_get(tune, "trial")), json_integer_value(json_object_get(tune, "trials")),
+               json_integer_value(json_object_get(tune, "folds")),
+               json_number_value(json_object_get(tune, "cv_accuracy")),
+               json_number_value(json_object_get(tune, "cv_macro_f1")), json_integer_value(json_object_get(tune, "seed")));
     tok_t *t = NULL;
     size_t nstop = 0;
     if (!tok_new(tc, &t, err, sizeof err)) {
@@ -104,8 +132,12 @@ int cmd_inspect(int argc, char **argv)
         tok_free(t);
     }
     printf("tokenizer stem %s, %zu stop words\n", tc->stem[0] ? tc->stem : "none", nstop);
-    printf("features  word n-grams %u-%u, %s, 2^%u buckets, seed %" PRIu64 ", %u rows kept\n", fc->ngram_min,
-           fc->ngram_max, fc->mode == FEAT_COUNTS ? "counts" : "presence", fc->bits, fc->seed, model_nrows(m));
+    char chars[32] = "no character n-grams";
+    if (fc->char_max)
+        snprintf(chars, sizeof chars, "character n-grams %u-%u", fc->char_min, fc->char_max);
+    printf("features  word n-grams %u-%u, %s, %s%s%s, 2^%u buckets, seed %" PRIu64 ", %u rows kept\n", fc->ngram_min,
+           fc->ngram_max, chars, feat_mode_name(fc->mode), fc->idf ? " tf x idf" : "", fc->l2 ? ", L2 per family" : "",
+           fc->bits, fc->seed, model_nrows(m));
     if (data)
         printf("data      %" JSON_INTEGER_FORMAT " records, digest %s\n",
                json_integer_value(json_object_get(data, "records")),
@@ -118,10 +150,11 @@ int cmd_inspect(int argc, char **argv)
     printf("\n");
     json_t *h = json_object_get(meta, "holdout");
     if (h)
-        printf("held out  %.0f%%: accuracy %.4f, macro-F1 %.4f on %" JSON_INTEGER_FORMAT " records\n",
+        printf("held out  %.0f%%: accuracy %.4f, macro-F1 %.4f, calibration error %.4f on %" JSON_INTEGER_FORMAT
+               " records\n",
                100 * json_number_value(json_object_get(h, "fraction")),
                json_number_value(json_object_get(h, "accuracy")), json_number_value(json_object_get(h, "macro_f1")),
-               json_integer_value(json_object_get(h, "records")));
+               json_number_value(json_object_get(h, "ece")), json_integer_value(json_object_get(h, "records")));
     printf("probes    %zu\n", json_array_size(json_object_get(meta, "probes")));
     for (uint32_t i = 0; i < L; i++) {
         json_t *arr = json_object_get(tf, model_label(m, i));

@@ -3,24 +3,62 @@
 #include "cli.h"
 #include "core/train.h"
 #include "core/tri_err.h"
+#include "core/tune.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define DEF_ALGO CLI_DEF_ALGO
+#define DEF_C CLI_DEF_C
+#define DEF_NGRAMS CLI_DEF_NGRAMS
+#define DEF_CHARS CLI_DEF_CHARS
+#define DEF_STEM CLI_DEF_STEM
+
+enum { OPT_C = 256, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV };
+
+/* --cost A:B into two positive costs. */
+static int parse_cost(const char *s, double cost[2])
+{
+    char tmp[64];
+    if (strlen(s) >= sizeof tmp)
+        return -1;
+    strcpy(tmp, s);
+    char *colon = strchr(tmp, ':');
+    if (!colon)
+        return -1;
+    *colon = '\0';
+    if (cli_parse_double(tmp, &cost[0]) || cli_parse_double(colon + 1, &cost[1]) || !(cost[0] > 0) ||
+        !(cost[1] > 0))
+        return -1;
+    return 0;
+}
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: triage train --data FILE [--data FILE]... --label FIELD --out MODEL\n"
             "         [--text FIELD[,FIELD...]]   text fields, joined (default: text)\n"
-            "         [--algo nb|bnb|cnb]         multinomial, Bernoulli, complement NB (default nb)\n"
-            "         [--ngrams MIN-MAX]          word n-gram range, 1..5 (default 1-2)\n"
+            "         [--algo svm|lr|nb|bnb|cnb]  linear SVM or logistic regression (LIBLINEAR), or\n"
+            "                                     multinomial, Bernoulli, complement NB (default " DEF_ALGO ")\n"
+            "         [--C C]                     svm/lr inverse regularisation (default " DEF_C ")\n"
+            "         [--ngrams MIN-MAX]          word n-gram range, 1..5 (default " DEF_NGRAMS ")\n"
+            "         [--chars MIN-MAX|none]      character n-grams within word boundaries, 1..8\n"
+            "                                     (default " DEF_CHARS " for svm/lr, none for NB)\n"
             "         [--bits N]                  hash buckets 2^N (default 22)\n"
-            "         [--features presence|counts]  (default presence)\n"
+            "         [--features presence|counts|sublinear]  sublinear = 1 + ln(tf)\n"
+            "                                     (default sublinear for svm/lr, presence for NB)\n"
+            "         [--idf on|off] [--norm l2|none]  IDF weights, per-record L2 norm (svm/lr; default on, l2)\n"
             "         [--stopwords none|en|FILE]  (default none)\n"
-            "         [--stem none|english|...]   Snowball stemmer (default english)\n"
+            "         [--stem none|english|...]   Snowball stemmer (default " DEF_STEM ")\n"
+            "         [--review-below P]          mark records whose top score is below P for review\n"
+            "         [--review-precision Q]      or choose P on the held-out records so that those not\n"
+            "                                     marked are labeled with precision Q (e.g. 0.95)\n"
+            "         [--cost A:B]                two labels: cost of an error on a record of the first,\n"
+            "                                     of the second label (in sorted order); sets the decision\n"
             "         [--sb RATIO]                keep n-grams whose signal/background ratio exceeds\n"
             "                                     RATIO for some label (default 0: off; 4 = published setup)\n"
             "         [--min-df N]                keep n-grams seen in at least N documents (default 2)\n"
@@ -28,6 +66,7 @@ static void usage(FILE *f)
             "         [--holdout FRACTION]        held out to measure (default 0.1; 0 disables)\n"
             "         [--seed N]                  seed of the split and of the hash (default 1)\n"
             "         [--no-refit]                keep the model fitted without the held-out part\n"
+            "         [--cv K]                    first report K-fold cross-validated accuracy of these settings\n"
             "         [--name NAME]               model name stored in the metadata\n"
             "         [--quiet]\n"
             "       triage train --per-account FIELD [--min-records N] [--jobs N] --out DIR (other options as above)\n"
@@ -50,19 +89,26 @@ int cmd_train(int argc, char **argv)
         {"features", required_argument, 0, 'F'}, {"no-refit", no_argument, 0, 'R'},
         {"name", required_argument, 0, 'N'},   {"quiet", no_argument, 0, 'q'},
         {"per-account", required_argument, 0, 'P'}, {"min-records", required_argument, 0, 'M'},
-        {"jobs", required_argument, 0, 'j'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"jobs", required_argument, 0, 'j'},
+        {"C", required_argument, 0, OPT_C},    {"chars", required_argument, 0, OPT_CHARS},
+        {"idf", required_argument, 0, OPT_IDF}, {"norm", required_argument, 0, OPT_NORM},
+        {"review-below", required_argument, 0, OPT_REVIEW_BELOW},
+        {"review-precision", required_argument, 0, OPT_REVIEW_PRECISION},
+        {"cost", required_argument, 0, OPT_COST}, {"cv", required_argument, 0, OPT_CV},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     char **files = NULL;
     size_t nfiles = 0;
-    const char *label = NULL, *out = NULL, *stopspec = "none", *stem = "english", *name = NULL;
+    const char *label = NULL, *out = NULL, *stopspec = "none", *stem = DEF_STEM, *name = NULL;
+    const char *chars = NULL, *features = NULL, *idf = NULL, *norm = NULL;
+    double review_below = 0, review_precision = 0, cost[2] = {0, 0};
     char *text = NULL, *textlist = NULL;
     double holdout = 0.1;
-    uint32_t seed = 1;
+    uint32_t seed = 1, cv = 0;
     int refit = 1, quiet = 0, c, rc = EXIT_USAGE;
     const char *per_account = NULL;
     uint32_t min_records = 50, jobs = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-    train_opts_t to = {.algo = TRAIN_NB, .alpha = 0.25, .sb = 0, .min_df = 2, .top_features = 25};
-    to.feat = (feat_config_t){.ngram_min = 1, .ngram_max = 2, .bits = 22, .seed = 1, .mode = FEAT_PRESENCE};
+    train_opts_t to;
+    cli_train_defaults(&to);
     char *stopwords = NULL;
     dataset_t ds = {0};
     train_result_t res = {0};
@@ -83,7 +129,7 @@ int cmd_train(int argc, char **argv)
         case 't': text = optarg; break;
         case 'a':
             if ((to.algo = train_algo_parse(optarg)) < 0) {
-                rc = cli_usage_error("train", "--algo takes nb, bnb or cnb, not '%s'", optarg);
+                rc = cli_usage_error("train", "--algo takes svm, lr, nb, bnb or cnb, not '%s'", optarg);
                 goto out;
             }
             break;
@@ -132,13 +178,37 @@ int cmd_train(int argc, char **argv)
             }
             break;
         case 'o': out = optarg; break;
-        case 'F':
-            if (!strcmp(optarg, "presence"))
-                to.feat.mode = FEAT_PRESENCE;
-            else if (!strcmp(optarg, "counts"))
-                to.feat.mode = FEAT_COUNTS;
-            else {
-                rc = cli_usage_error("train", "--features takes presence or counts, not '%s'", optarg);
+        case 'F': features = optarg; break;
+        case OPT_CHARS: chars = optarg; break;
+        case OPT_IDF: idf = optarg; break;
+        case OPT_NORM: norm = optarg; break;
+        case OPT_C:
+            if (cli_parse_double(optarg, &to.C) || !(to.C > 0)) {
+                rc = cli_usage_error("train", "--C takes a positive number, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_REVIEW_BELOW:
+            if (cli_parse_double(optarg, &review_below) || !(review_below > 0 && review_below <= 1)) {
+                rc = cli_usage_error("train", "--review-below takes a probability in (0,1], not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_REVIEW_PRECISION:
+            if (cli_parse_double(optarg, &review_precision) || !(review_precision > 0 && review_precision < 1)) {
+                rc = cli_usage_error("train", "--review-precision takes a fraction in (0,1), not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_CV:
+            if (cli_parse_u32(optarg, &cv) || cv < 2 || cv > 20) {
+                rc = cli_usage_error("train", "--cv takes 2..20 folds, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_COST:
+            if (parse_cost(optarg, cost)) {
+                rc = cli_usage_error("train", "--cost takes A:B, two positive costs, not '%s'", optarg);
                 goto out;
             }
             break;
@@ -170,6 +240,16 @@ int cmd_train(int argc, char **argv)
         rc = cli_usage_error("train", "--data, --label and --out are required");
         goto out;
     }
+    if (cli_feature_options("train", &to, chars, features, idf, norm))
+        goto out;
+    if (review_below && review_precision) {
+        rc = cli_usage_error("train", "give --review-below or --review-precision, not both");
+        goto out;
+    }
+    if (review_precision && holdout <= 0) {
+        rc = cli_usage_error("train", "--review-precision chooses the threshold on held-out records: needs --holdout");
+        goto out;
+    }
     char err[TRI_ERRLEN];
     if (feat_config_check(&to.feat, err, sizeof err)) {
         rc = cli_usage_error("train", "%s", err);
@@ -181,7 +261,8 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         strcpy(to.tok.stem, stem);
-    }
+    } else
+        to.tok.stem[0] = '\0';
     if (cli_stopwords(stopspec, &stopwords, &to.tok.stopwords_len))
         goto out;
     to.tok.stopwords = stopwords;
@@ -209,7 +290,9 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         schema.account_field = per_account;
-        pa_opts_t pa = {.run = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit},
+        pa_opts_t pa = {.run = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit,
+                                .review_below = review_below, .review_precision = review_precision,
+                                .cost = {cost[0], cost[1]}},
                         .files = files, .nfiles = nfiles, .schema = schema, .out = out,
                         .name = name ? name : "default", .stopspec = stopspec, .stem = stem,
                         .min_records = min_records, .jobs = jobs ? jobs : 1, .quiet = quiet};
@@ -234,9 +317,23 @@ int cmd_train(int argc, char **argv)
                      "skipped_without_label", (json_int_t)ds.skipped_nolabel, "bad_records", (json_int_t)ds.bad);
     if (!meta)
         goto out;
-    train_run_opts_t ro = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit, .meta = meta};
+    train_run_opts_t ro = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit, .meta = meta,
+                           .review_below = review_below, .review_precision = review_precision,
+                           .cost = {cost[0], cost[1]}};
+    if (cost[0] && ds.nlabels != 2) {
+        fprintf(stderr, "triage train: --cost is for two-label tasks; '%s' has %u labels\n", label, ds.nlabels);
+        goto out;
+    }
     train_set_t set;
     dataset_as_set(&ds, &set);
+    if (cv) {
+        double acc, f1;
+        if (tune_cv(&to, &set, cv, seed, 2, &acc, &f1, err, sizeof err)) {
+            fprintf(stderr, "triage train: cross-validation: %s\n", err);
+            goto out;
+        }
+        printf("%u-fold cross-validation (seed %u): accuracy %.4f  macro-F1 %.4f\n", cv, seed, acc, f1);
+    }
     if (train_run(&ro, &set, &res, err, sizeof err)) {
         fprintf(stderr, "triage train: %s\n", err);
         goto out;

@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"train", cmd_train, "train a model from labeled JSONL"},
+    {"tune", cmd_tune, "search training settings by cross-validation and train the best"},
     {"eval", cmd_eval, "score a model on labeled JSONL"},
     {"classify", cmd_classify, "label JSONL records"},
     {"inspect", cmd_inspect, "show a model's metadata and strongest n-grams"},

@@ -235,11 +235,14 @@ void rec_put_labeled(buf_t *o, const rec_t *r, const clf_result_t *res, char *co
         jscan_put_unit(o, res->top_score[k]);
         buf_putc(o, '}');
     }
+    buf_putc(o, ']');
+    if (res->review)
+        buf_append(o, ",\"review\":true", 14);
     if (!model_json) {
-        buf_append(o, "]}", 2);
+        buf_putc(o, '}');
         return;
     }
-    buf_append(o, "],\"model\":", 10);
+    buf_append(o, ",\"model\":", 9);
     buf_append(o, model_json, model_json_len);
     buf_append(o, ",\"account\":", 11);
     if (r->has_account)

@@ -1,6 +1,7 @@
 #include "core/clf.h"
 #include "core/tri_err.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,19 @@ void clf_result_from_scores(const model_t *m, const float *raw, float *probs, cl
     }
     r->label = r->top[0];
     r->score = r->top_score[0];
+    const float *off = model_decision(m);
+    if (off) {
+        /* Cost-weighted decision: argmax of log p + offset. */
+        float best = -INFINITY, inv = 1.0f / model_temperature(m);
+        for (uint32_t c = 0; c < L; c++)
+            if (raw[c] * inv + off[c] > best) {
+                best = raw[c] * inv + off[c];
+                r->label = c;
+            }
+        r->score = probs[r->label];
+    }
+    float rb = model_review_below(m);
+    r->review = rb > 0 && r->score < rb;
     r->raw = raw;
 }
 
@@ -84,7 +98,7 @@ int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r)
         return TRI_ENOMEM;
     if (feat_extract(model_feat_config(c->model), &c->toks, &c->feats, 0))
         return TRI_ENOMEM;
-    model_score(c->model, c->feats.id, c->feats.n, c->scores, &r->nknown);
+    model_score_vec(c->model, &c->feats, c->scores, &r->nknown);
     r->ntokens = (uint32_t)c->toks.n;
     r->nfeatures = (uint32_t)c->feats.n;
     clf_result_from_scores(c->model, c->scores, c->probs, r);

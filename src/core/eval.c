@@ -147,3 +147,58 @@ json_t *eval_report_json(const eval_t *e, const char *const *labels)
     eval_report_free(&r);
     return o;
 }
+
+double eval_ece(const float *conf, const uint8_t *correct, size_t n, uint32_t nbins, double *bins)
+{
+    double cnt[64] = {0}, sc[64] = {0}, ok[64] = {0};
+    if (nbins > 64)
+        nbins = 64;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b = (uint32_t)(conf[i] * (float)nbins);
+        if (b >= nbins)
+            b = nbins - 1;
+        cnt[b]++;
+        sc[b] += conf[i];
+        ok[b] += correct[i];
+    }
+    double e = 0;
+    for (uint32_t b = 0; b < nbins; b++) {
+        if (cnt[b])
+            e += fabs(ok[b] / cnt[b] - sc[b] / cnt[b]) * cnt[b];
+        if (bins) {
+            bins[3 * b] = cnt[b];
+            bins[3 * b + 1] = cnt[b] ? sc[b] / cnt[b] : 0;
+            bins[3 * b + 2] = cnt[b] ? ok[b] / cnt[b] : 0;
+        }
+    }
+    return n ? e / (double)n : 0;
+}
+
+typedef struct ci {
+    float c;
+    uint8_t ok;
+} ci_t;
+
+static int cmp_ci(const void *a, const void *b)
+{
+    const ci_t *x = a, *y = b;
+    return x->c > y->c ? -1 : x->c < y->c;
+}
+
+double eval_accuracy_at_coverage(const float *conf, const uint8_t *correct, size_t n, double coverage)
+{
+    size_t k = (size_t)ceil(coverage * (double)n);
+    if (!n || !k)
+        return 0;
+    ci_t *v = malloc(n * sizeof *v);
+    if (!v)
+        return NAN;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (ci_t){conf[i], correct[i]};
+    qsort(v, n, sizeof *v, cmp_ci);
+    size_t ok = 0;
+    for (size_t i = 0; i < k && i < n; i++)
+        ok += v[i].ok;
+    free(v);
+    return (double)ok / (double)(k < n ? k : n);
+}

@@ -1,9 +1,11 @@
-/* Model file format, version 1. All integers and floats little-endian; floats
- * are IEEE-754 binary32.
+/* Model file format, version 2 (version 1 files still load: they are version 2
+ * without SETT and IDFW, i.e. presence/counts features, no character n-grams,
+ * no review threshold). All integers and floats little-endian; floats are
+ * IEEE-754 binary32.
  *
  *   offset  size  field
  *   0       8     magic "TRIAGEMD"
- *   8       4     format version (1)
+ *   8       4     format version (2; 1 accepted)
  *   12      4     header size (64)
  *   16      8     file size in bytes (must equal the real size)
  *   24      8     checksum: XXH64 (seed 0) of the whole file with these 8 bytes zeroed
@@ -26,6 +28,18 @@
  *           nrows < capacity, exactly nrows slots used, rows distinct and < nrows
  *   6 WGHT  nrows * nlabels f32, row-major
  *   7 META  a JSON object (training time, data digest, counts, metrics, probes, top features)
+ *   8 SETT  (version 2, required) settings the scorer applies, as entries
+ *           {u32 key, u32 flags, u32 length, length bytes, zero padding to 4}; keys ascending,
+ *           each at most once. flags bit 0 = required: a reader that does not know the key
+ *           refuses the model (it would score differently); unknown keys without it are skipped.
+ *           Other flag bits are zero. Keys:
+ *             1 FEAT     required, 16 bytes: u32 char_min, u32 char_max, u32 idf, u32 l2
+ *             2 REVIEW   4 bytes: f32 review threshold in (0,1]: records whose top score is below
+ *                        it are marked for review
+ *             3 DECISION required, nlabels f32: offsets added to score/temperature when choosing
+ *                        the label (cost-weighted decisions); probabilities are not changed
+ *           New settings (text preparation, language mix, ...) take the next key numbers.
+ *   9 IDFW  (present exactly when FEAT says idf) nrows f32 > 0: each row's IDF weight
  *
  * The loader checks all of the above, and the value ranges of model.h (one
  * place: check_values, shared with the writer), before any of it is used. */
@@ -55,8 +69,11 @@
 #define MAX_SECTIONS 16
 #define CONF_SIZE 128
 
-enum { SEC_CONF = 1, SEC_STOP, SEC_LABL, SEC_BIAS, SEC_TABL, SEC_WGHT, SEC_META, SEC_COUNT = SEC_META };
-static const char *const sec_names[] = {"", "CONF", "STOP", "LABL", "BIAS", "TABL", "WGHT", "META"};
+enum { SEC_CONF = 1, SEC_STOP, SEC_LABL, SEC_BIAS, SEC_TABL, SEC_WGHT, SEC_META, SEC_SETT, SEC_IDFW,
+       SEC_COUNT = SEC_IDFW, SEC_COUNT_V1 = SEC_META };
+static const char *const sec_names[] = {"", "CONF", "STOP", "LABL", "BIAS", "TABL", "WGHT", "META", "SETT", "IDFW"};
+enum { SET_FEAT = 1, SET_REVIEW = 2, SET_DECISION = 3 };
+#define SET_REQUIRED 1u
 
 struct model {
     int refs;
@@ -73,12 +90,19 @@ struct model {
     const uint32_t *table;
     uint32_t nrows;
     const float *weights;
+    const float *idf;          /* nrows, or NULL */
+    float review_below;        /* 0: none */
+    const float *decision;     /* nlabels, or NULL */
+    uint64_t decision_len;
+    uint32_t set_feat[4];      /* FEAT setting as read */
+    uint32_t version;
     const uint32_t *row_bucket; /* owned: bucket of each row, for iteration */
     json_t *meta;
     /* Scoring index built at load: each slot holds the bucket+1 and the row's
      * weights side by side, so a lookup touches one cache line, not two. */
     unsigned char *fused;
-    size_t fused_stride;       /* bytes per slot: 4 + 4 * nlabels */
+    size_t fused_stride;       /* bytes per slot: 4 (key) [+ 4 (idf)] + 4 * nlabels */
+    size_t fused_w;            /* offset of the weights in a slot */
     uint32_t fused_mask;
 };
 
@@ -167,6 +191,16 @@ int model_write(const model_spec_t *sp, buf_t *out, char *err, size_t errlen)
     uint32_t cap;
     if (table_cap_for(sp->nrows, &cap))
         return tri_errf(err, errlen, TRI_ERANGE, "too many feature rows (%u)", sp->nrows);
+    if (!(sp->review_below >= 0 && sp->review_below <= 1))
+        return tri_errf(err, errlen, TRI_EINVAL, "review threshold %g is not in [0,1]", (double)sp->review_below);
+    if (sp->feat.idf && !sp->idf && sp->nrows)
+        return tri_errf(err, errlen, TRI_EINVAL, "IDF weights missing");
+    for (uint32_t r = 0; sp->feat.idf && r < sp->nrows; r++)
+        if (!(sp->idf[r] > 0) || !isfinite(sp->idf[r]))
+            return tri_errf(err, errlen, TRI_EINVAL, "IDF weight of row %u is not positive", r);
+    for (uint32_t c = 0; sp->decision && c < sp->nlabels; c++)
+        if (!isfinite(sp->decision[c]))
+            return tri_errf(err, errlen, TRI_EINVAL, "decision offset %u is not finite", c);
     const char *meta = sp->meta_json ? sp->meta_json : "{}";
     size_t meta_len = strlen(meta);
     if (meta_len > MODEL_MAX_META_BYTES)
@@ -202,16 +236,17 @@ int model_write(const model_spec_t *sp, buf_t *out, char *err, size_t errlen)
     wr32(out, HDR_SIZE);
     wr64(out, 0);
     wr64(out, 0);
-    wr32(out, SEC_COUNT);
+    int nsec = sp->feat.idf ? SEC_COUNT : SEC_COUNT - 1;
+    wr32(out, (uint32_t)nsec);
     static const char z[64];
     buf_append(out, z, 28);
-    for (int s = 0; s < SEC_COUNT; s++)
+    for (int s = 0; s < nsec; s++)
         buf_append(out, z, SEC_ENTRY);
     pad8(out, base);
 
     uint64_t offs[SEC_COUNT + 1], lens[SEC_COUNT + 1];
     size_t stop_len = sp->tok.stopwords ? sp->tok.stopwords_len : 0;
-    for (int s = 1; s <= SEC_COUNT; s++) {
+    for (int s = 1; s <= nsec; s++) {
         pad8(out, base);
         size_t start = out->len;
         switch (s) {
@@ -257,6 +292,30 @@ int model_write(const model_spec_t *sp, buf_t *out, char *err, size_t errlen)
         case SEC_META:
             buf_append(out, meta, meta_len);
             break;
+        case SEC_SETT:
+            wr32(out, SET_FEAT);
+            wr32(out, SET_REQUIRED);
+            wr32(out, 16);
+            wr32(out, sp->feat.char_min);
+            wr32(out, sp->feat.char_max);
+            wr32(out, sp->feat.idf);
+            wr32(out, sp->feat.l2);
+            if (sp->review_below > 0) {
+                wr32(out, SET_REVIEW);
+                wr32(out, 0);
+                wr32(out, 4);
+                buf_append(out, &sp->review_below, 4);
+            }
+            if (sp->decision) {
+                wr32(out, SET_DECISION);
+                wr32(out, SET_REQUIRED);
+                wr32(out, sp->nlabels * 4);
+                buf_append(out, sp->decision, (size_t)sp->nlabels * 4);
+            }
+            break;
+        case SEC_IDFW:
+            buf_append(out, sp->idf, (size_t)sp->nrows * 4);
+            break;
         }
         offs[s] = start - base;
         lens[s] = out->len - start;
@@ -265,7 +324,7 @@ int model_write(const model_spec_t *sp, buf_t *out, char *err, size_t errlen)
     if (out->oom)
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     unsigned char *h = (unsigned char *)out->p + base;
-    for (int s = 1; s <= SEC_COUNT; s++) {
+    for (int s = 1; s <= nsec; s++) {
         unsigned char *e = (unsigned char *)out->p + table_off + (size_t)(s - 1) * SEC_ENTRY;
         uint32_t id = (uint32_t)s, zero = 0;
         memcpy(e, &id, 4);
@@ -358,6 +417,63 @@ static void model_destroy(model_t *m)
 
 #define BAD(...) do { rc = tri_errf(err, errlen, TRI_EFORMAT, __VA_ARGS__); goto fail; } while (0)
 
+/* SETT: the entries, checked one by one; FEAT must be there. */
+static int parse_settings(model_t *m, const unsigned char *p, uint64_t left, char *err, size_t errlen)
+{
+    int rc = 0, have_feat = 0;
+    uint32_t last = 0;
+    while (left) {
+        if (left < 12)
+            BAD("SETT section truncated");
+        uint32_t key = rd32(p), flags = rd32(p + 4), len = rd32(p + 8);
+        uint64_t padded = ((uint64_t)len + 3) & ~(uint64_t)3;
+        p += 12;
+        left -= 12;
+        if (padded > left)
+            BAD("setting %u runs past the SETT section", key);
+        if (key <= last)
+            BAD("settings out of order or repeated at key %u", key);
+        if (flags & ~SET_REQUIRED)
+            BAD("setting %u has unknown flags %#x", key, flags);
+        for (uint64_t i = len; i < padded; i++)
+            if (p[i])
+                BAD("setting %u: padding not zero", key);
+        last = key;
+        switch (key) {
+        case SET_FEAT:
+            if (len != 16)
+                BAD("FEAT setting is %u bytes, expected 16", len);
+            for (int i = 0; i < 4; i++)
+                m->set_feat[i] = rd32(p + 4 * i);
+            have_feat = 1;
+            break;
+        case SET_REVIEW:
+            if (len != 4)
+                BAD("REVIEW setting is %u bytes, expected 4", len);
+            memcpy(&m->review_below, p, 4);
+            if (!(m->review_below > 0 && m->review_below <= 1))
+                BAD("review threshold is not in (0,1]");
+            break;
+        case SET_DECISION:
+            m->decision = (const float *)p;
+            m->decision_len = len;
+            for (uint32_t i = 0; i < len / 4; i++)
+                if (!isfinite(m->decision[i]))
+                    BAD("decision offset %u is not finite", i);
+            break;
+        default:
+            if (flags & SET_REQUIRED)
+                BAD("model needs setting %u, which this build does not know: upgrade triage", key);
+        }
+        p += padded;
+        left -= padded;
+    }
+    if (!have_feat)
+        BAD("SETT section lacks the FEAT setting");
+fail:
+    return rc;
+}
+
 /* Validates m->data[0..size) and fills the views. On failure the caller
  * destroys m. */
 static int parse(model_t *m, char *err, size_t errlen)
@@ -370,8 +486,11 @@ static int parse(model_t *m, char *err, size_t errlen)
     if (memcmp(d, MAGIC, 8))
         BAD("not a triage model (bad magic)");
     uint32_t ver = rd32(d + 8);
-    if (ver != MODEL_FORMAT_VERSION)
-        BAD("model format version %u is not supported (this build reads version %d)", ver, MODEL_FORMAT_VERSION);
+    if (ver != MODEL_FORMAT_VERSION && ver != 1)
+        BAD("model format version %u is not supported (this build reads versions 1 and %d%s)", ver,
+            MODEL_FORMAT_VERSION, ver > MODEL_FORMAT_VERSION ? "; upgrade triage to use this model" : "");
+    m->version = ver;
+    int maxsec = ver == 1 ? SEC_COUNT_V1 : SEC_COUNT;
     if (rd32(d + 12) != HDR_SIZE)
         BAD("bad header size %u", rd32(d + 12));
     uint64_t fsize = rd64(d + 16);
@@ -397,8 +516,8 @@ static int parse(model_t *m, char *err, size_t errlen)
         const unsigned char *e = d + HDR_SIZE + (size_t)i * SEC_ENTRY;
         uint32_t id = rd32(e);
         uint64_t off = rd64(e + 8), len = rd64(e + 16);
-        if (id < 1 || id > SEC_COUNT)
-            BAD("unknown section id %u", id);
+        if (id < 1 || id > (uint32_t)maxsec)
+            BAD("unknown section id %u in a version %u model", id, ver);
         if (sec[id])
             BAD("section %s appears twice", sec_names[id]);
         if (rd32(e + 4))
@@ -409,9 +528,11 @@ static int parse(model_t *m, char *err, size_t errlen)
         sec[id] = d + off;
         slen[id] = len;
     }
-    for (int id = 1; id <= SEC_COUNT; id++)
-        if (!sec[id])
+    for (int id = 1; id <= maxsec; id++)
+        if (!sec[id] && id != SEC_IDFW)
             BAD("section %s missing", sec_names[id]);
+    if (ver > 1 && (rc = parse_settings(m, sec[SEC_SETT], slen[SEC_SETT], err, errlen)))
+        goto fail;
 
     /* CONF */
     if (slen[SEC_CONF] != CONF_SIZE)
@@ -427,6 +548,14 @@ static int parse(model_t *m, char *err, size_t errlen)
     m->feat.bits = rd32(c + 16);
     m->feat.mode = rd32(c + 20);
     m->feat.seed = rd64(c + 24);
+    if (ver > 1) {
+        /* FEAT is required in SETT; it was parsed before CONF, so check the
+         * whole configuration here. */
+        m->feat.char_min = m->set_feat[0];
+        m->feat.char_max = m->set_feat[1];
+        m->feat.idf = m->set_feat[2];
+        m->feat.l2 = m->set_feat[3];
+    }
     char cerr[200];
     if (feat_config_check(&m->feat, cerr, sizeof cerr))
         BAD("feature configuration: %s", cerr);
@@ -553,6 +682,20 @@ static int parse(model_t *m, char *err, size_t errlen)
             BAD("table has %u used slots, header says %u rows", used, m->nrows);
     }
 
+    /* IDFW */
+    if (m->feat.idf != (sec[SEC_IDFW] != NULL))
+        BAD("IDFW section %s", m->feat.idf ? "missing (settings say idf)" : "present without idf");
+    if (m->feat.idf) {
+        if (slen[SEC_IDFW] != (uint64_t)m->nrows * 4)
+            BAD("IDFW section size does not match %u rows", m->nrows);
+        m->idf = (const float *)sec[SEC_IDFW];
+        for (uint32_t r = 0; r < m->nrows; r++)
+            if (!(m->idf[r] > 0) || !isfinite(m->idf[r]))
+                BAD("IDF weight of row %u is not a positive number", r);
+    }
+    if (m->decision_len && m->decision_len != (uint64_t)m->nlabels * 4)
+        BAD("DECISION setting size does not match %u labels", m->nlabels);
+
     /* WGHT */
     if (slen[SEC_WGHT] != (uint64_t)m->nrows * m->nlabels * 4)
         BAD("WGHT section size does not match %u rows x %u labels", m->nrows, m->nlabels);
@@ -582,7 +725,8 @@ static int build_index(model_t *m)
     uint64_t cap = 16;
     while (cap < (uint64_t)m->nrows * 2 + 1)
         cap *= 2;
-    m->fused_stride = 4 + 4 * (size_t)m->nlabels;
+    m->fused_w = m->idf ? 8 : 4;
+    m->fused_stride = m->fused_w + 4 * (size_t)m->nlabels;
     m->fused = calloc(cap, m->fused_stride);
     if (!m->fused)
         return TRI_ENOMEM;
@@ -602,7 +746,9 @@ static int build_index(model_t *m)
         }
         unsigned char *slot = m->fused + i * m->fused_stride;
         memcpy(slot, &key, 4);
-        memcpy(slot + 4, m->weights + (size_t)r * m->nlabels, 4 * (size_t)m->nlabels);
+        if (m->idf)
+            memcpy(slot + 4, &m->idf[r], 4);
+        memcpy(slot + m->fused_w, m->weights + (size_t)r * m->nlabels, 4 * (size_t)m->nlabels);
     }
     return 0;
 }
@@ -716,6 +862,10 @@ size_t model_memory(const model_t *m) { return m->size + ((size_t)m->fused_mask 
 uint64_t model_checksum(const model_t *m) { return m->checksum; }
 json_t *model_meta(const model_t *m) { return m->meta; }
 const float *model_bias(const model_t *m) { return m->bias; }
+const float *model_idf(const model_t *m) { return m->idf; }
+float model_review_below(const model_t *m) { return m->review_below; }
+const float *model_decision(const model_t *m) { return m->decision; }
+uint32_t model_format_version(const model_t *m) { return m->version; }
 
 int model_label_index(const model_t *m, const char *name)
 {
@@ -734,32 +884,100 @@ const float *model_row(const model_t *m, uint32_t row, uint32_t *bucket)
     return m->weights + (size_t)row * m->nlabels;
 }
 
+/* Finds bucket id's slot in the fused index, or NULL. */
+static inline const unsigned char *find_slot(const model_t *m, uint32_t id)
+{
+    uint32_t key = id + 1, mask = m->fused_mask;
+    for (uint32_t i = id & mask;; i = (i + 1) & mask) {
+        const unsigned char *slot = m->fused + i * m->fused_stride;
+        uint32_t e;
+        memcpy(&e, slot, 4);
+        if (e == key)
+            return slot;
+        if (!e)
+            return NULL;
+    }
+}
+
 void model_score(const model_t *m, const uint32_t *ids, size_t n, float *scores, uint32_t *nknown)
 {
+    feat_vec_t fv = {.id = (uint32_t *)ids, .n = n};
+    model_score_vec(m, &fv, scores, nknown);
+}
+
+void model_score_vec(const model_t *m, const feat_vec_t *fv, float *scores, uint32_t *nknown)
+{
     uint32_t L = m->nlabels, known = 0, mask = m->fused_mask;
-    size_t stride = m->fused_stride;
+    size_t stride = m->fused_stride, n = fv->n, wo = m->fused_w;
+    const uint32_t *ids = fv->id;
     const unsigned char *tab = m->fused;
-    memcpy(scores, m->bias, L * sizeof *scores);
     /* The index is larger than cache: start every slot's load before the
      * first probe so the misses overlap instead of queueing. */
     for (size_t k = 0; k < n; k++)
         __builtin_prefetch(tab + (ids[k] & mask) * stride);
-    for (size_t k = 0; k < n; k++) {
-        uint32_t key = ids[k] + 1;
-        for (uint32_t i = ids[k] & mask;; i = (i + 1) & mask) {
-            const unsigned char *slot = tab + i * stride;
-            uint32_t e;
-            memcpy(&e, slot, 4);
-            if (e == key) {
-                const float *w = (const float *)(slot + 4);
-                for (uint32_t c = 0; c < L; c++)
-                    scores[c] += w[c];
-                known++;
-                break;
-            }
-            if (!e)
-                break;
+    if (m->feat.mode != FEAT_SUBLINEAR) {
+        memcpy(scores, m->bias, L * sizeof *scores);
+        for (size_t k = 0; k < n; k++) {
+            const unsigned char *slot = find_slot(m, ids[k]);
+            if (!slot)
+                continue;
+            const float *w = (const float *)(slot + wo);
+            for (uint32_t c = 0; c < L; c++)
+                scores[c] += w[c];
+            known++;
         }
+    } else {
+        /* Values (1 + ln tf) * idf; with l2 each family (words, characters)
+         * is normalised over its known features. Characters first, scaled;
+         * then the (few) words: their norm is taken in a first pass so no
+         * second accumulator is needed. */
+        uint32_t charbit = m->feat.char_max ? 1u << (m->feat.bits - 1) : 0;
+        float norm2 = 0, wnorm2 = 0;
+        memset(scores, 0, L * sizeof *scores);
+        for (size_t k = 0; k < n; k++) {
+            float v = fv->cnt && fv->cnt[k] > 1 ? 1.0f + logf((float)fv->cnt[k]) : 1.0f;
+            const unsigned char *slot = find_slot(m, ids[k]);
+            if (!slot)
+                continue;
+            known++;
+            if (m->idf) {
+                float idf;
+                memcpy(&idf, slot + 4, 4);
+                v *= idf;
+            }
+            if (charbit && !(ids[k] & charbit)) {
+                wnorm2 += v * v;
+                continue;
+            }
+            norm2 += v * v;
+            const float *w = (const float *)(slot + wo);
+            for (uint32_t c = 0; c < L; c++)
+                scores[c] += v * w[c];
+        }
+        float scale = m->feat.l2 && norm2 > 0 ? 1.0f / sqrtf(norm2) : 1.0f;
+        for (uint32_t c = 0; c < L; c++)
+            scores[c] *= scale;
+        if (charbit && wnorm2 > 0) {
+            float ws = m->feat.l2 ? 1.0f / sqrtf(wnorm2) : 1.0f;
+            for (size_t k = 0; k < n; k++) {
+                if (ids[k] & charbit)
+                    continue;
+                const unsigned char *slot = find_slot(m, ids[k]);
+                if (!slot)
+                    continue;
+                float v = (fv->cnt && fv->cnt[k] > 1 ? 1.0f + logf((float)fv->cnt[k]) : 1.0f) * ws;
+                if (m->idf) {
+                    float idf;
+                    memcpy(&idf, slot + 4, 4);
+                    v *= idf;
+                }
+                const float *w = (const float *)(slot + wo);
+                for (uint32_t c = 0; c < L; c++)
+                    scores[c] += v * w[c];
+            }
+        }
+        for (uint32_t c = 0; c < L; c++)
+            scores[c] += m->bias[c];
     }
     if (nknown)
         *nknown = known;

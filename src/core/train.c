@@ -1,5 +1,6 @@
 #include "core/train.h"
 #include "core/tri_err.h"
+#include "train_internal.h"
 #include "core/u32map.h"
 
 #include <math.h>
@@ -12,6 +13,8 @@ const char *train_algo_name(int algo)
     case TRAIN_NB: return "nb";
     case TRAIN_BNB: return "bnb";
     case TRAIN_CNB: return "cnb";
+    case TRAIN_LR: return "lr";
+    case TRAIN_SVM: return "svm";
     default: return "?";
     }
 }
@@ -24,6 +27,10 @@ int train_algo_parse(const char *s)
         return TRAIN_BNB;
     if (!strcmp(s, "cnb"))
         return TRAIN_CNB;
+    if (!strcmp(s, "lr"))
+        return TRAIN_LR;
+    if (!strcmp(s, "svm"))
+        return TRAIN_SVM;
     return -1;
 }
 
@@ -32,6 +39,7 @@ void train_out_free(train_out_t *o)
     free(o->bias);
     free(o->buckets);
     free(o->weights);
+    free(o->idf);
     free(o->label_docs);
     if (o->top_features)
         json_decref(o->top_features);
@@ -51,6 +59,7 @@ void train_out_spec(const train_out_t *o, const train_opts_t *opts, const train_
     spec->nrows = o->nrows;
     spec->buckets = o->buckets;
     spec->weights = o->weights;
+    spec->idf = o->idf;
     spec->meta_json = meta_json;
 }
 
@@ -135,7 +144,7 @@ static int cmp_pull_desc(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-static int top_features(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx,
+int train_top_features(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx,
                         tok_t *tok, train_out_t *out, const uint32_t *kept_df)
 {
     uint32_t L = out->nlabels, K = o->top_features;
@@ -208,22 +217,36 @@ out:
     return rc;
 }
 
+static int fit_nb(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, train_out_t *out,
+                  char *err, size_t errlen);
+
 int train_fit(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, train_out_t *out,
               char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    uint32_t L = set->nlabels;
     if (!idx)
         nidx = set->n;
-    if (L < 2)
-        return tri_errf(err, errlen, TRI_EINVAL, "need at least two labels to train, found %u", L);
+    if (set->nlabels < 2)
+        return tri_errf(err, errlen, TRI_EINVAL, "need at least two labels to train, found %u", set->nlabels);
     if (!nidx)
         return tri_errf(err, errlen, TRI_EINVAL, "no training documents");
-    if (!(o->alpha > 0))
-        return tri_errf(err, errlen, TRI_EINVAL, "alpha must be positive");
     int rc = feat_config_check(&o->feat, err, errlen);
     if (rc)
         return rc;
+    if (o->algo == TRAIN_LR || o->algo == TRAIN_SVM)
+        return train_fit_linear(o, set, idx, nidx, out, err, errlen);
+    if (o->feat.mode == FEAT_SUBLINEAR)
+        return tri_errf(err, errlen, TRI_EINVAL, "Naive Bayes takes presence or counts features, not sublinear");
+    return fit_nb(o, set, idx, nidx, out, err, errlen);
+}
+
+static int fit_nb(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, train_out_t *out,
+                  char *err, size_t errlen)
+{
+    uint32_t L = set->nlabels;
+    if (!(o->alpha > 0))
+        return tri_errf(err, errlen, TRI_EINVAL, "alpha must be positive");
+    int rc;
     tok_t *tok = NULL;
     if ((rc = tok_new(&o->tok, &tok, err, errlen)))
         return rc;
@@ -351,7 +374,7 @@ int train_fit(const train_opts_t *o, const train_set_t *set, const size_t *idx, 
         rc = tri_errf(err, errlen, TRI_EINVAL, "unknown algorithm %d", o->algo);
         goto fail;
     }
-    if ((rc = top_features(o, set, idx, nidx, tok, out, kept_df))) {
+    if ((rc = train_top_features(o, set, idx, nidx, tok, out, kept_df))) {
         rc = tri_errf(err, errlen, rc, "out of memory naming features");
         goto fail;
     }

@@ -36,7 +36,7 @@ void train_shuffle(size_t *idx, size_t n, uint64_t seed)
 }
 
 int train_predict(model_t *m, const train_set_t *set, const size_t *idx, size_t n, uint32_t *pred, float *raw,
-                  char *err, size_t errlen)
+                  float *conf, char *err, size_t errlen)
 {
     clf_t *c;
     int rc = clf_new(m, &c, err, errlen);
@@ -52,6 +52,8 @@ int train_predict(model_t *m, const train_set_t *set, const size_t *idx, size_t 
         }
         if (pred)
             pred[i] = r.label;
+        if (conf)
+            conf[i] = r.score;
         if (raw)
             memcpy(raw + i * L, r.raw, L * sizeof *raw);
     }
@@ -87,7 +89,7 @@ static int choose_probes(model_t *m, const train_set_t *set, json_t **out, char 
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = train_predict(m, set, NULL, set->n, pred, raw, err, errlen)))
+    if ((rc = train_predict(m, set, NULL, set->n, pred, raw, NULL, err, errlen)))
         goto done;
     for (uint32_t c = 0; c < L; c++) {
         size_t nc = 0;
@@ -119,14 +121,16 @@ done:
 
 /* Writes the model bytes of a fit with the given metadata and loads them
  * back (the loader's checks are the writer's test). */
-static int build_model(const train_out_t *fit, const train_opts_t *to, const train_set_t *set, float temperature,
-                       const json_t *meta, buf_t *bytes, model_t **loaded, char *err, size_t errlen)
+int train_build_model(const train_out_t *fit, const train_opts_t *to, const train_set_t *set, const train_calib_t *cal,
+                      const json_t *meta, buf_t *bytes, model_t **loaded, char *err, size_t errlen)
 {
     char *mj = json_dumps(meta, JSON_COMPACT | JSON_REAL_PRECISION(6));
     if (!mj)
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     model_spec_t spec;
-    train_out_spec(fit, to, set, temperature, mj, &spec);
+    train_out_spec(fit, to, set, cal->temperature, mj, &spec);
+    spec.review_below = cal->review_below;
+    spec.decision = cal->decision;
     buf_reset(bytes);
     int rc = model_write(&spec, bytes, err, errlen);
     free(mj);
@@ -135,39 +139,112 @@ static int build_model(const train_out_t *fit, const train_opts_t *to, const tra
     return rc;
 }
 
-/* Fits on all but the first nhold of idx, measures on those, fits the
- * temperature there. */
+typedef struct conf_item {
+    float score;
+    uint8_t correct;
+} conf_item_t;
+
+static int cmp_conf_desc(const void *a, const void *b)
+{
+    const conf_item_t *x = a, *y = b;
+    return x->score > y->score ? -1 : x->score < y->score;
+}
+
+float train_review_threshold(const float *score, const uint8_t *correct, size_t n, double precision, double *share)
+{
+    conf_item_t *v = malloc((n + 1) * sizeof *v);
+    if (!v || !n) {
+        free(v);
+        *share = 1;
+        return 1.0f;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (conf_item_t){score[i], correct[i]};
+    qsort(v, n, sizeof *v, cmp_conf_desc);
+    /* The longest prefix (most confident first) labeled with the precision
+     * wanted; ties at the cut stay together, since the threshold admits a
+     * score or not. */
+    size_t ok = 0, best = 0;
+    for (size_t i = 0; i < n; i++) {
+        ok += v[i].correct;
+        if ((i + 1 == n || v[i + 1].score < v[i].score) && (double)ok >= precision * (double)(i + 1))
+            best = i + 1;
+    }
+    float t = best ? v[best - 1].score : nextafterf(1.0f, 2.0f);
+    if (t > 1.0f)
+        t = 1.0f;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        kept += v[i].score >= t;
+    *share = 1.0 - (double)kept / (double)n;
+    free(v);
+    return t;
+}
+
+/* Fits on all but the first nhold of idx, measures on those: the temperature,
+ * the cost-weighted decision, the review threshold, the calibration error. */
 static int measure(const train_run_opts_t *o, const train_set_t *set, const size_t *idx, size_t nhold,
                    train_out_t *fit, train_result_t *res, char *err, size_t errlen)
 {
     model_t *m = NULL;
     buf_t bytes = BUF_INIT;
-    float *raw = malloc((nhold * set->nlabels + 1) * sizeof *raw);
-    uint32_t *pred = malloc((nhold + 1) * sizeof *pred), *truth = malloc((nhold + 1) * sizeof *truth);
+    uint32_t L = set->nlabels;
+    float *raw = malloc((nhold * L + 1) * sizeof *raw), *conf = malloc((nhold + 1) * sizeof *conf);
+    uint32_t *truth = malloc((nhold + 1) * sizeof *truth);
+    uint8_t *correct = malloc(nhold + 1);
+    double *p = malloc(L * sizeof *p);
     json_t *empty = json_object();
     int rc = TRI_ENOMEM;
-    res->holdout = eval_new(set->nlabels);
-    if (!raw || !pred || !truth || !empty || !res->holdout) {
+    res->holdout = eval_new(L);
+    if (!raw || !conf || !truth || !correct || !p || !empty || !res->holdout) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto done;
     }
     if ((rc = train_fit(&o->fit, set, idx + nhold, set->n - nhold, fit, err, errlen)) ||
-        (rc = build_model(fit, &o->fit, set, 1.0f, empty, &bytes, &m, err, errlen)) ||
-        (rc = train_predict(m, set, idx, nhold, pred, raw, err, errlen)))
+        (rc = train_build_model(fit, &o->fit, set, &(train_calib_t){1.0f, 0, NULL}, empty, &bytes, &m, err, errlen)) ||
+        (rc = train_predict(m, set, idx, nhold, NULL, raw, NULL, err, errlen)))
         goto done;
-    for (size_t i = 0; i < nhold; i++) {
+    for (size_t i = 0; i < nhold; i++)
         truth[i] = set->label[idx[i]];
-        eval_add(res->holdout, truth[i], pred[i]);
+    res->temperature = train_fit_temperature(raw, truth, nhold, L);
+    if (o->cost[0] > 0 && o->cost[1] > 0 && L == 2) {
+        res->decision[0] = (float)log(o->cost[0]);
+        res->decision[1] = (float)log(o->cost[1]);
+        res->has_decision = 1;
     }
-    res->temperature = train_fit_temperature(raw, truth, nhold, set->nlabels);
+    /* The held-out decisions as the final model makes them. */
+    for (size_t i = 0; i < nhold; i++) {
+        const float *r = raw + i * L;
+        double mx = -INFINITY, z = 0, best = -INFINITY;
+        uint32_t pick = 0;
+        for (uint32_t c = 0; c < L; c++)
+            mx = r[c] / res->temperature > mx ? r[c] / res->temperature : mx;
+        for (uint32_t c = 0; c < L; c++)
+            z += p[c] = exp(r[c] / res->temperature - mx);
+        for (uint32_t c = 0; c < L; c++) {
+            double v = r[c] / res->temperature + (res->has_decision ? res->decision[c] : 0);
+            if (v > best) {
+                best = v;
+                pick = c;
+            }
+        }
+        conf[i] = (float)(p[pick] / z);
+        correct[i] = pick == truth[i];
+        eval_add(res->holdout, truth[i], pick);
+    }
+    res->holdout_ece = eval_ece(conf, correct, nhold, EVAL_ECE_BINS, NULL);
+    if (o->review_precision > 0)
+        res->review_below = train_review_threshold(conf, correct, nhold, o->review_precision, &res->review_share);
 done:
     model_unref(m);
     buf_free(&bytes);
     if (empty)
         json_decref(empty);
     free(raw);
-    free(pred);
+    free(conf);
     free(truth);
+    free(correct);
+    free(p);
     return rc;
 }
 
@@ -184,7 +261,7 @@ static json_t *run_meta(const train_run_opts_t *o, const train_set_t *set, const
         json_object_set_new(labels, set->labels[i], json_integer((json_int_t)fit->label_docs[i]));
     json_t *meta = json_pack("{s:s,s:s,s:f,s:f,s:i,s:s,s:[i,i],s:i,s:o,s:I,s:I,s:I,s:f}", "created_at", now, "algo",
                              train_algo_name(to->algo), "alpha", to->alpha, "sb", to->sb, "min_df", (int)to->min_df,
-                             "features", to->feat.mode == FEAT_COUNTS ? "counts" : "presence", "ngrams",
+                             "features", feat_mode_name(to->feat.mode), "ngrams",
                              (int)to->feat.ngram_min, (int)to->feat.ngram_max, "bits", (int)to->feat.bits, "labels",
                              labels, "documents", (json_int_t)res->nfit, "features_kept", (json_int_t)fit->nrows,
                              "features_seen", (json_int_t)fit->candidates, "temperature", (double)res->temperature);
@@ -203,11 +280,32 @@ static json_t *run_meta(const train_run_opts_t *o, const train_set_t *set, const
             return NULL;
         }
         json_object_set_new(h, "fraction", json_real(o->holdout));
+        json_object_set_new(h, "ece", json_real(res->holdout_ece));
+        if (o->review_precision > 0)
+            json_object_set_new(h, "review_share", json_real(res->review_share));
         json_object_set_new(h, "seed", json_integer(o->seed));
         json_object_set_new(h, "refit_on_all", json_boolean(o->refit));
         json_object_set_new(meta, "holdout", h);
     }
     json_object_set(meta, "top_features", fit->top_features);
+    if (to->algo == TRAIN_LR || to->algo == TRAIN_SVM) {
+        json_object_set_new(meta, "C", json_real(to->C));
+        json_object_del(meta, "alpha");
+        json_object_del(meta, "sb");
+    }
+    json_object_set_new(meta, "chars", to->feat.char_max ? json_pack("[i,i]", (int)to->feat.char_min,
+                                                                     (int)to->feat.char_max)
+                                                         : json_null());
+    json_object_set_new(meta, "idf", json_boolean(to->feat.idf));
+    json_object_set_new(meta, "norm", json_string(to->feat.l2 ? "l2" : "none"));
+    if (res->review_below > 0) {
+        json_t *rv = json_pack("{s:f}", "below", (double)res->review_below);
+        if (o->review_precision > 0)
+            json_object_set_new(rv, "precision", json_real(o->review_precision));
+        json_object_set_new(meta, "review", rv);
+    }
+    if (res->has_decision)
+        json_object_set_new(meta, "cost", json_pack("[f,f]", o->cost[0], o->cost[1]));
     return meta;
 }
 
@@ -218,6 +316,8 @@ int train_run(const train_run_opts_t *o, const train_set_t *set, train_result_t 
     if (set->nlabels < 2)
         return tri_errf(err, errlen, TRI_EINVAL, "need at least two distinct labels, found %u (%zu records)",
                         set->nlabels, set->n);
+    if (o->review_precision > 0 && !(o->holdout > 0))
+        return tri_errf(err, errlen, TRI_EINVAL, "a review precision is chosen on held-out records: needs a holdout");
     if (!(o->holdout >= 0 && o->holdout < 1))
         return tri_errf(err, errlen, TRI_EINVAL, "holdout fraction %g is not in [0,1)", o->holdout);
     size_t nhold = (size_t)floor(o->holdout * (double)set->n);
@@ -246,18 +346,30 @@ int train_run(const train_run_opts_t *o, const train_set_t *set, train_result_t 
         goto fail;
     res->nrows = fit.nrows;
     res->candidates = fit.candidates;
+    if (o->review_below > 0)
+        res->review_below = (float)o->review_below;
+    if (o->cost[0] > 0 && o->cost[1] > 0 && !res->has_decision) {
+        if (set->nlabels != 2) {
+            rc = tri_errf(err, errlen, TRI_EINVAL, "costs are for two-label tasks, this one has %u", set->nlabels);
+            goto fail;
+        }
+        res->decision[0] = (float)log(o->cost[0]);
+        res->decision[1] = (float)log(o->cost[1]);
+        res->has_decision = 1;
+    }
+    res->calib = (train_calib_t){res->temperature, res->review_below, res->has_decision ? res->decision : NULL};
     if (!(meta = run_meta(o, set, &fit, res))) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }
     /* Probes are chosen with the final weights, then the final file written. */
-    if ((rc = build_model(&fit, &o->fit, set, res->temperature, meta, &res->bytes, &res->model, err, errlen)) ||
+    if ((rc = train_build_model(&fit, &o->fit, set, &res->calib, meta, &res->bytes, &res->model, err, errlen)) ||
         (rc = choose_probes(res->model, set, &probes, err, errlen)))
         goto fail;
     json_object_set_new(meta, "probes", probes);
     model_unref(res->model);
     res->model = NULL;
-    if ((rc = build_model(&fit, &o->fit, set, res->temperature, meta, &res->bytes, &res->model, err, errlen)))
+    if ((rc = train_build_model(&fit, &o->fit, set, &res->calib, meta, &res->bytes, &res->model, err, errlen)))
         goto fail;
     goto done;
 fail:

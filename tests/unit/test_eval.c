@@ -197,6 +197,45 @@ static void test_projection(void **state)
     assert_true(isnan(mean));
 }
 
+/* ECE on a synthetic set: confidence c right with probability c is
+ * calibrated (ECE near 0); the same outcomes reported as 0.99 are not. */
+static void test_ece_and_coverage(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    static float conf[N], over[N];
+    static uint8_t ok[N];
+    uint64_t st = 7;
+    for (size_t i = 0; i < N; i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(st >> 11) / 9007199254740992.0;
+        conf[i] = 0.5f + 0.5f * (float)(i % 100) / 100.0f;
+        ok[i] = u < conf[i];
+        over[i] = 0.99f;
+    }
+    double bins[EVAL_ECE_BINS * 3];
+    double e = eval_ece(conf, ok, N, EVAL_ECE_BINS, bins);
+    assert_true(e < 0.02);
+    double acc = 0;
+    for (size_t i = 0; i < N; i++)
+        acc += ok[i];
+    acc /= N;
+    double e2 = eval_ece(over, ok, N, EVAL_ECE_BINS, NULL);
+    assert_true(fabs(e2 - (0.99 - acc)) < 1e-6);
+    /* Bins: nothing below 0.5; the top bin's mean score is in it. */
+    for (int b = 0; b < 5; b++)
+        assert_true(bins[3 * b] == 0);
+    assert_true(bins[3 * 9 + 1] >= 0.9 && bins[3 * 9 + 1] <= 1.0);
+    /* Accuracy at coverage: the most confident half is more accurate than all. */
+    double a50 = eval_accuracy_at_coverage(conf, ok, N, 0.5), a100 = eval_accuracy_at_coverage(conf, ok, N, 1.0);
+    assert_true(fabs(a100 - acc) < 1e-12);
+    assert_true(a50 > a100 + 0.05);
+    const float c3[] = {0.9f, 0.2f, 0.6f};
+    const uint8_t o3[] = {1, 0, 0};
+    assert_true(eval_accuracy_at_coverage(c3, o3, 3, 0.34) == 0.5); /* ceil: two records, one right */
+    assert_true(eval_accuracy_at_coverage(c3, o3, 3, 0.3) == 1.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_perfect),
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_projection),
+        cmocka_unit_test(test_ece_and_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -244,7 +244,7 @@ static void test_config_check(void **state)
         cfg(1, 2, FEAT_MAX_BITS + 1, 1, FEAT_PRESENCE),       /* bits too big */
         cfg(1, 2, 0, 1, FEAT_PRESENCE),
         cfg(1, 2, 64, 1, FEAT_PRESENCE),
-        cfg(1, 2, 22, 1, 2),                                  /* unknown mode */
+        cfg(1, 2, 22, 1, 3),                                  /* unknown mode */
         cfg(UINT32_MAX, UINT32_MAX, 22, 1, FEAT_PRESENCE),
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -311,6 +311,105 @@ static void test_reuse_then_want_pos(void **state)
     tok_list_free(&l);
 }
 
+/* Character n-grams within word boundaries, checked by hand: padded with a
+ * space, counted in code points (UTF-8 of any length, emoji), never across
+ * tokens, short tokens once. */
+static int has_bucket(const feat_vec_t *v, uint32_t b, uint32_t *cnt)
+{
+    for (size_t k = 0; k < v->n; k++)
+        if (v->id[k] == b) {
+            if (cnt)
+                *cnt = v->cnt[k];
+            return 1;
+        }
+    return 0;
+}
+
+static void expect_chars(const feat_config_t *c, const char *const *toks, size_t nt, const char *const *want,
+                         size_t nwant)
+{
+    tok_list_t l = {0};
+    feat_vec_t v = {0};
+    make_list(&l, toks, nt);
+    assert_int_equal(feat_extract(c, &l, &v, 1), 0);
+    size_t nchar = 0;
+    for (size_t k = 0; k < v.n; k++)
+        nchar += feat_is_char(c, v.id[k]);
+    for (size_t i = 0; i < nwant; i++)
+        if (!has_bucket(&v, feat_char_bucket_of(c, want[i], strlen(want[i])), NULL))
+            fail_msg("character n-gram '%s' missing", want[i]);
+    if (nchar != nwant)
+        fail_msg("%zu character n-grams, expected %zu", nchar, nwant);
+    tok_list_free(&l);
+    feat_vec_free(&v);
+}
+
+static void test_char_ngrams(void **state)
+{
+    (void)state;
+    feat_config_t c = cfg(1, 1, 22, 7, FEAT_SUBLINEAR);
+    c.char_min = 2;
+    c.char_max = 3;
+    /* "fly": " f" "fl" "ly" "y " and " fl" "fly" "ly ". */
+    expect_chars(&c, (const char *const[]){"fly"}, 1,
+                 (const char *const[]){" f", "fl", "ly", "y ", " fl", "fly", "ly "}, 7);
+    /* Two tokens: nothing spans them ("y b", "y  b" never appear). */
+    expect_chars(&c, (const char *const[]){"fly", "by"}, 2,
+                 (const char *const[]){" f", "fl", "ly", "y ", " fl", "fly", "ly ", " b", "by", " by", "by "}, 11);
+    /* "é" is one code point (2 bytes): " é" "é " and " é " (3 code points = n: once). */
+    expect_chars(&c, (const char *const[]){"\xC3\xA9"}, 1,
+                 (const char *const[]){" \xC3\xA9", "\xC3\xA9 ", " \xC3\xA9 "}, 3);
+    /* An emoji (4 bytes) likewise; "né" mixes widths. */
+    expect_chars(&c, (const char *const[]){"\xF0\x9F\x98\x80", "n\xC3\xA9"}, 2,
+                 (const char *const[]){" \xF0\x9F\x98\x80", "\xF0\x9F\x98\x80 ", " \xF0\x9F\x98\x80 ", " n",
+                                       "n\xC3\xA9", "\xC3\xA9 ", " n\xC3\xA9", "n\xC3\xA9 "},
+                 8);
+    /* A padded token shorter than n gives itself once and stops: "a" with 2-5
+     * is " a", "a " and " a " (no 4- or 5-gram). */
+    c.char_max = 5;
+    expect_chars(&c, (const char *const[]){"a"}, 1, (const char *const[]){" a", "a ", " a "}, 3);
+
+    /* Counts in sublinear mode: "aaa" has "aa" twice. */
+    c.char_max = 2;
+    tok_list_t l = {0};
+    feat_vec_t v = {0};
+    make_list(&l, (const char *const[]){"aaa"}, 1);
+    assert_int_equal(feat_extract(&c, &l, &v, 1), 0);
+    uint32_t n = 0;
+    assert_true(has_bucket(&v, feat_char_bucket_of(&c, "aa", 2), &n));
+    assert_int_equal(n, 2);
+    /* Names for inspect: padding shown as '_'. */
+    for (size_t k = 0; k < v.n; k++)
+        if (v.id[k] == feat_char_bucket_of(&c, " a", 2)) {
+            buf_t t = BUF_INIT;
+            feat_ngram_text(&l, v.pos[k], v.nlen[k], &t);
+            assert_string_equal(buf_cstr(&t), "_a");
+            buf_free(&t);
+        }
+    /* Families: words in the lower half of the buckets, characters above. */
+    assert_false(feat_is_char(&c, B(&c, "aaa")));
+    assert_true(feat_is_char(&c, feat_char_bucket_of(&c, "aa", 2)));
+    assert_true(B(&c, "aaa") < (1u << 21));
+    /* Without character n-grams word buckets use the whole space (as in
+     * version 1 models). */
+    feat_config_t w = cfg(1, 1, 22, 7, FEAT_PRESENCE);
+    const char *toks1[] = {"aaa"};
+    assert_int_equal(feat_bucket_of(&w, toks1, 1) & ((1u << 21) - 1), feat_bucket_of(&c, toks1, 1));
+    tok_list_free(&l);
+    feat_vec_free(&v);
+    /* Ranges are checked. */
+    char err[TRI_ERRLEN];
+    c.char_min = 0;
+    assert_int_equal(feat_config_check(&c, err, sizeof err), TRI_EINVAL);
+    c.char_min = 2;
+    c.char_max = FEAT_MAX_CHARGRAM + 1;
+    assert_int_equal(feat_config_check(&c, err, sizeof err), TRI_EINVAL);
+    c.char_max = 3;
+    c.mode = FEAT_PRESENCE;
+    c.idf = 1;
+    assert_int_equal(feat_config_check(&c, err, sizeof err), TRI_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_config_check),
         cmocka_unit_test(test_with_tokenizer),
         cmocka_unit_test(test_reuse_then_want_pos),
+        cmocka_unit_test(test_char_ngrams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -416,8 +416,8 @@ static void test_bit_flips_with_valid_checksum(void **state)
 
 /* Sections of a file, to rebuild hostile variants with valid checksums. */
 typedef struct secs {
-    unsigned char *p[8];
-    size_t n[8];
+    unsigned char *p[10];
+    size_t n[10];
 } secs_t;
 
 static void split(const buf_t *b, secs_t *s)
@@ -425,11 +425,11 @@ static void split(const buf_t *b, secs_t *s)
     const unsigned char *f = (const unsigned char *)b->p;
     memset(s, 0, sizeof *s);
     uint32_t nsec = rd32(f + 32);
-    assert_int_equal(nsec, 7);
+    assert_int_equal(nsec, 8);
     for (uint32_t i = 0; i < nsec; i++) {
         const unsigned char *e = f + 64 + 24 * i;
         uint32_t id = rd32(e);
-        assert_true(id >= 1 && id <= 7);
+        assert_true(id >= 1 && id <= 8);
         size_t off = rd64(e + 8), len = rd64(e + 16);
         s->p[id] = malloc(len ? len : 1);
         memcpy(s->p[id], f + off, len);
@@ -439,7 +439,7 @@ static void split(const buf_t *b, secs_t *s)
 
 static void secs_free(secs_t *s)
 {
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 10; i++)
         free(s->p[i]);
 }
 
@@ -453,12 +453,12 @@ static void set_sec(secs_t *s, int id, const void *data, size_t n)
 
 /* Lays out the sections like the writer (ids in `order`, nsec of them) with a
  * valid size and checksum. */
-static void assemble_ids(const secs_t *s, const uint32_t *order, uint32_t nsec, buf_t *out)
+static void assemble_version(const secs_t *s, const uint32_t *order, uint32_t nsec, uint32_t v, buf_t *out)
 {
     buf_reset(out);
     static const unsigned char z[64];
     buf_append(out, "TRIAGEMD", 8);
-    uint32_t v = 1, h = 64;
+    uint32_t h = 64;
     buf_append(out, &v, 4);
     buf_append(out, &h, 4);
     buf_append(out, z, 16);
@@ -471,8 +471,8 @@ static void assemble_ids(const secs_t *s, const uint32_t *order, uint32_t nsec, 
         if (out->len % 8)
             buf_append(out, z, 8 - out->len % 8);
         uint32_t id = order[i];
-        uint64_t off = out->len, len = id < 8 ? s->n[id] : 0;
-        if (id < 8)
+        uint64_t off = out->len, len = id < 10 ? s->n[id] : 0;
+        if (id < 10)
             buf_append(out, s->p[id], s->n[id]);
         unsigned char *e = (unsigned char *)out->p + tab + 24 * i;
         wr32(e, id);
@@ -485,10 +485,15 @@ static void assemble_ids(const secs_t *s, const uint32_t *order, uint32_t nsec, 
     fix_checksum((unsigned char *)out->p, out->len);
 }
 
+static void assemble_ids(const secs_t *s, const uint32_t *order, uint32_t nsec, buf_t *out)
+{
+    assemble_version(s, order, nsec, MODEL_FORMAT_VERSION, out);
+}
+
 static void assemble(const secs_t *s, buf_t *out)
 {
-    static const uint32_t order[7] = {1, 2, 3, 4, 5, 6, 7};
-    assemble_ids(s, order, 7, out);
+    static const uint32_t order[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assemble_ids(s, order, 8, out);
 }
 
 /* Expects the loader to refuse f with TRI_EFORMAT and a message containing needle. */
@@ -543,14 +548,15 @@ static void hostile_header(void **state)
     } while (0)
     /* Entry i of the section table is at 64 + 24 i; the writer orders by id. */
 #define ENTRY(id) (f + 64 + 24 * ((id) - 1))
-    VARIANT("format version 2", "version", wr32(f + 8, 2));
+    VARIANT("format version 3", "upgrade triage", wr32(f + 8, 3));
+    VARIANT("version 1 with a SETT section", "unknown section id 8", wr32(f + 8, 1));
     VARIANT("format version 0", "version", wr32(f + 8, 0));
     VARIANT("bad magic", NULL, f[0] = 'X');
     VARIANT("header size", NULL, wr32(f + 12, 72));
     VARIANT("section count 0", NULL, wr32(f + 32, 0));
     VARIANT("section count 17", NULL, wr32(f + 32, 17));
-    VARIANT("section count 6", "missing", wr32(f + 32, 6));
-    VARIANT("section count 8", NULL, wr32(f + 32, 8));
+    VARIANT("section count 7", "section SETT missing", wr32(f + 32, 7));
+    VARIANT("section count 9", NULL, wr32(f + 32, 9));
     VARIANT("reserved header byte", NULL, f[40] = 1);
     VARIANT("META offset past the end", NULL, wr64(ENTRY(S_META) + 8, size + 8));
     VARIANT("META offset far past the end", NULL, wr64(ENTRY(S_META) + 8, UINT64_MAX - 7));
@@ -606,7 +612,7 @@ static void hostile_conf(void **state)
     CONF_VARIANT("bits 40", NULL, wr32(conf + C_BITS, 40));
     CONF_VARIANT("bits 7", NULL, wr32(conf + C_BITS, 7));
     CONF_VARIANT("bits 9 (bucket 1023 too big)", NULL, wr32(conf + C_BITS, 9));
-    CONF_VARIANT("mode 2", NULL, wr32(conf + C_MODE, 2));
+    CONF_VARIANT("mode 3", NULL, wr32(conf + C_MODE, 3));
     CONF_VARIANT("nlabels 0", NULL, wr32(conf + C_NLAB, 0));
     CONF_VARIANT("nlabels 2 (LABL has 3)", NULL, wr32(conf + C_NLAB, 2));
     CONF_VARIANT("nlabels 4 (LABL has 3)", NULL, wr32(conf + C_NLAB, 4));
@@ -849,16 +855,16 @@ static void hostile_table_and_values(void **state)
     model_unref(m);
 
     /* Section order does not matter, but each must be present once. */
-    const uint32_t rev[7] = {7, 6, 5, 4, 3, 2, 1};
-    assemble_ids(&s, rev, 7, &h);
+    const uint32_t rev[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+    assemble_ids(&s, rev, 8, &h);
     assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
     check_small_model(m);
     model_unref(m);
-    const uint32_t missing[6] = {1, 2, 3, 4, 5, 6};
-    assemble_ids(&s, missing, 6, &h);
+    const uint32_t missing[7] = {1, 2, 3, 4, 5, 6, 8};
+    assemble_ids(&s, missing, 7, &h);
     expect_refused(&h, "META", "META missing");
-    const uint32_t twice[8] = {1, 2, 3, 4, 5, 6, 7, 7};
-    assemble_ids(&s, twice, 8, &h);
+    const uint32_t twice[9] = {1, 2, 3, 4, 5, 6, 7, 7, 8};
+    assemble_ids(&s, twice, 9, &h);
     expect_refused(&h, NULL, "META twice");
 
     /* s shares the sections it did not replace with s0; s0's table is its own. */
@@ -1168,6 +1174,131 @@ static void test_classify_ties(void **state)
     buf_free(&b);
 }
 
+/* Version 2 settings: TF-IDF with per-family L2 norm, review threshold and
+ * decision offsets survive the round trip, and the scorer applies them
+ * exactly: checked against a hand computation. */
+static void test_tfidf_round_trip(void **state)
+{
+    (void)state;
+    model_spec_t s = small_spec();
+    s.feat.mode = FEAT_SUBLINEAR;
+    s.feat.char_min = 2;
+    s.feat.char_max = 3;
+    s.feat.idf = 1;
+    s.feat.l2 = 1;
+    /* bits 10: buckets >= 512 are character n-grams. */
+    static const uint32_t bk[NR] = {5, 100, 1023, 600};
+    static const float idf[NR] = {1.0f, 2.0f, 0.5f, 3.0f};
+    static const float dec[NL] = {0.0f, 0.5f, -0.25f};
+    s.buckets = bk;
+    s.idf = idf;
+    s.review_below = 0.7f;
+    s.decision = dec;
+    buf_t b = BUF_INIT;
+    char err[TRI_ERRLEN];
+    assert_int_equal(model_write(&s, &b, err, sizeof err), 0);
+    model_t *m;
+    assert_int_equal(load_exact(b.p, b.len, &m, err, sizeof err), 0);
+    assert_int_equal(model_format_version(m), MODEL_FORMAT_VERSION);
+    const feat_config_t *fc = model_feat_config(m);
+    assert_int_equal(fc->mode, FEAT_SUBLINEAR);
+    assert_int_equal(fc->char_min, 2);
+    assert_int_equal(fc->char_max, 3);
+    assert_int_equal(fc->idf, 1);
+    assert_int_equal(fc->l2, 1);
+    assert_true(model_review_below(m) == 0.7f);
+    assert_memory_equal(model_decision(m), dec, sizeof dec);
+    for (uint32_t r = 0; r < NR; r++) {
+        uint32_t bucket;
+        model_row(m, r, &bucket);
+        assert_true(model_idf(m)[r] == idf[r]);
+        assert_int_equal(bucket, bk[r]);
+    }
+    /* Words 5 (tf 3) and 100 (tf 1), unknown word 7, characters 1023 (tf 1)
+     * and 600 (tf 2). Word values: (1+ln 3)*1, 1*2; characters: 1*0.5,
+     * (1+ln 2)*3; each family divided by its own norm. */
+    uint32_t ids[] = {5, 100, 7, 1023, 600}, cnt[] = {3, 1, 4, 1, 2};
+    feat_vec_t fv = {.id = ids, .cnt = cnt, .n = 5};
+    float sc[NL];
+    uint32_t known;
+    model_score_vec(m, &fv, sc, &known);
+    assert_int_equal(known, 4);
+    double w5 = 1 + log(3.0), w100 = 2, c1023 = 0.5, c600 = (1 + log(2.0)) * 3;
+    double nw = sqrt(w5 * w5 + w100 * w100), nc = sqrt(c1023 * c1023 + c600 * c600);
+    for (uint32_t c = 0; c < NL; c++) {
+        double want = BIAS[c] + (w5 * WEIGHTS[0 * NL + c] + w100 * WEIGHTS[1 * NL + c]) / nw +
+                      (c1023 * WEIGHTS[2 * NL + c] + c600 * WEIGHTS[3 * NL + c]) / nc;
+        if (fabs(sc[c] - want) > 1e-4)
+            fail_msg("label %u: score %g, expected %g", c, sc[c], want);
+    }
+    /* Settings the scorer cannot honour are refused at write time. */
+    s.idf = NULL;
+    buf_reset(&b);
+    assert_int_equal(model_write(&s, &b, err, sizeof err), TRI_EINVAL);
+    model_unref(m);
+    buf_free(&b);
+}
+
+/* A version 1 file (no SETT) still loads and scores as before; a SETT entry
+ * this build does not know is refused when required, skipped otherwise. */
+static void test_version1_and_settings(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT, h = BUF_INIT;
+    write_small(&b);
+    secs_t s;
+    split(&b, &s);
+    static const uint32_t v1[7] = {1, 2, 3, 4, 5, 6, 7};
+    assemble_version(&s, v1, 7, 1, &h);
+    model_t *m;
+    char err[TRI_ERRLEN];
+    assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+    assert_int_equal(model_format_version(m), 1);
+    check_small_model(m);
+    assert_int_equal(model_feat_config(m)->char_max, 0);
+    assert_true(model_review_below(m) == 0);
+    model_unref(m);
+    /* SETT = FEAT (as written) + an entry with key 99. */
+    unsigned char sett[64];
+    memcpy(sett, s.p[8], s.n[8]);
+    size_t n = s.n[8];
+    uint32_t extra[4] = {99, 0, 4, 0x3f800000};
+    memcpy(sett + n, extra, 16);
+    unsigned char *orig = s.p[8];
+    size_t orig_n = s.n[8];
+    s.p[8] = sett;
+    s.n[8] = n + 16;
+    assemble(&s, &h);
+    assert_int_equal(load_exact(h.p, h.len, &m, err, sizeof err), 0);
+    model_unref(m);
+    extra[1] = 1; /* required */
+    memcpy(sett + n, extra, 16);
+    assemble(&s, &h);
+    expect_refused(&h, "upgrade triage", "unknown required setting");
+    /* Out of order, truncated, bad review threshold. */
+    uint32_t review[4] = {2, 0, 4, 0};
+    float two = 2.0f;
+    memcpy(&review[3], &two, 4);
+    memcpy(sett + n, review, 16);
+    assemble(&s, &h);
+    expect_refused(&h, "review", "review threshold 2");
+    uint32_t early[4] = {1, 1, 4, 0};
+    memcpy(sett + n, early, 16);
+    assemble(&s, &h);
+    expect_refused(&h, "order", "FEAT twice");
+    s.n[8] = n + 8;
+    assemble(&s, &h);
+    expect_refused(&h, "truncated", "SETT truncated");
+    s.n[8] = 0;
+    assemble(&s, &h);
+    expect_refused(&h, "FEAT", "no FEAT");
+    s.p[8] = orig;
+    s.n[8] = orig_n;
+    secs_free(&s);
+    buf_free(&h);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1188,6 +1319,8 @@ int main(void)
         cmocka_unit_test(test_file_changed_in_place),
         cmocka_unit_test(test_refcounting),
         cmocka_unit_test(test_classify_ties),
+        cmocka_unit_test(test_tfidf_round_trip),
+        cmocka_unit_test(test_version1_and_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

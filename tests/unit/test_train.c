@@ -462,7 +462,11 @@ static void test_algo_names(void **state)
     assert_int_equal(train_algo_parse("cnb"), TRAIN_CNB);
     assert_int_equal(train_algo_parse("NB"), -1);
     assert_int_equal(train_algo_parse(""), -1);
-    assert_int_equal(train_algo_parse("svm"), -1);
+    assert_int_equal(train_algo_parse("svm"), TRAIN_SVM);
+    assert_int_equal(train_algo_parse("lr"), TRAIN_LR);
+    assert_string_equal(train_algo_name(TRAIN_SVM), "svm");
+    assert_string_equal(train_algo_name(TRAIN_LR), "lr");
+    assert_int_equal(train_algo_parse("rf"), -1);
 }
 
 /* A calibrated two-label scorer: raw = (0, z) and label 1 occurs with
