@@ -18,8 +18,9 @@
  * start, the last good version in the cache serves; with neither, no model
  * is current (the daemon stays not ready and consumes nothing).
  *
- * Per-account models are loaded on first use (registry_for_account says "wait")
- * and evicted least-recently-used beyond model.cache.max.bytes.
+ * Per-account models are loaded on first use (registry_for_account says "wait",
+ * for a bounded time) and evicted least-recently-used beyond
+ * model.cache.max.bytes.
  *
  * Ownership: registry_t is created by registry_new and freed by registry_free (after
  * registry_close). registry_model_t is reference counted on the loop thread
@@ -76,7 +77,9 @@ registry_model_t *registry_current(registry_t *r);
 int registry_has_accounts(const registry_t *r);
 /* The model for a record of this account: its own when loaded, the default
  * when it has none (or its model cannot be loaded); NULL with *wait = 1
- * while its model is being loaded (a load is started if needed). */
+ * while its model is being loaded (a load is started if needed), for at
+ * most model.account.wait since a record first waited for it, after which
+ * (or at once, with 0) the default is returned while the load goes on. */
 registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int *wait);
 
 registry_model_t *registry_model_ref(registry_model_t *m);

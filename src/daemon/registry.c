@@ -27,6 +27,7 @@ typedef struct slot {
     char failed[VERSION_MAX];  /* a version that was refused: not retried until it changes */
     registry_model_t *loaded;
     uint64_t last_used;
+    uint64_t waiting_since;    /* loop ms when a record first waited for its load; 0: none waiting */
     int loading, present;
 } slot_t;
 
@@ -72,6 +73,8 @@ struct reg {
     store_t *store;
     uint64_t interval_ms;
     size_t max_bytes, account_bytes;
+    uint64_t wait_ms;          /* model.account.wait */
+    json_t *pins;              /* PIN cache, check jobs only (read_pin_cached) */
     registry_hooks_t hooks;
     slot_t def;
     slot_t **acct;             /* open addressing by account name */
@@ -82,7 +85,7 @@ struct reg {
     struct stat seen;          /* file mode: identity of the last file loaded or tried */
     int have_seen;
     metrics_family_t *f_info, *f_loads, *f_refusals, *f_load_seconds, *f_last_check, *f_loaded_at, *f_last_error,
-        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks;
+        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks, *f_lookups;
 };
 
 /* ---- pure helpers ---- */
@@ -377,6 +380,7 @@ typedef struct dirinfo {
     uint64_t *sizes;           /* listed size of each version */
     size_t n, cap;
     int has_pin;
+    char pin_etag[80];
 } dirinfo_t;
 
 static dirinfo_t *dir_of(dirinfo_t **v, size_t *n, size_t *cap, const char *dir, size_t dl)
@@ -415,6 +419,7 @@ static int collect(const store_list_t *l, dirinfo_t **dirs, size_t *n, size_t *c
             return TRI_ENOMEM;
         if (is_pin) {
             d->has_pin = 1;
+            snprintf(d->pin_etag, sizeof d->pin_etag, "%s", l->v[i].etag);
             continue;
         }
         if (fl - 7 >= VERSION_MAX)
@@ -436,6 +441,23 @@ static int collect(const store_list_t *l, dirinfo_t **dirs, size_t *n, size_t *c
         d->sizes[d->n++] = l->v[i].size;
     }
     return 0;
+}
+
+/* A PIN is read again only when its ETag in the listing changed: with
+ * thousands of pinned accounts, every poll would otherwise cost a GET each.
+ * r->pins (dir -> [etag, version]) is touched only by check jobs, which run
+ * one at a time on the pool. */
+static int read_pin_cached(registry_t *r, const dirinfo_t *d, char *pinned, size_t n, char *err, size_t errlen)
+{
+    json_t *c = json_object_get(r->pins, d->dir);
+    if (d->pin_etag[0] && c && !strcmp(json_string_value(json_array_get(c, 0)) ?: "", d->pin_etag)) {
+        snprintf(pinned, n, "%s", json_string_value(json_array_get(c, 1)) ?: "");
+        return 0;
+    }
+    int rc = store_read_pin(r->store, d->dir, pinned, n, err, errlen);
+    if (!rc && d->pin_etag[0])
+        json_object_set_new(r->pins, d->dir, json_pack("[s,s]", d->pin_etag, pinned));
+    return rc;
 }
 
 static void check_work_store(job_t *j)
@@ -463,7 +485,7 @@ static void check_work_store(job_t *j)
     for (size_t i = 0; !j->rc && i < nd; i++) {
         char pinned[PIN_MAX] = "", perr[TRI_ERRLEN];
         cat_ent_t *c = &j->cat[j->ncat];
-        int prc = dirs[i].has_pin ? store_read_pin(r->store, dirs[i].dir, pinned, sizeof pinned, perr, sizeof perr) : 0;
+        int prc = dirs[i].has_pin ? read_pin_cached(r, &dirs[i], pinned, sizeof pinned, perr, sizeof perr) : 0;
         if (prc == TRI_EAGAIN || prc == TRI_ENOMEM) { /* the store, not this entry: the whole check failed */
             j->rc = tri_errf(j->err, sizeof j->err, prc, "%s", perr);
             break;
@@ -709,6 +731,7 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
 {
     double secs = (double)(uv_hrtime() - j->t0) / 1e9;
     s->loading = 0;
+    s->waiting_since = 0;
     metrics_observe(r->f_load_seconds, metrics_series0(r->f_load_seconds), secs);
     const char *who = s->account ? s->account : r->name;
     if (j->rc) {
@@ -871,14 +894,30 @@ registry_model_t *registry_for_account(registry_t *r, const char *account, size_
     *wait = 0;
     slot_t **p = r->acct_n ? acct_find(r, account, len) : NULL;
     slot_t *s = p ? *p : NULL;
-    if (!s || !s->target[0])
+    if (!s || !s->target[0]) {
+        metrics_inc(metrics_series1(r->f_lookups, "default"), 1);
         return r->def.loaded;
+    }
     s->last_used = ++r->clock;
-    if (s->loaded)
+    if (s->loaded) {
+        metrics_inc(metrics_series1(r->f_lookups, "hit"), 1);
         return s->loaded; /* a newer version may be loading: serve this one meanwhile */
-    if (!strcmp(s->failed, s->target))
+    }
+    if (!strcmp(s->failed, s->target)) {
+        metrics_inc(metrics_series1(r->f_lookups, "default"), 1);
         return r->def.loaded; /* its model cannot be loaded: the default serves */
+    }
     start_load(r, s, s->target);
+    uint64_t now = uv_now(r->loop);
+    if (!s->waiting_since)
+        s->waiting_since = now;
+    if (now - s->waiting_since >= r->wait_ms) {
+        /* Waited long enough (or not at all): the default labels this
+         * record, and its output names the default. */
+        metrics_inc(metrics_series1(r->f_lookups, "default_while_loading"), 1);
+        return r->def.loaded;
+    }
+    metrics_inc(metrics_series1(r->f_lookups, "wait"), 1);
     *wait = 1;
     return NULL;
 }
@@ -940,6 +979,8 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
     r->def.dir = strdup(name);
     r->interval_ms = (uint64_t)cfg_int(cfg, "model.poll.interval");
     r->max_bytes = (size_t)cfg_int(cfg, "model.cache.max.bytes");
+    r->wait_ms = (uint64_t)cfg_int(cfg, "model.account.wait");
+    r->pins = json_object();
     if (hooks)
         r->hooks = *hooks;
     static const double load_bounds[] = {0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
@@ -972,8 +1013,13 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
     r->f_fallbacks = metrics_family(met, METRICS_COUNTER, "triage_account_model_fallbacks_total",
                                 "Accounts served by the default because their model could not be loaded.", NULL,
                                 NULL, 0);
+    r->f_lookups = metrics_family(met, METRICS_COUNTER, "triage_account_model_lookups_total",
+                                  "Model lookups for records with an account: hit (its model in memory), wait (its "
+                                  "batch waits for the load), default_while_loading (waited model.account.wait: the "
+                                  "default labels it), default (no model of its own, or one that cannot load).",
+                                  "result", NULL, 0);
     int rc = 0;
-    if (!r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_fallbacks) {
+    if (!r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_lookups || !r->pins) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }
@@ -1033,6 +1079,8 @@ void registry_free(registry_t *r)
     }
     free(r->acct);
     free(r->def.dir);
+    if (r->pins)
+        json_decref(r->pins);
     store_close(r->store);
     free(r->source);
     free(r->name);

@@ -6,7 +6,9 @@
 # reports own against default; `triage push --tree` publishes that tree with
 # and without the gate (only models that beat what serves their records are
 # published; an equal one is not), and `triage promote` moves the champion
-# PIN to the challenger.
+# PIN to the challenger. Then a worker serves the tree: records wait (a bounded
+# time) for their account's model, or with model.account.wait = 0 the default
+# labels them while it loads; none is lost and the output names the model.
 . "$(dirname "$0")/lib.sh"
 SAMPLE=$ROOT/data/sample/airline-tweets.jsonl
 STORE=file://$TMP/store
@@ -108,5 +110,57 @@ expect_status "promote an unknown version" 1 "$TRIAGE" promote 20200101T000000.0
 expect_status "promote a named version (back to the old champion)" 0 "$TRIAGE" promote "$CHAMP" --store "$STORE" $A
 check "the PIN names it" test "$(cat "$TMP/store/accounts/acct-0001/PIN")" = "$CHAMP"
 expect_status "promote takes one version at most" 2 "$TRIAGE" promote a b --store "$STORE" $A
+
+echo "-- serving the tree: wait for an account's model, or label with the default while it loads"
+start_kafka --brokers 1 --topic in:2 --topic out:2 --topic out2:2 --topic dlq:1
+python3 -c 'import json,sys
+for l in open(sys.argv[1]): print(json.loads(l)["id"] + "\t" + l.rstrip("\n"))' "$TMP/platform.jsonl" >"$TMP/keyed.tsv"
+kcat -b "$KAFKA" -P -t in -K '\t' <"$TMP/keyed.tsv"
+N=$(wc -l <"$TMP/keyed.tsv")
+worker_conf "$TMP/w.conf" gw "$STORE" "cache.dir = $TMP/cache-w"
+start_triaged wait "$TMP/w.conf" --set model.account.wait=30s
+check "waiting: every record labeled" wait_count out "$N" 120
+start_triaged nowait "$TMP/w.conf" --set model.account.wait=0 --set input.group=gn --set output.topic=out2 \
+    --set model.cache.dir="$TMP/cache-n"
+check "default while loading: every record labeled" wait_count out2 "$N" 120
+routes() { # TOPIC: distinct ids, then records by own model, by default, by another model; own/default per account kind
+    consume "$1" "$TMP/$1.tsv"
+    python3 - "$TMP/$1.tsv" <<'PY'
+import json, sys
+ids, own, dflt, wrong, big_default = set(), 0, 0, 0, 0
+for line in open(sys.argv[1]):
+    k, v = line.rstrip("\n").split("\t", 1)
+    r = json.loads(v)
+    ids.add(k)
+    m = r["model"].rsplit("@", 1)[0]
+    has_model = r["account"] in ("acct-0001", "acct-0002", "acct-0003", "acct-0004")
+    if has_model and m == "accounts/" + r["account"]:
+        own += 1
+    elif m == "default":
+        dflt += 1
+        big_default += has_model
+    else:
+        wrong += 1
+print(len(ids), own, dflt, wrong, big_default)
+PY
+}
+read -r ids own dflt wrong big <<<"$(routes out)"
+expect_eq "waiting: each record once" "$ids" "$N"
+expect_eq "waiting: no record labeled by another account's model" "$wrong" 0
+expect_eq "waiting: every record of an account with a model labeled by it" "$big" 0
+expect_eq "waiting: the others by the default" "$dflt" "$(grep -c '"acct-000[56]"' "$TMP/platform.jsonl")"
+lookups() { curl -s "http://127.0.0.1:$(admin_port "$1")/metrics" | awk -v r="result=\"$2\"" 'index($0, "triage_account_model_lookups_total{" r "}") == 1 { print $2 }'; }
+expect_ge "waiting: lookups that waited are counted" "$(lookups wait wait)" 1
+expect_ge "waiting: hits are counted" "$(lookups wait hit)" 1
+read -r ids own dflt wrong big <<<"$(routes out2)"
+expect_eq "default while loading: each record once" "$ids" "$N"
+expect_eq "default while loading: no record labeled by another account's model" "$wrong" 0
+expect_ge "default while loading: records of accounts with a model labeled by the default (and said so)" "$big" 1
+expect_ge "default while loading: and by their own once loaded" "$own" 1
+expect_ge "default while loading: counted" "$(lookups nowait default_while_loading)" "$big"
+expect_eq "default while loading: nothing waited" "$(lookups nowait wait)" ""
+kill -TERM "$PID_wait" "$PID_nowait"
+wait "$PID_wait"; expect_eq "the waiting worker stops cleanly on SIGTERM" "$?" 0
+wait "$PID_nowait"; expect_eq "the other one too" "$?" 0
 
 finish
