@@ -29,6 +29,8 @@ typedef struct clf clf_t;
 int clf_new(model_t *m, clf_t **out, char *err, size_t errlen);
 void clf_free(clf_t *c);
 model_t *clf_model(const clf_t *c);
+/* Bytes a scorer holds besides its model (tokenizer caches, scratch). */
+size_t clf_memory(const clf_t *c);
 
 /* Returns 0 or TRI_ENOMEM. */
 int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r);

@@ -56,6 +56,8 @@ typedef struct tok tok_t;
 
 int tok_new(const tok_config_t *cfg, tok_t **out, char *err, size_t errlen);
 void tok_free(tok_t *t);
+/* Bytes t holds now (its stem cache grows with use, up to a bound). */
+size_t tok_memory(const tok_t *t);
 
 /* Tokenizes text[0..len) into out (cleared first). Returns 0 or TRI_ENOMEM. */
 int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out);

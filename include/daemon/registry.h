@@ -45,6 +45,7 @@ typedef struct registry_model {
     int refs;                  /* loop thread only */
     clf_t **idle;              /* scorers not in use (loop thread only) */
     size_t nidle, capidle;
+    size_t idle_bytes;         /* their memory (clf_memory), counted in the account budget */
     metrics_series_t **label_series; /* per-label counters, filled by the pipeline */
     int64_t loaded_ms;
 } registry_model_t;

@@ -702,3 +702,10 @@ int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out)
     }
     return 0;
 }
+
+size_t tok_memory(const tok_t *t)
+{
+    /* The stop-word text is at most one byte per slot's word; counted as the table. */
+    return sizeof *t + (t->stem_cache ? STEM_SLOTS * sizeof *t->stem_cache : 0) + t->stem_arena.cap +
+           t->sw_cap * (sizeof *t->sw + 8);
+}

@@ -223,8 +223,12 @@ void registry_model_unref(registry_model_t *m)
 
 clf_t *registry_clf_get(registry_model_t *m)
 {
-    if (m->nidle)
-        return m->idle[--m->nidle];
+    if (m->nidle) {
+        clf_t *c = m->idle[--m->nidle];
+        size_t b = clf_memory(c);
+        m->idle_bytes = m->idle_bytes > b ? m->idle_bytes - b : 0;
+        return c;
+    }
     clf_t *c;
     char err[TRI_ERRLEN];
     if (clf_new(m->model, &c, err, sizeof err)) {
@@ -249,6 +253,7 @@ void registry_clf_put(registry_model_t *m, clf_t *c)
         m->capidle = cap;
     }
     m->idle[m->nidle++] = c;
+    m->idle_bytes += clf_memory(c);
 }
 
 registry_model_t *registry_current(registry_t *r) { return r->def.loaded; }
@@ -316,12 +321,25 @@ static void acct_gauges(registry_t *r)
     metrics_set(metrics_series0(r->f_acct_bytes), (double)r->account_bytes);
 }
 
+/* What account models hold: their weights and their idle scorers (a
+ * scorer's stem cache is a few hundred KB; with thousands of small models it
+ * outweighs the weights). Scorers lent to batches in flight are not counted:
+ * at most workers x models per batch. */
+static size_t account_bytes(const registry_t *r)
+{
+    size_t b = 0;
+    for (size_t i = 0; i < r->acct_cap; i++) {
+        const slot_t *s = r->acct[i];
+        if (s && s->loaded)
+            b += model_memory(s->loaded->model) + s->loaded->idle_bytes;
+    }
+    return b;
+}
+
 static void slot_unload(registry_t *r, slot_t *s)
 {
     if (!s->loaded)
         return;
-    if (s->account)
-        r->account_bytes -= model_memory(s->loaded->model);
     registry_model_unref(s->loaded); /* batches still holding it keep it alive */
     s->loaded = NULL;
 }
@@ -330,7 +348,7 @@ static void slot_unload(registry_t *r, slot_t *s)
  * is skipped (freeing it would not free memory yet). */
 static void evict(registry_t *r, const slot_t *keep)
 {
-    while (r->account_bytes > r->max_bytes) {
+    while ((r->account_bytes = account_bytes(r)) > r->max_bytes) {
         slot_t *victim = NULL;
         for (size_t i = 0; i < r->acct_cap; i++) {
             slot_t *s = r->acct[i];
@@ -769,7 +787,6 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
     slot_unload(r, s);
     s->loaded = e;
     if (s->account) {
-        r->account_bytes += model_memory(e->model);
         s->last_used = ++r->clock;
         evict(r, s); /* never the one just loaded: its records are waiting for it */
         if (r->hooks.account_ready)

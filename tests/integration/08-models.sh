@@ -49,6 +49,9 @@ dlq.topic = dlq
 source = $STORE
 poll.interval = 1s
 cache.dir = $TMP/cache-$1
+# Account records here must be labeled by their own models however slow a
+# load is on a busy machine: wait for it (50-accounts tests the bounded wait).
+account.wait = 600s
 s3.retries = 1
 s3.timeout.ms = 2000
 CONF
