@@ -66,6 +66,7 @@ struct batch {
     clf_t **clfs;
     size_t nmodels, capmodels;
     size_t resolved;           /* records whose model is chosen */
+    uint64_t wait_since_ms;    /* uv_now when it first waited for an account model; 0: never */
     uint64_t t_first;          /* uv_hrtime of the first record */
     uint64_t work_ns;          /* time spent classifying */
     size_t in_bytes;           /* input payload bytes taken (closes the batch at max_bytes) */

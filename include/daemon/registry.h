@@ -77,11 +77,13 @@ registry_model_t *registry_current(registry_t *r);
 /* Whether any account has a model of its own (else callers skip the lookup). */
 int registry_has_accounts(const registry_t *r);
 /* The model for a record of this account: its own when loaded, the default
- * when it has none (or its model cannot be loaded); NULL with *wait = 1
- * while its model is being loaded (a load is started if needed), for at
- * most model.account.wait since a record first waited for it, after which
- * (or at once, with 0) the default is returned while the load goes on. */
-registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int *wait);
+ * when it has none (or its model cannot be loaded); while its model is being
+ * loaded (a load is started if needed): NULL with *wait = 1 when may_wait
+ * (the caller bounds its wait by registry_account_wait_ms) and the wait is
+ * not 0, else the default while the load goes on. */
+registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int may_wait, int *wait);
+/* model.account.wait: how long a batch may wait for account models in all. */
+uint64_t registry_account_wait_ms(const registry_t *r);
 
 registry_model_t *registry_model_ref(registry_model_t *m);
 void registry_model_unref(registry_model_t *m);

@@ -63,6 +63,7 @@ static batch_t *batch_get(batches_t *bs)
     b->next = NULL;
     b->nmodels = 0;
     b->resolved = 0;
+    b->wait_since_ms = 0;
     b->in_bytes = b->counted = 0;
     buf_reset(&b->arena);
     b->live_prev = NULL;
@@ -384,9 +385,16 @@ static int resolve_models(const batches_opts_t *o, registry_t *reg, batch_t *b)
             rc = -1;
             break;
         }
+        /* The batch waits for account models at most model.account.wait
+         * in all; after that the default labels the records whose model is
+         * still loading. */
         int wait;
-        registry_model_t *m = registry_for_account(reg, acc.p ? acc.p : "", acc.len, &wait);
+        uint64_t now = uv_now(b->bs->loop);
+        int may_wait = !b->wait_since_ms || now - b->wait_since_ms < registry_account_wait_ms(reg);
+        registry_model_t *m = registry_for_account(reg, acc.p ? acc.p : "", acc.len, may_wait, &wait);
         if (wait) {
+            if (!b->wait_since_ms)
+                b->wait_since_ms = now ? now : 1;
             rc = 1;
             break;
         }

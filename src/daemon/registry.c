@@ -27,7 +27,6 @@ typedef struct slot {
     char failed[VERSION_MAX];  /* a version that was refused: not retried until it changes */
     registry_model_t *loaded;
     uint64_t last_used;
-    uint64_t waiting_since;    /* loop ms when a record first waited for its load; 0: none waiting */
     int loading, present;
 } slot_t;
 
@@ -749,7 +748,6 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
 {
     double secs = (double)(uv_hrtime() - j->t0) / 1e9;
     s->loading = 0;
-    s->waiting_since = 0;
     metrics_observe(r->f_load_seconds, metrics_series0(r->f_load_seconds), secs);
     const char *who = s->account ? s->account : r->name;
     if (j->rc) {
@@ -906,7 +904,9 @@ void registry_check_now(registry_t *r)
     check(r);
 }
 
-registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int *wait)
+uint64_t registry_account_wait_ms(const registry_t *r) { return r->wait_ms; }
+
+registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int may_wait, int *wait)
 {
     *wait = 0;
     slot_t **p = r->acct_n ? acct_find(r, account, len) : NULL;
@@ -925,10 +925,7 @@ registry_model_t *registry_for_account(registry_t *r, const char *account, size_
         return r->def.loaded; /* its model cannot be loaded: the default serves */
     }
     start_load(r, s, s->target);
-    uint64_t now = uv_now(r->loop);
-    if (!s->waiting_since)
-        s->waiting_since = now;
-    if (now - s->waiting_since >= r->wait_ms) {
+    if (!may_wait || !r->wait_ms) {
         /* Waited long enough (or not at all): the default labels this
          * record, and its output names the default. */
         metrics_inc(metrics_series1(r->f_lookups, "default_while_loading"), 1);

@@ -85,9 +85,9 @@ static const def_t defs[] = {
      "Memory for loaded per-account models; the least recently used are evicted beyond it\n"
      "(and reloaded on their next record)."},
     {"model.account.wait", T_MS, "2s", 0, 600000, NULL,
-     "How long a record waits for its account's model while it loads (first use, or after an\n"
-     "eviction); after that, or at once with 0, the default model labels it and its output names\n"
-     "the default. Loads go on in the background either way."},
+     "How long a batch waits in all for its records' account models while they load (first use,\n"
+     "or after an eviction); after that, or at once with 0, the default model labels the records\n"
+     "whose model is still loading and their output names the default. Loads go on either way."},
     {"model.s3.endpoint", T_STR, "", 0, 0, NULL,
      "S3-compatible endpoint URL (empty: $AWS_ENDPOINT_URL, else AWS's regional endpoint)."},
     {"model.s3.region", T_STR, "", 0, 0, NULL, "Region for request signing (empty: $AWS_REGION, else us-east-1)."},
