@@ -92,7 +92,8 @@ typedef struct detector_opts {
     double quality_min;     /* 50 records in a window before quality figures count */
     double oov_max;         /* 0.25 */
     double low_score;       /* 0.5 */
-    double low_max;         /* 0.6 */
+    double low_max;         /* 0.6: without a model baseline */
+    double low_margin;      /* 0.15: with one, the limit is the model's held-out low share + this */
     double dlq_max;         /* 0.05 */
     double psi_max;         /* 0.25 */
     size_t max_series;      /* 20000 */
@@ -157,6 +158,11 @@ int detector_add_dead(detector_t *a, int64_t ts_ms);
 /* Closes every open window (end of a replay). */
 void detector_flush(detector_t *a);
 
+/* The model's own share of predictions scoring below low_score on its held-out
+ * records (NAN: unknown). A model that is often unsure by nature is judged
+ * against that, not against the absolute low_max, so its normal state raises
+ * nothing; the limit becomes baseline + low_margin. */
+void detector_set_low_baseline(detector_t *a, double share);
 /* The training label mix (shares summing to 1) for the drift figure. */
 void detector_set_reference(detector_t *a, const char *const *labels, const double *shares, size_t n);
 

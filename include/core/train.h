@@ -106,6 +106,8 @@ typedef struct train_calib {
     const float *decision;  /* nlabels decision offsets, or NULL */
 } train_calib_t;
 
+#define TRAIN_CONF_BINS 20
+
 typedef struct train_result {
     buf_t bytes;            /* the model file, ready for model_save_file or the store */
     model_t *model;         /* those bytes loaded */
@@ -115,6 +117,8 @@ typedef struct train_result {
     double holdout_ece;     /* expected calibration error of the held-out scores */
     float review_below;     /* review threshold stored (given or chosen), 0: none */
     double review_share;    /* share of held-out records below it (when chosen) */
+    uint32_t conf_hist[TRAIN_CONF_BINS]; /* held-out top scores in bins of 1/TRAIN_CONF_BINS: the model's normal
+                                            confidence, so the daemon judges low confidence against it */
     float decision[2];      /* log costs when has_decision */
     int has_decision;
     train_calib_t calib;    /* what the model file got */

@@ -36,6 +36,7 @@ void detector_opts_default(detector_opts_t *o)
                         .oov_max = 0.25,
                         .low_score = 0.5,
                         .low_max = 0.6,
+                        .low_margin = 0.15,
                         .dlq_max = 0.05,
                         .psi_max = 0.25,
                         .max_series = 20000,
@@ -418,7 +419,8 @@ static void close_window(detector_t *a, window_t *w)
     if (w->known_n >= a->o.quality_min)
         quality(a, Q_OOV, DETECTOR_QUALITY, (double)w->known0 / (double)w->known_n, a->o.oov_max, start);
     if (w->score_n >= a->o.quality_min)
-        quality(a, Q_LOW, DETECTOR_QUALITY, (double)w->low / (double)w->score_n, a->o.low_max, start);
+        quality(a, Q_LOW, DETECTOR_QUALITY, (double)w->low / (double)w->score_n,
+                isnan(a->low_base) ? a->o.low_max : fmin(1.0, a->low_base + a->o.low_margin), start);
     if (w->n + w->dead >= a->o.quality_min)
         quality(a, Q_DLQ, DETECTOR_QUALITY, (double)w->dead / (double)(w->n + w->dead), a->o.dlq_max, start);
     /* Sampling noise alone gives a PSI of about (labels - 1) / n: only a window
@@ -582,6 +584,7 @@ detector_t *detector_new(const detector_opts_t *o, detector_emit_fn emit_fn, voi
     }
     a->emit = emit_fn;
     a->ctx = ctx;
+    a->low_base = NAN;
     if (a->o.seasonal && DAY_MS % a->o.window_ms == 0 && DAY_MS / a->o.window_ms <= MAX_SLOTS &&
         DAY_MS / a->o.window_ms > 1)
         a->nslots = (size_t)(DAY_MS / a->o.window_ms);
@@ -620,6 +623,11 @@ void detector_free(detector_t *a)
     free(a->map);
     free(a->model);
     free(a);
+}
+
+void detector_set_low_baseline(detector_t *a, double share)
+{
+    a->low_base = share >= 0 && share <= 1 ? share : NAN;
 }
 
 void detector_set_reference(detector_t *a, const char *const *labels, const double *shares, size_t n)

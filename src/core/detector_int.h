@@ -89,6 +89,7 @@ struct alarm {
     char **ref_labels;
     double *ref_shares;
     size_t nref;
+    double low_base;        /* NAN: no model baseline (detector_set_low_baseline) */
     qstate_t q[NQ];
     size_t nslots;          /* time-of-day slots of the volume profile; 0: off */
     double prof[96];

@@ -229,6 +229,8 @@ static int measure(const train_run_opts_t *o, const train_set_t *set, const size
             }
         }
         conf[i] = (float)(p[pick] / z);
+        unsigned bin = (unsigned)(conf[i] * TRAIN_CONF_BINS);
+        res->conf_hist[bin < TRAIN_CONF_BINS ? bin : TRAIN_CONF_BINS - 1]++;
         correct[i] = pick == truth[i];
         eval_add(res->holdout, truth[i], pick);
     }
@@ -281,6 +283,10 @@ static json_t *run_meta(const train_run_opts_t *o, const train_set_t *set, const
         }
         json_object_set_new(h, "fraction", json_real(o->holdout));
         json_object_set_new(h, "ece", json_real(res->holdout_ece));
+        json_t *hist = json_array();
+        for (unsigned b = 0; hist && b < TRAIN_CONF_BINS; b++)
+            json_array_append_new(hist, json_integer(res->conf_hist[b]));
+        json_object_set_new(h, "confidence_hist", hist);
         if (o->review_precision > 0)
             json_object_set_new(h, "review_share", json_real(res->review_share));
         json_object_set_new(h, "seed", json_integer(o->seed));

@@ -8,6 +8,7 @@
 #include "io/offsets.h"
 #include "io/log.h"
 #include "core/tri_err.h"
+#include <math.h>
 #include "core/tstamp.h"
 
 #include <errno.h>
@@ -371,6 +372,7 @@ static detector_opts_t opts_from(const cfg_t *c)
     o.oov_max = cfg_double(c, "alarms.oov.max");
     o.low_score = cfg_double(c, "alarms.low.score");
     o.low_max = cfg_double(c, "alarms.low.max");
+    o.low_margin = cfg_double(c, "alarms.low.margin");
     o.dlq_max = cfg_double(c, "alarms.dlq.max");
     o.psi_max = cfg_double(c, "alarms.psi.max");
     o.max_series = (size_t)cfg_int(c, "alarms.max.series");
@@ -489,8 +491,33 @@ int alarms_start(alarms_t *a, char *err, size_t errlen)
     return 0;
 }
 
+/* The share of the model's held-out predictions scoring below low_score, from
+ * the confidence histogram training stores (bins of 1/n); NAN when the model
+ * has none (older files) or its bins do not fall on the threshold. */
+static double held_out_low_share(const json_t *meta, double low_score)
+{
+    const json_t *h = json_object_get(json_object_get(meta, "holdout"), "confidence_hist");
+    size_t n = json_array_size(h), cut;
+    double tot = 0, low = 0;
+    if (n < 2 || n > 1000)
+        return NAN;
+    cut = (size_t)lround(low_score * (double)n);
+    if (fabs((double)cut - low_score * (double)n) > 1e-6)
+        return NAN;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(h, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return NAN;
+        tot += (double)json_integer_value(v);
+        if (i < cut)
+            low += (double)json_integer_value(v);
+    }
+    return tot > 0 ? low / tot : NAN;
+}
+
 void alarms_set_model(alarms_t *a, registry_model_t *m)
 {
+    detector_set_low_baseline(a->det, held_out_low_share(model_meta(m->model), cfg_double(a->cfg, "alarms.low.score")));
     json_t *lc = json_object_get(model_meta(m->model), "labels");
     size_t n = json_object_size(lc), i = 0;
     if (!n)

@@ -130,7 +130,11 @@ static const def_t defs[] = {
     {"alarms.quality.min", T_DOUBLE, "50", 1, 1e12, NULL, "Records a window needs before its quality figures count."},
     {"alarms.oov.max", T_DOUBLE, "0.25", 0, 1, NULL, "quality alarm: share of records with no n-gram the model knows."},
     {"alarms.low.score", T_DOUBLE, "0.5", 0, 1, NULL, "A prediction below this score is low-confidence."},
-    {"alarms.low.max", T_DOUBLE, "0.6", 0, 1, NULL, "quality alarm: share of low-confidence predictions."},
+    {"alarms.low.max", T_DOUBLE, "0.6", 0, 1, NULL,
+     "quality alarm: share of low-confidence predictions, for a model that carries no held-out baseline."},
+    {"alarms.low.margin", T_DOUBLE, "0.15", 0, 1, NULL,
+     "quality alarm: with a model that carries its held-out confidence (models trained by this version), the "
+     "low-confidence share alarms above that baseline plus this margin."},
     {"alarms.dlq.max", T_DOUBLE, "0.05", 0, 1, NULL, "quality alarm: share of records dead-lettered."},
     {"alarms.psi.max", T_DOUBLE, "0.25", 0, 100, NULL,
      "drift alarm: population stability index of the predicted label mix against the training mix."},

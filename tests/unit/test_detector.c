@@ -251,6 +251,51 @@ static void test_quality_unknown_text_and_drift(void **state)
     detector_free(a);
 }
 
+/* One hour in which a share `low` of the predictions score below 0.5. */
+static void feed_unsure_hour(detector_t *a, int64_t start, double low)
+{
+    for (int i = 0; i < 600; i++) {
+        double score = unif() < low ? 0.2 + 0.29 * unif() : 0.5 + 0.5 * unif();
+        detector_add(a, start + (int64_t)i * (HOUR / 600), labels[i % 5], "United", "m@1", 7, score);
+    }
+}
+
+static int low_confidence_raises(const evlog_t *l)
+{
+    int n = 0;
+    for (int i = 0; i < l->n; i++)
+        n += l->e[i].type == DETECTOR_RAISE && l->e[i].kind == DETECTOR_QUALITY &&
+             !strcmp(l->e[i].label, "low_confidence");
+    return n;
+}
+
+/* A model unsure by nature (70% of its held-out predictions below 0.5) is
+ * judged against that baseline: its normal state raises nothing, a real fall
+ * in confidence still does; without the baseline the absolute limit fires. */
+static void test_low_confidence_against_model_baseline(void **state)
+{
+    (void)state;
+    evlog_t plain, based;
+    detector_t *a = make(&plain, 0), *b = make(&based, 0);
+    detector_set_low_baseline(b, 0.7);
+    int64_t start = T0 / HOUR * HOUR;
+    rng = 11;
+    for (int h = 0; h < 10; h++) {
+        feed_unsure_hour(a, start + h * HOUR, 0.7);
+        feed_unsure_hour(b, start + h * HOUR, 0.7);
+    }
+    detector_add(a, start + 10 * HOUR + 1, labels[0], "United", "m@1", 7, 0.9);
+    detector_add(b, start + 10 * HOUR + 1, labels[0], "United", "m@1", 7, 0.9);
+    assert_int_equal(low_confidence_raises(&plain), 1);
+    assert_int_equal(low_confidence_raises(&based), 0);
+    for (int h = 10; h < 13; h++)
+        feed_unsure_hour(b, start + h * HOUR, 0.95);
+    detector_flush(b);
+    assert_int_equal(low_confidence_raises(&based), 1);
+    detector_free(a);
+    detector_free(b);
+}
+
 static void test_short_history_does_not_alarm(void **state)
 {
     (void)state;
@@ -605,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_million_steady_no_alarm),
         cmocka_unit_test(test_volume_drop),
         cmocka_unit_test(test_quality_unknown_text_and_drift),
+        cmocka_unit_test(test_low_confidence_against_model_baseline),
         cmocka_unit_test(test_short_history_does_not_alarm),
         cmocka_unit_test(test_late_records),
         cmocka_unit_test(test_restart_keeps_baselines),
