@@ -1,4 +1,4 @@
-/* fj — a strict, allocation-free JSON scanner and writer for the record hot path.
+/* jscan — a strict, allocation-free JSON scanner and writer for the record hot path.
  *
  * Why not jansson here: parsing a 200-byte record into a jansson tree and
  * printing the answer costs ~3.3 µs, more than the whole per-record budget of

@@ -98,4 +98,48 @@ void rec_put_labeled(buf_t *out, const rec_t *r, const struct clf_result *res, c
 void rec_put_dead(buf_t *out, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,
                   const void *payload, size_t len, size_t max_payload);
 
+/* A record of the labeled or the dead-letter topic, read back (the alarms
+ * role and `triage alarms --replay`): one decoder and one set of rules, so
+ * the daemon and the replay never disagree. Anyone who can write to the
+ * topics can write anything, so every field is checked:
+ *   - a dead letter is an object with an "error" member (nothing else is read);
+ *   - the label (label_field) is a non-empty string; "account" and "model"
+ *     strings or null; each at most REC_LABELED_FIELD_MAX bytes decoded and
+ *     without NUL;
+ *   - "ts" an RFC 3339 string or integer epoch milliseconds (absent: -1, the
+ *     caller picks a time); "known" an integer in [0, 2^31); "score" a number
+ *     in [0, 1].
+ * Strings point into the record's own buffer (valid until the next decode
+ * or rec_labeled_free). */
+#define REC_LABELED_FIELD_MAX 256
+
+enum rec_labeled_status {
+    RECL_OK = 0,
+    RECL_NOT_JSON,       /* not a JSON object */
+    RECL_BAD_UTF8,       /* a string holds invalid UTF-8 */
+    RECL_NO_LABEL,       /* no label, or not a string */
+    RECL_TOO_LONG,       /* a name over REC_LABELED_FIELD_MAX bytes */
+    RECL_BAD_FIELD,      /* a field of the wrong type or out of range, an empty or NUL label */
+    RECL_NSTATUS
+};
+
+typedef struct rec_labeled {
+    int dead;                  /* a dead letter: only ts_ms is set besides */
+    int64_t ts_ms;             /* -1 when absent */
+    const char *label;
+    const char *account;       /* NULL when absent or null */
+    const char *model;         /* NULL when absent or null */
+    int known;                 /* n-grams known to the model; -1 when absent */
+    double score;              /* -1 when absent */
+    buf_t buf;
+} rec_labeled_t;
+
+#define REC_LABELED_INIT {0, -1, NULL, NULL, NULL, -1, -1, BUF_INIT}
+
+/* Decodes data[0..len) with the label read from label_field ("label" for the
+ * daemon's records). Returns RECL_OK or the enum rec_labeled_status saying
+ * why the record cannot be counted. */
+int rec_decode_labeled(const char *data, size_t len, const char *label_field, rec_labeled_t *r);
+void rec_labeled_free(rec_labeled_t *r);
+
 #endif

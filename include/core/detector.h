@@ -1,4 +1,4 @@
-/* alarm — the category-rate and data-quality detector, the math only: the
+/* detector — the category-rate and data-quality detector, the math only: the
  * daemon's alarms role and `triage alarms --replay` feed it the same records
  * and get the same alarms.
  *

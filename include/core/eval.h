@@ -1,4 +1,4 @@
-/* evalm — evaluation metrics from a confusion matrix: accuracy, per-label
+/* eval — evaluation metrics from a confusion matrix: accuracy, per-label
  * precision/recall/F1/support, macro-F1 (averaged over labels that occur in
  * the truth or the predictions, as scikit-learn does), and the per-period
  * accuracy projection for a changing label mix.

@@ -75,6 +75,20 @@ int model_save_file(const char *path, const void *data, size_t len, char *err, s
  * file truncated or rewritten in place later cannot fault or alter a loaded
  * model). */
 int model_load_file(const char *path, model_t **out, char *err, size_t errlen);
+/* Why a file's content was refused, so callers count refusals by reason
+ * without reading the message. */
+typedef enum model_fault {
+    MODEL_FAULT_NONE = 0,     /* not refused for its content (missing, unreadable, out of memory) */
+    MODEL_FAULT_NOT_A_MODEL,  /* bad magic */
+    MODEL_FAULT_VERSION,      /* a format, tokenizer or hash version this build does not read */
+    MODEL_FAULT_TRUNCATED,    /* shorter or longer than its header says */
+    MODEL_FAULT_CHECKSUM,
+    MODEL_FAULT_INVALID,      /* any other malformation */
+} model_fault_t;
+/* model_load_file that also says why (*fault) a file was refused. */
+int model_load_file_why(const char *path, model_t **out, model_fault_t *fault, char *err, size_t errlen);
+/* "not_a_model", "version", "truncated", "checksum", "invalid" ("none"). */
+const char *model_fault_name(model_fault_t f);
 /* Validates and copies data. */
 int model_load_mem(const void *data, size_t len, model_t **out, char *err, size_t errlen);
 

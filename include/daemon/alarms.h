@@ -1,4 +1,4 @@
-/* alr — the alarms role: reads the labeled and dead-letter topics in its own
+/* alarms — the alarms role: reads the labeled and dead-letter topics in its own
  * consumer group (one detector sees every classify worker's traffic), feeds
  * the detector (alarm.h), publishes alarm and clear events to alarms.topic,
  * logs and counts them, and serves what the status page shows.

@@ -1,4 +1,4 @@
-/* met — a small metrics registry rendered in the Prometheus text format.
+/* metrics — a small metrics registry rendered in the Prometheus text format.
  *
  * Families (counter, gauge, histogram) have fixed label names; series are
  * created on first use. Label values come from outside (model labels, topic

@@ -1,4 +1,4 @@
-/* reg — the model registry: which model version serves, for the default and
+/* registry — the model registry: which model version serves, for the default and
  * for each account with a model of its own, where it came from, and the swap
  * to a newer one.
  *
@@ -24,7 +24,10 @@
  *
  * Ownership: registry_t is created by registry_new and freed by registry_free (after
  * registry_close). registry_model_t is reference counted on the loop thread
- * (registry_model_ref/unref); its clf_t pool hands a scorer to one batch at a time. */
+ * (registry_model_ref/unref); its scorer pool hands a scorer to one batch at a
+ * time (registry_clf_get/put).
+ *
+ * Threads: the loop thread only, but for the accessors of registry_model_t. */
 #ifndef REGISTRY_H
 #define REGISTRY_H
 #include "io/cfg.h"
@@ -35,20 +38,18 @@
 #include <stdint.h>
 #include <uv.h>
 
-typedef struct registry_model {
-    model_t *model;
-    char *name, *version;
-    char *tag_json;            /* "\"name@version\"" as a JSON string */
-    size_t tag_json_len;
-    char **label_json;         /* each label as a JSON string */
-    size_t *label_json_len;
-    int refs;                  /* loop thread only */
-    clf_t **idle;              /* scorers not in use (loop thread only) */
-    size_t nidle, capidle;
-    size_t idle_bytes;         /* their memory (clf_memory), counted in the account budget */
-    metrics_series_t **label_series; /* per-label counters, filled by the pipeline */
-    int64_t loaded_ms;
-} registry_model_t;
+/* One loaded version (opaque): reference counted on the loop thread; what
+ * the accessors return is immutable, so a worker may read it while its
+ * batch holds a reference. */
+typedef struct registry_model registry_model_t;
+
+/* What a labeled record needs of a version, encoded once as JSON strings. */
+typedef struct registry_json {
+    char *tag;                 /* "\"name@version\"" */
+    size_t tag_len;
+    char **label;              /* each label, by index */
+    size_t *label_len;
+} registry_json_t;
 
 typedef struct registry_hooks {
     /* A (new) default model is in place. */
@@ -87,6 +88,11 @@ uint64_t registry_account_wait_ms(const registry_t *r);
 
 registry_model_t *registry_model_ref(registry_model_t *m);
 void registry_model_unref(registry_model_t *m);
+const model_t *registry_model_model(const registry_model_t *m);
+const char *registry_model_name(const registry_model_t *m);
+const char *registry_model_version(const registry_model_t *m);
+int64_t registry_model_loaded_ms(const registry_model_t *m);
+const registry_json_t *registry_model_json(const registry_model_t *m);
 /* A scorer for one batch (NULL on allocation failure); give it back after. */
 clf_t *registry_clf_get(registry_model_t *m);
 void registry_clf_put(registry_model_t *m, clf_t *c);

@@ -1,4 +1,4 @@
-/* adm — the admin HTTP server (libmicrohttpd, its own thread).
+/* admin — the admin HTTP server (libmicrohttpd, its own thread).
  *
  * It serves documents that the daemon's loop publishes (admin_publish copies
  * them under a lock): /metrics, /readyz, the status page... so the HTTP

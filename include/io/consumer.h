@@ -1,4 +1,4 @@
-/* kin — the Kafka input: a high-level consumer in a consumer group, with
+/* consumer — the Kafka input: a high-level consumer in a consumer group, with
  * offsets stored only by the application (enable.auto.offset.store=false) and
  * committed periodically by librdkafka from what was stored, explicitly on
  * revoke and on close.

@@ -1,4 +1,4 @@
-/* kconf — builds a librdkafka configuration for one of triaged's clients:
+/* kafka — builds a librdkafka configuration for one of triaged's clients:
  * triaged's own settings first, then the operator's kafka.* passthrough keys,
  * each validated by librdkafka and reported with its config origin
  * ("conf/triaged.conf:12: kafka.foo: No such configuration property").

@@ -1,4 +1,4 @@
-/* kmock — librdkafka's mock cluster, started inside a process on a handle
+/* kafka_mock — librdkafka's mock cluster, started inside a process on a handle
  * of its own (so a consumer and a producer share one cluster; the
  * test.mock.num.brokers property would give each client its own). Serves
  * real Kafka protocol on loopback: kcat and other processes can join in.

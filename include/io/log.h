@@ -1,11 +1,11 @@
-/* log_event — one line per event, logfmt or JSON, with a level:
+/* log — log_event: one line per event, logfmt or JSON, with a level:
  *
  *   ts=2026-11-23T15:00:00.123Z level=info event=partitions_assigned topic=in count=4
  *
  * Thread-safe (librdkafka logs from its own threads): a line is formatted in
  * a local buffer and written with one write(2). Values that may hold spaces
  * or quotes go through log_q(), which quotes and escapes them. Secrets never
- * reach this module: callers pass redacted values (cfg_redact).
+ * reach this module: callers leave out the values of keys cfg_is_secret names.
  *
  * Ownership: the module owns the log file descriptor; log_reopen reopens it
  * (SIGHUP, for log rotation). */

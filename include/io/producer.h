@@ -1,7 +1,7 @@
-/* kout — the Kafka output: one idempotent producer (acks=all, no duplicates
+/* producer — the Kafka output: one idempotent producer (acks=all, no duplicates
  * from its own retries, order kept per partition) for the labeled and the
  * dead-letter topics. Payloads are NOT copied: the caller keeps key and value
- * valid until the delivery report for that message, which kout hands back
+ * valid until the delivery report for that message, which the producer hands back
  * with the caller's opaque pointer. Delivery reports are served on the
  * caller's thread inside producer_poll / producer_flush.
  *

@@ -1,5 +1,7 @@
 /* triage alarms --replay: the alarms the daemon would have raised on a
- * labeled stream, from the same detector (alarm.c), in event-time order. */
+ * labeled stream, from the same record decoder (codec/rec.h) and the same
+ * detector (core/detector.h), in event-time order. */
+#include "codec/rec.h"
 #include "core/detector.h"
 #include "cli.h"
 #include "core/tri_err.h"
@@ -33,60 +35,64 @@ typedef struct rctx {
     size_t n, cap;
     const char *field;
     size_t bad;
+    rec_labeled_t rec;         /* decode scratch */
 } rctx_t;
 
-static char *jdup(json_t *o, const char *k)
+static void rctx_free(rctx_t *c)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? strdup(s) : NULL;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].label);
+        free(c->v[i].account);
+        free(c->v[i].model);
+    }
+    free(c->v);
+    rec_labeled_free(&c->rec);
 }
 
+static char *sdup(const char *s, int *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = 1;
+    return d;
+}
+
+/* The same decoder as the daemon's alarms role (codec/rec.h), so the replay
+ * counts exactly what the daemon would. */
 static int read_item(const char *line, size_t len, size_t lineno, void *vctx)
 {
     rctx_t *c = vctx;
     if (!len)
         return 0;
-    json_error_t je;
-    json_t *o = json_loadb(line, len, 0, &je);
-    int64_t ts;
-    json_t *t = json_object_get(o, "ts");
-    int ok = o && json_is_object(o) &&
-             ((json_is_string(t) && !tstamp_parse(json_string_value(t), json_string_length(t), &ts)) ||
-              (json_is_integer(t) && (ts = json_integer_value(t)) >= 0));
-    if (!ok) {
+    int rc = rec_decode_labeled(line, len, c->field, &c->rec);
+    if (rc == RECL_NO_LABEL)
+        return 0; /* no label (e.g. --label reason on a positive tweet): nothing to count */
+    if (rc || c->rec.ts_ms < 0) {
         if (c->bad++ < 5)
-            fprintf(stderr, "triage alarms: line %zu: not a JSON object with a usable ts (skipped)\n", lineno);
-        json_decref(o);
+            fprintf(stderr, "triage alarms: line %zu: %s (skipped)\n", lineno,
+                    rc ? "a record the alarms role would reject" : "no ts");
         return 0;
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4096;
         item_t *v = realloc(c->v, cap * sizeof *v);
-        if (!v) {
-            json_decref(o);
+        if (!v)
             return TRI_ENOMEM;
-        }
         c->v = v;
         c->cap = cap;
     }
     item_t *it = &c->v[c->n];
     memset(it, 0, sizeof *it);
-    it->ts = ts;
-    it->dead = json_object_get(o, "error") != NULL;
-    json_t *lab = json_object_get(o, c->field);
-    if (!it->dead && !json_is_string(lab)) {
-        json_decref(o);
-        return 0; /* no label: nothing to count (e.g. --label reason on a positive tweet) */
-    }
-    it->label = jdup(o, c->field);
-    it->account = jdup(o, "account");
-    it->model = jdup(o, "model");
-    json_t *k = json_object_get(o, "known"), *sc = json_object_get(o, "score");
-    it->known = json_is_integer(k) ? (int)json_integer_value(k) : -1;
-    it->score = json_is_number(sc) ? json_number_value(sc) : -1;
+    it->ts = c->rec.ts_ms;
+    it->dead = c->rec.dead;
+    it->known = c->rec.known;
+    it->score = c->rec.score;
+    int oom = 0;
+    it->label = sdup(c->rec.label, &oom);
+    it->account = sdup(c->rec.account, &oom);
+    it->model = sdup(c->rec.model, &oom);
     c->n++;
-    json_decref(o);
-    return 0;
+    return oom ? TRI_ENOMEM : 0;
 }
 
 static int cmp_item(const void *a, const void *b)
@@ -160,7 +166,7 @@ int cmd_alarms(int argc, char **argv)
         {"min-history", required_argument, 0, 'H'}, {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *file = NULL;
-    rctx_t rc = {.field = "label"};
+    rctx_t rc = {.field = "label", .rec = REC_LABELED_INIT};
     detector_opts_t ao;
     detector_opts_default(&ao);
     ao.lateness_ms = 0; /* the replay is sorted */
@@ -216,16 +222,16 @@ int cmd_alarms(int argc, char **argv)
     if (detector_check_opts(&ao, oe, sizeof oe))
         return cli_usage_error("alarms", "%s", oe);
     if (cli_each_line(file, read_item, &rc)) {
-        for (size_t i = 0; i < rc.n; i++)
-            free(rc.v[i].label), free(rc.v[i].account), free(rc.v[i].model);
-        free(rc.v);
+        rctx_free(&rc);
         return EXIT_FAIL;
     }
     /* Event-time order; ties need no order: counts do not depend on it. */
     qsort(rc.v, rc.n, sizeof *rc.v, cmp_item);
     detector_t *a = detector_new(&ao, print_event, &out);
-    if (!a)
+    if (!a) {
+        rctx_free(&rc);
         return EXIT_FAIL;
+    }
     for (size_t i = 0; i < rc.n; i++) {
         item_t *it = &rc.v[i];
         if (it->dead)
@@ -240,11 +246,6 @@ int cmd_alarms(int argc, char **argv)
             (unsigned long long)st.records, (unsigned long long)st.dead, (unsigned long long)st.bad_ts,
             (unsigned long long)st.windows_closed, (long long)ao.window_ms, st.series, out.alarms, out.updates, out.clears);
     detector_free(a);
-    for (size_t i = 0; i < rc.n; i++) {
-        free(rc.v[i].label);
-        free(rc.v[i].account);
-        free(rc.v[i].model);
-    }
-    free(rc.v);
+    rctx_free(&rc);
     return EXIT_OKAY;
 }

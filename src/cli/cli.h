@@ -3,6 +3,7 @@
  * library module includes this. */
 #ifndef CLI_H
 #define CLI_H
+#include "core/version.h"
 #include "core/clf.h"
 #include "core/train.h"
 #include "core/feat.h"
@@ -15,7 +16,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TRIAGE_VERSION "0.1.0"
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -279,3 +279,109 @@ void rec_put_dead(buf_t *o, int status, const char *detail, const char *topic, i
     }
     buf_printf(o, ",\"payload_bytes\":%zu%s}", len, n < len ? ",\"payload_truncated\":true" : "");
 }
+
+/* ---- labeled and dead-letter records, read back ---- */
+
+/* A string field, decoded into b with a NUL: RECL_OK (*off its place), or
+ * why it is refused. */
+static int take_str(const jscan_val_t *v, buf_t *b, size_t *off)
+{
+    if (v->type != JSCAN_STR)
+        return RECL_BAD_FIELD;
+    *off = b->len;
+    jscan_str_decode(v, b);
+    if (b->len - *off > REC_LABELED_FIELD_MAX)
+        return RECL_TOO_LONG;
+    /* A \u0000 escape would cut the C string short: not a name triaged writes. */
+    if (b->len > *off && memchr(b->p + *off, '\0', b->len - *off))
+        return RECL_BAD_FIELD;
+    buf_putc(b, '\0');
+    return b->oom ? RECL_BAD_FIELD : RECL_OK;
+}
+
+/* An optional string field: absent and null are the same. */
+static int take_opt_str(const jscan_val_t *v, buf_t *b, size_t *off)
+{
+    *off = SIZE_MAX;
+    return v->type == JSCAN_MISSING || v->type == JSCAN_NULL ? RECL_OK : take_str(v, b, off);
+}
+
+static int take_ts(const jscan_val_t *v, buf_t *b, int64_t *ts)
+{
+    *ts = -1;
+    if (v->type == JSCAN_MISSING)
+        return RECL_OK;
+    if (v->type == JSCAN_STR) {
+        size_t off;
+        if (take_str(v, b, &off) || tstamp_parse(b->p + off, strlen(b->p + off), ts))
+            return RECL_BAD_FIELD;
+        return RECL_OK;
+    }
+    char num[24];
+    if (!jscan_num_is_int(v) || v->raw[0] == '-' || v->raw_len >= sizeof num)
+        return RECL_BAD_FIELD;
+    memcpy(num, v->raw, v->raw_len);
+    num[v->raw_len] = '\0';
+    errno = 0;
+    long long x = strtoll(num, NULL, 10);
+    if (errno)
+        return RECL_BAD_FIELD;
+    *ts = (int64_t)x;
+    return RECL_OK;
+}
+
+/* The members rec_decode_labeled reads, in this order. */
+enum { L_LABEL, L_ACCOUNT, L_TS, L_MODEL, L_KNOWN, L_SCORE, L_ERROR, L_N };
+
+static int take_labeled(const jscan_val_t *v, rec_labeled_t *r)
+{
+    size_t lo, ao, mo;
+    int rc;
+    if (v[L_LABEL].type != JSCAN_STR)
+        return RECL_NO_LABEL;
+    if ((rc = take_str(&v[L_LABEL], &r->buf, &lo)) || (rc = take_opt_str(&v[L_ACCOUNT], &r->buf, &ao)) ||
+        (rc = take_opt_str(&v[L_MODEL], &r->buf, &mo)) || (rc = take_ts(&v[L_TS], &r->buf, &r->ts_ms)))
+        return rc;
+    if (!r->buf.p[lo])
+        return RECL_BAD_FIELD;
+    if (v[L_KNOWN].type != JSCAN_MISSING) {
+        char *end;
+        long long known = jscan_num_is_int(&v[L_KNOWN]) ? strtoll(v[L_KNOWN].raw, &end, 10) : -1;
+        if (known < 0 || known > INT32_MAX)
+            return RECL_BAD_FIELD;
+        r->known = (int)known;
+    }
+    if (v[L_SCORE].type != JSCAN_MISSING) {
+        /* strtod stops at the delimiter that follows the number */
+        double score = v[L_SCORE].type == JSCAN_NUM ? strtod(v[L_SCORE].raw, NULL) : -1;
+        if (!(score >= 0 && score <= 1))
+            return RECL_BAD_FIELD;
+        r->score = score;
+    }
+    r->label = r->buf.p + lo;
+    r->account = ao == SIZE_MAX ? NULL : r->buf.p + ao;
+    r->model = mo == SIZE_MAX ? NULL : r->buf.p + mo;
+    return RECL_OK;
+}
+
+int rec_decode_labeled(const char *data, size_t len, const char *label_field, rec_labeled_t *r)
+{
+    const char *const keys[L_N] = {label_field, "account", "ts", "model", "known", "score", "error"};
+    jscan_val_t v[L_N];
+    buf_reset(&r->buf);
+    r->dead = 0;
+    r->ts_ms = -1;
+    r->label = r->account = r->model = NULL;
+    r->known = -1;
+    r->score = -1;
+    int rc = jscan_scan_object(data, len, keys, L_N, v, NULL);
+    if (rc)
+        return rc == JSCAN_EUTF8 ? RECL_BAD_UTF8 : RECL_NOT_JSON;
+    if (v[L_ERROR].type != JSCAN_MISSING) {
+        r->dead = 1;
+        return take_ts(&v[L_TS], &r->buf, &r->ts_ms) ? RECL_BAD_FIELD : RECL_OK;
+    }
+    return take_labeled(v, r);
+}
+
+void rec_labeled_free(rec_labeled_t *r) { buf_free(&r->buf); }

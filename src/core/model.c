@@ -415,16 +415,20 @@ static void model_destroy(model_t *m)
     free(m);
 }
 
-#define BAD(...) do { rc = tri_errf(err, errlen, TRI_EFORMAT, __VA_ARGS__); goto fail; } while (0)
+/* A malformed file: BADF says which kind of fault, for callers that count
+ * refusals by reason; BAD is any other malformation. */
+#define BADF(f, ...) do { *fault = (f); rc = tri_errf(err, errlen, TRI_EFORMAT, __VA_ARGS__); goto fail; } while (0)
+#define BAD(...) BADF(MODEL_FAULT_INVALID, __VA_ARGS__)
 
 /* SETT: the entries, checked one by one; FEAT must be there. */
-static int parse_settings(model_t *m, const unsigned char *p, uint64_t left, char *err, size_t errlen)
+static int parse_settings(model_t *m, const unsigned char *p, uint64_t left, model_fault_t *fault, char *err,
+                          size_t errlen)
 {
     int rc = 0, have_feat = 0;
     uint32_t last = 0;
     while (left) {
         if (left < 12)
-            BAD("SETT section truncated");
+            BADF(MODEL_FAULT_TRUNCATED, "SETT section truncated");
         uint32_t key = rd32(p), flags = rd32(p + 4), len = rd32(p + 8);
         uint64_t padded = ((uint64_t)len + 3) & ~(uint64_t)3;
         p += 12;
@@ -476,18 +480,18 @@ fail:
 
 /* Validates m->data[0..size) and fills the views. On failure the caller
  * destroys m. */
-static int parse(model_t *m, char *err, size_t errlen)
+static int parse(model_t *m, model_fault_t *fault, char *err, size_t errlen)
 {
     const unsigned char *d = m->data;
     size_t size = m->size;
     int rc = 0;
     if (size < HDR_SIZE)
-        BAD("truncated: %zu bytes, the header alone is %d", size, HDR_SIZE);
+        BADF(MODEL_FAULT_TRUNCATED, "truncated: %zu bytes, the header alone is %d", size, HDR_SIZE);
     if (memcmp(d, MAGIC, 8))
-        BAD("not a triage model (bad magic)");
+        BADF(MODEL_FAULT_NOT_A_MODEL, "not a triage model (bad magic)");
     uint32_t ver = rd32(d + 8);
     if (ver != MODEL_FORMAT_VERSION && ver != 1)
-        BAD("model format version %u is not supported (this build reads versions 1 and %d%s)", ver,
+        BADF(MODEL_FAULT_VERSION, "model format version %u is not supported (this build reads versions 1 and %d%s)", ver,
             MODEL_FORMAT_VERSION, ver > MODEL_FORMAT_VERSION ? "; upgrade triage to use this model" : "");
     m->version = ver;
     int maxsec = ver == 1 ? SEC_COUNT_V1 : SEC_COUNT;
@@ -495,11 +499,11 @@ static int parse(model_t *m, char *err, size_t errlen)
         BAD("bad header size %u", rd32(d + 12));
     uint64_t fsize = rd64(d + 16);
     if (fsize != size)
-        BAD("%s: header says %llu bytes, file has %zu", fsize > size ? "truncated" : "trailing data",
+        BADF(MODEL_FAULT_TRUNCATED, "%s: header says %llu bytes, file has %zu", fsize > size ? "truncated" : "trailing data",
             (unsigned long long)fsize, size);
     m->checksum = rd64(d + 24);
     if (file_checksum(d, size) != m->checksum)
-        BAD("checksum mismatch (file corrupted)");
+        BADF(MODEL_FAULT_CHECKSUM, "checksum mismatch (file corrupted)");
     uint32_t nsec = rd32(d + 32);
     if (nsec < 1 || nsec > MAX_SECTIONS)
         BAD("bad section count %u", nsec);
@@ -508,7 +512,7 @@ static int parse(model_t *m, char *err, size_t errlen)
             BAD("reserved header bytes are not zero");
     size_t table_end = HDR_SIZE + (size_t)nsec * SEC_ENTRY;
     if (table_end > size)
-        BAD("truncated section table");
+        BADF(MODEL_FAULT_TRUNCATED, "truncated section table");
 
     const unsigned char *sec[SEC_COUNT + 1] = {0};
     uint64_t slen[SEC_COUNT + 1] = {0};
@@ -531,7 +535,7 @@ static int parse(model_t *m, char *err, size_t errlen)
     for (int id = 1; id <= maxsec; id++)
         if (!sec[id] && id != SEC_IDFW)
             BAD("section %s missing", sec_names[id]);
-    if (ver > 1 && (rc = parse_settings(m, sec[SEC_SETT], slen[SEC_SETT], err, errlen)))
+    if (ver > 1 && (rc = parse_settings(m, sec[SEC_SETT], slen[SEC_SETT], fault, err, errlen)))
         goto fail;
 
     /* CONF */
@@ -539,9 +543,9 @@ static int parse(model_t *m, char *err, size_t errlen)
         BAD("CONF section is %llu bytes, expected %d", (unsigned long long)slen[SEC_CONF], CONF_SIZE);
     const unsigned char *c = sec[SEC_CONF];
     if (rd32(c) != TOK_ALGO_VERSION)
-        BAD("model uses tokenizer version %u, this build has %d: retrain the model", rd32(c), TOK_ALGO_VERSION);
+        BADF(MODEL_FAULT_VERSION, "model uses tokenizer version %u, this build has %d: retrain the model", rd32(c), TOK_ALGO_VERSION);
     if (rd32(c + 4) != FEAT_HASH_VERSION)
-        BAD("model uses feature hash version %u, this build has %d: retrain the model", rd32(c + 4),
+        BADF(MODEL_FAULT_VERSION, "model uses feature hash version %u, this build has %d: retrain the model", rd32(c + 4),
             FEAT_HASH_VERSION);
     m->feat.ngram_min = rd32(c + 8);
     m->feat.ngram_max = rd32(c + 12);
@@ -605,7 +609,7 @@ static int parse(model_t *m, char *err, size_t errlen)
         uint64_t left = slen[SEC_LABL];
         for (uint32_t i = 0; i < m->nlabels; i++) {
             if (left < 4)
-                BAD("LABL section truncated at label %u", i);
+                BADF(MODEL_FAULT_TRUNCATED, "LABL section truncated at label %u", i);
             uint32_t n = rd32(p);
             p += 4;
             left -= 4;
@@ -635,7 +639,7 @@ static int parse(model_t *m, char *err, size_t errlen)
 
     /* TABL */
     if (slen[SEC_TABL] < 8)
-        BAD("TABL section truncated");
+        BADF(MODEL_FAULT_TRUNCATED, "TABL section truncated");
     uint32_t cap = rd32(sec[SEC_TABL]);
     m->nrows = rd32(sec[SEC_TABL] + 4);
     if (cap < 1 || (cap & (cap - 1)) || cap > (1u << 31))
@@ -753,13 +757,16 @@ static int build_index(model_t *m)
     return 0;
 }
 
-static int finish_load(model_t *m, model_t **out, char *err, size_t errlen)
+static int finish_load(model_t *m, model_t **out, model_fault_t *fault, char *err, size_t errlen)
 {
     m->refs = 1;
-    int rc = parse(m, err, errlen);
-    if (!rc && (rc = build_index(m)))
+    int rc = parse(m, fault, err, errlen);
+    if (!rc && (rc = build_index(m))) {
+        if (rc == TRI_EFORMAT)
+            *fault = MODEL_FAULT_INVALID;
         rc = rc == TRI_EFORMAT ? tri_errf(err, errlen, rc, "table: a bucket appears twice")
                                : tri_errf(err, errlen, rc, "out of memory building the scoring index");
+    }
     if (rc) {
         model_destroy(m);
         return rc;
@@ -770,6 +777,7 @@ static int finish_load(model_t *m, model_t **out, char *err, size_t errlen)
 
 int model_load_mem(const void *data, size_t len, model_t **out, char *err, size_t errlen)
 {
+    model_fault_t fault = MODEL_FAULT_NONE;
     model_t *m = calloc(1, sizeof *m);
     void *copy = malloc(len ? len : 1);
     if (!m || !copy) {
@@ -781,11 +789,24 @@ int model_load_mem(const void *data, size_t len, model_t **out, char *err, size_
         memcpy(copy, data, len);
     m->data = copy;
     m->size = len;
-    return finish_load(m, out, err, errlen);
+    return finish_load(m, out, &fault, err, errlen);
+}
+
+const char *model_fault_name(model_fault_t f)
+{
+    static const char *const names[] = {"none", "not_a_model", "version", "truncated", "checksum", "invalid"};
+    return (unsigned)f < sizeof names / sizeof *names ? names[f] : "invalid";
 }
 
 int model_load_file(const char *path, model_t **out, char *err, size_t errlen)
 {
+    model_fault_t fault;
+    return model_load_file_why(path, out, &fault, err, errlen);
+}
+
+int model_load_file_why(const char *path, model_t **out, model_fault_t *fault, char *err, size_t errlen)
+{
+    *fault = MODEL_FAULT_NONE;
     /* A private copy, not a mapping: with MAP_PRIVATE a page not yet touched
      * still reads the file, so a model truncated in place raised SIGBUS in
      * the scorer and one overwritten in place scored with a mix of versions. */
@@ -831,7 +852,7 @@ int model_load_file(const char *path, model_t **out, char *err, size_t errlen)
     m->size = got;
     data = NULL; /* owned by m now */
     char inner[TRI_ERRLEN];
-    if ((rc = finish_load(m, out, inner, sizeof inner)))
+    if ((rc = finish_load(m, out, fault, inner, sizeof inner)))
         tri_errf(err, errlen, rc, "%s: %s", path, inner);
 out:
     free(data);

@@ -6,6 +6,7 @@
 #include "io/consumer.h"
 #include "io/producer.h"
 #include "io/offsets.h"
+#include "codec/rec.h"
 #include "io/log.h"
 #include "core/tri_err.h"
 #include <math.h>
@@ -19,13 +20,12 @@
 
 #define RECENT 50
 #define POLL_BUDGET 4096
-#define FIELD_MAX 256      /* bytes of a label, account or model name the detector keeps */
 
 /* Why a record on the labeled topic was not counted. Anyone who can write to
  * the topic can write anything to it: each reason is counted, none stops the
  * role. */
-enum reject { REJ_NONE, REJ_NOT_JSON, REJ_BAD_UTF8, REJ_NO_LABEL, REJ_TOO_LONG, REJ_BAD_FIELD, REJ_UNKNOWN_LABEL,
-              REJ_BAD_TS, REJ_LATE, NREJ };
+enum reject { REJ_NONE = RECL_OK, /* 1 .. RECL_NSTATUS-1: the decoder's reasons (codec/rec.h) */
+              REJ_UNKNOWN_LABEL = RECL_NSTATUS, REJ_BAD_TS, REJ_LATE, NREJ };
 static const char *const reject_names[NREJ] = {"", "not_json", "invalid_utf8", "no_label", "field_too_long",
                                                "bad_field", "unknown_label", "bad_timestamp", "late"};
 
@@ -41,6 +41,7 @@ struct alr {
     void (*done)(void *);
     void *done_ctx;
     char *out_topic, *dlq_topic, *alarm_topic, *state_file;
+    rec_labeled_t rec;     /* decode scratch */
     offsets_set_t off;     /* per partition, `stored` = the next offset to read, from records
                               processed (or the checkpoint): what the checkpoint covers */
     json_t *recent;        /* last RECENT events, newest first */
@@ -102,80 +103,24 @@ static void on_event(void *ctx, const detector_event_t *ev)
 
 /* ---- records ---- */
 
-/* A decoded string field, bounded: 0, or the reason to reject the record. */
-static int take_str(const jscan_val_t *v, buf_t *b, size_t *off)
+/* Decodes one record of the labeled or dead-letter topic (codec/rec.h, the
+ * same rules as `triage alarms --replay`) and feeds it to the detector: 0,
+ * or the reason it was not counted. Without a "ts" (dead letters have none)
+ * a record counts at its Kafka timestamp. */
+static int count_record(alarms_t *a, const rd_kafka_message_t *m, int64_t kts)
 {
-    if (v->type != JSCAN_STR)
-        return REJ_BAD_FIELD;
-    *off = b->len;
-    jscan_str_decode(v, b);
-    if (b->len - *off > FIELD_MAX)
-        return REJ_TOO_LONG;
-    /* A \u0000 escape would cut the C string short: not a name triaged writes. */
-    if (b->len > *off && memchr(b->p + *off, '\0', b->len - *off))
-        return REJ_BAD_FIELD;
-    buf_putc(b, '\0');
-    return 0;
-}
-
-/* Checks one record of the labeled topic field by field and feeds it to the
- * detector: 0, or the reason it was not counted. */
-static int add_labeled(alarms_t *a, const rd_kafka_message_t *m, int64_t kts)
-{
-    static const char *const keys[] = {"label", "account", "ts", "model", "known", "score"};
-    jscan_val_t v[6];
-    int rc = jscan_scan_object(m->payload, m->len, keys, 6, v, NULL);
+    int rc = rec_decode_labeled(m->payload, m->len, "label", &a->rec);
     if (rc)
-        return rc == JSCAN_EUTF8 ? REJ_BAD_UTF8 : REJ_NOT_JSON;
-    if (v[0].type != JSCAN_STR)
-        return REJ_NO_LABEL;
-    buf_t b = BUF_INIT;
-    size_t lo = 0, ao = 0, mo = 0;
-    int64_t ts = kts;
-    long long known = -1;
-    double score = -1;
-    if ((rc = take_str(&v[0], &b, &lo)) || (v[1].type != JSCAN_MISSING && v[1].type != JSCAN_NULL &&
-                                            (rc = take_str(&v[1], &b, &ao))) ||
-        (v[3].type != JSCAN_MISSING && v[3].type != JSCAN_NULL && (rc = take_str(&v[3], &b, &mo))))
-        goto out;
-    if (b.oom || !b.p[lo]) {
-        rc = REJ_BAD_FIELD;
-        goto out;
-    }
-    if (a->labels && json_object_size(a->labels) && !json_object_get(a->labels, b.p + lo)) {
-        rc = REJ_UNKNOWN_LABEL;
-        goto out;
-    }
-    if (v[2].type == JSCAN_STR) {
-        if (v[2].escaped || tstamp_parse(v[2].raw + 1, v[2].raw_len - 2, &ts)) {
-            rc = REJ_BAD_FIELD;
-            goto out;
-        }
-    } else if (v[2].type != JSCAN_MISSING) {
-        rc = REJ_BAD_FIELD;
-        goto out;
-    }
-    if (v[4].type != JSCAN_MISSING) {
-        char *end;
-        known = jscan_num_is_int(&v[4]) ? strtoll(v[4].raw, &end, 10) : -1;
-        if (known < 0 || known > INT32_MAX) {
-            rc = REJ_BAD_FIELD;
-            goto out;
-        }
-    }
-    if (v[5].type != JSCAN_MISSING) {
-        score = v[5].type == JSCAN_NUM ? strtod(v[5].raw, NULL) : -1;
-        if (!(score >= 0 && score <= 1)) {
-            rc = REJ_BAD_FIELD;
-            goto out;
-        }
-    }
-    rc = detector_add(a->det, ts >= 0 ? ts : tstamp_now_ms(), b.p + lo, ao ? b.p + ao : NULL, mo ? b.p + mo : NULL,
-                      (int)known, score);
-    rc = rc == DETECTOR_BAD_TS ? REJ_BAD_TS : rc == DETECTOR_LATE ? REJ_LATE : 0;
-out:
-    buf_free(&b);
-    return rc;
+        return rc;
+    const rec_labeled_t *r = &a->rec;
+    int64_t ts = r->ts_ms >= 0 ? r->ts_ms : kts;
+    if (r->dead)
+        rc = detector_add_dead(a->det, ts);
+    else if (a->labels && json_object_size(a->labels) && !json_object_get(a->labels, r->label))
+        return REJ_UNKNOWN_LABEL;
+    else
+        rc = detector_add(a->det, ts, r->label, r->account, r->model, r->known, r->score);
+    return rc == DETECTOR_BAD_TS ? REJ_BAD_TS : rc == DETECTOR_LATE ? REJ_LATE : 0;
 }
 
 static void on_record(alarms_t *a, rd_kafka_message_t *m)
@@ -186,13 +131,9 @@ static void on_record(alarms_t *a, rd_kafka_message_t *m)
         o->stored = m->offset + 1;
     a->dirty = 1;
     int64_t kts = rd_kafka_message_timestamp(m, NULL);
-    int rc;
-    if (!strcmp(topic, a->dlq_topic)) {
-        rc = detector_add_dead(a->det, kts >= 0 ? kts : tstamp_now_ms());
-        rc = rc == DETECTOR_BAD_TS ? REJ_BAD_TS : rc == DETECTOR_LATE ? REJ_LATE : 0;
-    } else {
-        rc = add_labeled(a, m, kts);
-    }
+    if (kts < 0)
+        kts = tstamp_now_ms();
+    int rc = count_record(a, m, kts);
     if (rc)
         metrics_inc(a->m_reject[rc], 1);
 }
@@ -517,8 +458,8 @@ static double held_out_low_share(const json_t *meta, double low_score)
 
 void alarms_set_model(alarms_t *a, registry_model_t *m)
 {
-    detector_set_low_baseline(a->det, held_out_low_share(model_meta(m->model), cfg_double(a->cfg, "alarms.low.score")));
-    json_t *lc = json_object_get(model_meta(m->model), "labels");
+    detector_set_low_baseline(a->det, held_out_low_share(model_meta(registry_model_model(m)), cfg_double(a->cfg, "alarms.low.score")));
+    json_t *lc = json_object_get(model_meta(registry_model_model(m)), "labels");
     size_t n = json_object_size(lc), i = 0;
     if (!n)
         return;
@@ -577,6 +518,7 @@ void alarms_free(alarms_t *a)
     detector_free(a->det);
     notify_free(a->notify);
     offsets_set_clear(&a->off);
+    rec_labeled_free(&a->rec);
     if (a->recent)
         json_decref(a->recent);
     if (a->labels)

@@ -241,7 +241,8 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
             rec_put_key(&b->rec, a);
             r->key_len = a->len - r->key_off;
             r->out_off = a->len;
-            rec_put_labeled(a, &b->rec, &res, rm->label_json, rm->label_json_len, rm->tag_json, rm->tag_json_len, ts);
+            const registry_json_t *j = registry_model_json(rm);
+            rec_put_labeled(a, &b->rec, &res, j->label, j->label_len, j->tag, j->tag_len, ts);
             r->out_len = a->len - r->out_off;
             /* The producer would refuse it for good (and a retried refusal
              * stalls the partition): the record is dead-lettered instead. */

@@ -42,6 +42,8 @@ struct pipeline {
     int fatal;
     char fatal_msg[256];
     uint64_t n_in, n_out, n_dead;
+    uint32_t *counts;          /* count_labels' scratch */
+    size_t capcounts;
 
     metrics_family_t *f_in, *f_out, *f_dead, *f_batches, *f_batch_size, *f_batch_latency, *f_classify, *f_labels,
         *f_unknown, *f_lag, *f_assigned, *f_rebalances, *f_inflight, *f_inflight_bytes, *f_paused, *f_throttled;
@@ -117,6 +119,45 @@ static void on_delivered(void *ctx, output_msg_t *m)
 
 /* ---- batches ---- */
 
+/* Counts a batch's predicted labels: per label name, once per batch (a
+ * series lookup per distinct label, not per record). */
+static void count_labels(pipeline_t *pl, const batch_t *b)
+{
+    size_t need = b->nmodels;
+    for (size_t k = 0; k < b->nmodels; k++)
+        need += model_nlabels(registry_model_model(b->models[k]));
+    if (need > pl->capcounts) {
+        uint32_t *v = realloc(pl->counts, need * sizeof *v);
+        if (!v)
+            return; /* a metric, not a record: skip this batch's counts */
+        pl->counts = v;
+        pl->capcounts = need;
+    }
+    /* counts[0..nmodels): where each model's labels start; then the counts. */
+    uint32_t *base = pl->counts;
+    memset(base, 0, need * sizeof *base);
+    for (size_t k = 0, at = b->nmodels; k < b->nmodels; k++) {
+        base[k] = (uint32_t)at;
+        at += model_nlabels(registry_model_model(b->models[k]));
+    }
+    uint64_t unknown = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const batch_rec_t *r = &b->recs[i];
+        if (r->label < 0)
+            continue;
+        pl->counts[base[r->mi] + (uint32_t)r->label]++;
+        unknown += !r->nknown;
+    }
+    for (size_t k = 0; k < b->nmodels; k++) {
+        const model_t *m = registry_model_model(b->models[k]);
+        for (uint32_t l = 0; l < model_nlabels(m); l++)
+            if (pl->counts[base[k] + l])
+                metrics_inc(metrics_series1(pl->f_labels, model_label(m, l)), pl->counts[base[k] + l]);
+    }
+    if (unknown)
+        metrics_inc(metrics_series0(pl->f_unknown), (double)unknown);
+}
+
 static void on_worked(void *ctx, batch_t *b)
 {
     pipeline_t *pl = ctx;
@@ -128,17 +169,7 @@ static void on_worked(void *ctx, batch_t *b)
     metrics_inc(metrics_series0(pl->f_batches), 1);
     metrics_observe(pl->f_batch_size, metrics_series0(pl->f_batch_size), (double)b->n);
     metrics_observe(pl->f_classify, metrics_series0(pl->f_classify), (double)b->work_ns / 1e9);
-    for (size_t i = 0; i < b->n; i++) {
-        batch_rec_t *r = &b->recs[i];
-        if (r->label < 0)
-            continue;
-        registry_model_t *m = b->models[r->mi];
-        if (!m->label_series[r->label])
-            m->label_series[r->label] = metrics_series1(pl->f_labels, model_label(m->model, (uint32_t)r->label));
-        metrics_inc(m->label_series[r->label], 1);
-        if (!r->nknown)
-            metrics_inc(metrics_series0(pl->f_unknown), 1);
-    }
+    count_labels(pl, b);
 }
 
 static void on_batch_after(void *ctx)
@@ -522,6 +553,7 @@ void pipeline_free(pipeline_t *pl)
         consumer_destroy(pl->kin);
     output_free(pl->out);
     free(pl->textlist);
+    free(pl->counts);
     free(pl);
 }
 

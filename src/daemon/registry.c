@@ -1,4 +1,5 @@
 #include "daemon/registry.h"
+#include "registry_model.h"
 #include "codec/jscan.h"
 #include "io/store.h"
 #include "io/log.h"
@@ -53,7 +54,7 @@ typedef struct job {
     /* results */
     int rc;
     char err[TRI_ERRLEN];
-    char reason[32];
+    const char *reason;        /* why it failed, for metrics: a static string */
     model_t *model;
     int from_cache;            /* the store failed; the cached last good version loaded */
     cat_ent_t *cat;
@@ -89,25 +90,17 @@ struct reg {
 
 /* ---- pure helpers ---- */
 
-/* A short reason code for metrics, from a loader, store or probe message. */
-static void classify_reason(int rc, const char *msg, char *out, size_t n)
+/* The reason a store or load failure is counted under, from its code (the
+ * loader says what was wrong with a file's content). */
+static const char *reason_of(int rc, model_fault_t fault)
 {
-    const char *r = "invalid";
-    if (strstr(msg, "probe"))
-        r = "probe_mismatch";
-    else if (rc == TRI_ENOENT)
-        r = "missing";
-    else if (strstr(msg, "checksum"))
-        r = "checksum";
-    else if (strstr(msg, "truncated") || strstr(msg, "trailing data"))
-        r = "truncated";
-    else if (strstr(msg, "format version") || strstr(msg, "tokenizer version") || strstr(msg, "hash version"))
-        r = "version";
-    else if (strstr(msg, "bad magic"))
-        r = "not_a_model";
-    else if (rc == TRI_EIO || rc == TRI_EAGAIN)
-        r = "store";
-    snprintf(out, n, "%s", r);
+    if (fault != MODEL_FAULT_NONE)
+        return model_fault_name(fault);
+    if (rc == TRI_ENOENT)
+        return "missing";
+    if (rc == TRI_EIO || rc == TRI_EAGAIN)
+        return "store";
+    return "invalid";
 }
 
 static int mkdirs(const char *path)
@@ -124,135 +117,6 @@ static int mkdirs(const char *path)
             *p = '/';
         }
     return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-/* ---- model entries ---- */
-
-static char *json_str(const char *s, size_t *len)
-{
-    buf_t b = BUF_INIT;
-    jscan_put_str(&b, s, strlen(s));
-    if (b.oom) {
-        buf_free(&b);
-        return NULL;
-    }
-    *len = b.len;
-    return (char *)buf_cstr(&b);
-}
-
-static void entry_free(registry_model_t *e)
-{
-    if (!e)
-        return;
-    for (size_t i = 0; i < e->nidle; i++)
-        clf_free(e->idle[i]);
-    free(e->idle);
-    if (e->label_json)
-        for (uint32_t i = 0; i < model_nlabels(e->model); i++)
-            free(e->label_json[i]);
-    free(e->label_json);
-    free(e->label_json_len);
-    free(e->label_series);
-    free(e->name);
-    free(e->version);
-    free(e->tag_json);
-    model_unref(e->model);
-    free(e);
-}
-
-/* Version of a plain model file: its own "version" when it has one, else
- * its training time as a sortable UTC stamp (20261123T151359Z). */
-static void file_version(model_t *m, char *out, size_t n)
-{
-    const char *v = json_string_value(json_object_get(model_meta(m), "version"));
-    if (v && *v) {
-        snprintf(out, n, "%s", v);
-        return;
-    }
-    const char *c = json_string_value(json_object_get(model_meta(m), "created_at"));
-    size_t k = 0;
-    for (; c && *c && k < n - 1; c++)
-        if (*c != '-' && *c != ':')
-            out[k++] = *c;
-    out[k] = '\0';
-    if (!k)
-        snprintf(out, n, "unversioned");
-}
-
-static registry_model_t *entry_new(const char *name, const char *version, model_t *m)
-{
-    registry_model_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->model = m;
-    e->refs = 1;
-    e->name = strdup(name);
-    e->version = strdup(version);
-    uint32_t L = model_nlabels(m);
-    e->label_json = calloc(L, sizeof *e->label_json);
-    e->label_json_len = calloc(L, sizeof *e->label_json_len);
-    e->label_series = calloc(L, sizeof *e->label_series);
-    if (!e->name || !e->version || !e->label_json || !e->label_json_len || !e->label_series)
-        goto fail;
-    char tag[768];
-    snprintf(tag, sizeof tag, "%s@%s", e->name, e->version);
-    if (!(e->tag_json = json_str(tag, &e->tag_json_len)))
-        goto fail;
-    for (uint32_t i = 0; i < L; i++)
-        if (!(e->label_json[i] = json_str(model_label(m, i), &e->label_json_len[i])))
-            goto fail;
-    e->loaded_ms = tstamp_now_ms();
-    return e;
-fail:
-    entry_free(e);
-    return NULL;
-}
-
-registry_model_t *registry_model_ref(registry_model_t *m)
-{
-    m->refs++;
-    return m;
-}
-
-void registry_model_unref(registry_model_t *m)
-{
-    if (m && --m->refs == 0)
-        entry_free(m);
-}
-
-clf_t *registry_clf_get(registry_model_t *m)
-{
-    if (m->nidle) {
-        clf_t *c = m->idle[--m->nidle];
-        size_t b = clf_memory(c);
-        m->idle_bytes = m->idle_bytes > b ? m->idle_bytes - b : 0;
-        return c;
-    }
-    clf_t *c;
-    char err[TRI_ERRLEN];
-    if (clf_new(m->model, &c, err, sizeof err)) {
-        log_event(LOG_LEVEL_ERROR, "scorer_failed", "msg=%s", log_q(err));
-        return NULL;
-    }
-    return c;
-}
-
-void registry_clf_put(registry_model_t *m, clf_t *c)
-{
-    if (!c)
-        return;
-    if (m->nidle == m->capidle) {
-        size_t cap = m->capidle ? m->capidle * 2 : 4;
-        clf_t **v = realloc(m->idle, cap * sizeof *v);
-        if (!v) {
-            clf_free(c);
-            return;
-        }
-        m->idle = v;
-        m->capidle = cap;
-    }
-    m->idle[m->nidle++] = c;
-    m->idle_bytes += clf_memory(c);
 }
 
 registry_model_t *registry_current(registry_t *r) { return r->def.loaded; }
@@ -351,7 +215,7 @@ static void evict(registry_t *r, const slot_t *keep)
         slot_t *victim = NULL;
         for (size_t i = 0; i < r->acct_cap; i++) {
             slot_t *s = r->acct[i];
-            if (s && s != keep && s->loaded && s->loaded->refs == 1 &&
+            if (s && s != keep && s->loaded && !registry_model_in_use(s->loaded) &&
                 (!victim || s->last_used < victim->last_used))
                 victim = s;
         }
@@ -563,15 +427,20 @@ static void write_last_good(const char *cache, const char *dir, const char *vers
         unlink(tmp);
 }
 
-static int load_verified(const char *path, model_t **out, char *err, size_t errlen)
+/* Loads and smoke-tests a model file; on failure *reason says why. */
+static int load_verified(const char *path, model_t **out, const char **reason, char *err, size_t errlen)
 {
-    int rc = model_load_file(path, out, err, errlen);
-    if (rc)
+    model_fault_t fault;
+    int rc = model_load_file_why(path, out, &fault, err, errlen);
+    if (rc) {
+        *reason = reason_of(rc, fault);
         return rc;
+    }
     char perr[TRI_ERRLEN / 2];
     if ((rc = clf_probe(*out, perr, sizeof perr))) {
         model_unref(*out);
         *out = NULL;
+        *reason = "probe_mismatch";
         return tri_errf(err, errlen, rc, "%.200s: %s", path, perr);
     }
     return 0;
@@ -584,12 +453,14 @@ static void load_work_store(job_t *j)
     snprintf(dirpath, sizeof dirpath, "%s/%s", r->cache_dir, j->dir);
     if (mkdirs(dirpath)) {
         j->rc = tri_errf(j->err, sizeof j->err, TRI_EIO, "cache %s: %s", dirpath, strerror(errno));
-        goto out;
+        j->reason = reason_of(j->rc, MODEL_FAULT_NONE);
+        return;
     }
     if (!j->version[0]) { /* no store answer: the last good version in the cache */
         if (read_last_good(r->cache_dir, j->dir, j->version, sizeof j->version)) {
             j->rc = tri_errf(j->err, sizeof j->err, TRI_ENOENT, "no cached model in %s", dirpath);
-            goto out;
+            j->reason = reason_of(j->rc, MODEL_FAULT_NONE);
+            return;
         }
         j->from_cache = 1;
     }
@@ -602,30 +473,28 @@ static void load_work_store(job_t *j)
             /* Decided here, not from the message: a failed or short transfer
              * is the store's fault and is retried; only an object listed
              * over the size limit is refused. */
-            snprintf(j->reason, sizeof j->reason, "%s",
-                     rc == TRI_ENOENT ? "missing" : rc == TRI_ERANGE ? "too_large" : "store");
+            j->reason = rc == TRI_ENOENT ? "missing" : rc == TRI_ERANGE ? "too_large" : "store";
             /* The store failed (not the model): fall back to the cached last
-             * good, unless a model serves already (it goes on serving). */
+             * good, unless a model serves already (it goes on serving); if
+             * that fails too, the store's failure is what counts. */
             char v[VERSION_MAX];
+            const char *cache_reason;
             if (rc != TRI_ENOENT && j->may_fall_back && !read_last_good(r->cache_dir, j->dir, v, sizeof v) && strcmp(v, j->version)) {
                 snprintf(path, sizeof path, "%s/%s.tmodel", dirpath, v);
-                if (!load_verified(path, &j->model, j->err, sizeof j->err)) {
+                if (!load_verified(path, &j->model, &cache_reason, j->err, sizeof j->err)) {
                     snprintf(j->version, sizeof j->version, "%s", v);
                     j->from_cache = 1;
                     j->rc = 0;
                 }
             }
-            goto out;
+            return;
         }
     }
-    if ((j->rc = load_verified(path, &j->model, j->err, sizeof j->err))) {
+    if ((j->rc = load_verified(path, &j->model, &j->reason, j->err, sizeof j->err))) {
         unlink(path); /* never keep a refused file as a cache hit */
-        goto out;
+        return;
     }
     write_last_good(r->cache_dir, j->dir, j->version);
-out:
-    if (j->rc && !j->reason[0])
-        classify_reason(j->rc, j->err, j->reason, sizeof j->reason);
 }
 
 static void job_work(uv_work_t *w)
@@ -634,11 +503,9 @@ static void job_work(uv_work_t *w)
     if (j->kind == J_CHECK)
         check_work_store(j);
     else if (j->file_mode) {
-        j->rc = load_verified(j->reg->source, &j->model, j->err, sizeof j->err);
+        j->rc = load_verified(j->reg->source, &j->model, &j->reason, j->err, sizeof j->err);
         if (!j->rc)
-            file_version(j->model, j->version, sizeof j->version);
-        else
-            classify_reason(j->rc, j->err, j->reason, sizeof j->reason);
+            registry_file_version(j->model, j->version, sizeof j->version);
     } else
         load_work_store(j);
 }
@@ -770,7 +637,7 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
     }
     char name[600];
     snprintf(name, sizeof name, "%s%s", s->account ? "accounts/" : "", who);
-    registry_model_t *e = entry_new(name, j->version, j->model);
+    registry_model_t *e = registry_model_new(name, j->version, j->model);
     if (!e) {
         log_event(LOG_LEVEL_ERROR, "model_refused", "model=%s reason=oom", log_q(who));
         return;

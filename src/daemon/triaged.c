@@ -1,6 +1,6 @@
 /* triaged — the daemon: wiring only. Configuration (cfg), logging (log_event), the
- * embedded Kafka (kmock), the model registry (reg), the classify pipeline
- * (pipe), metrics (met) and the admin server (adm) meet here and nowhere
+ * embedded Kafka (kafka_mock), the model registry, the classify pipeline,
+ * the alarms role, metrics and the admin server meet here and nowhere
  * else; each module knows only the ones below it.
  *
  * Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 after a fatal
@@ -20,6 +20,7 @@
 #include "io/log.h"
 #include "core/tstamp.h"
 #include "core/tri_err.h"
+#include "core/version.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -27,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
-
-#define TRIAGED_VERSION "0.1.0"
 
 typedef struct daemon {
     uv_loop_t *loop;
@@ -138,9 +137,9 @@ static json_t *status_json(daemon_t *d, const pipeline_status_t *st)
     registry_model_t *cur = d->reg ? registry_current(d->reg) : NULL;
     if (cur) {
         char t[40];
-        tstamp_format(cur->loaded_ms, t, sizeof t);
-        json_object_set_new(o, "model", json_pack("{s:s,s:s,s:s}", "name", cur->name, "version", cur->version,
-                                                  "loaded_at", t));
+        tstamp_format(registry_model_loaded_ms(cur), t, sizeof t);
+        json_object_set_new(o, "model", json_pack("{s:s,s:s,s:s}", "name", registry_model_name(cur), "version",
+                                                  registry_model_version(cur), "loaded_at", t));
     } else {
         json_object_set_new(o, "model", json_null());
     }
@@ -190,7 +189,7 @@ static void publish_status(daemon_t *d)
     buf_reset(&b);
     if (d->classify)
         buf_printf(&b, "%s\nmodel: %s\nconsumer: %s (%d partitions)\nproducer: %s\n", ready ? "ready" : "not ready",
-                   cur ? cur->version : "none loaded", st.joined ? "in group" : st.started ? "joining" : "not started",
+                   cur ? registry_model_version(cur) : "none loaded", st.joined ? "in group" : st.started ? "joining" : "not started",
                    st.assigned, st.fatal ? st.fatal_msg : st.producer_ok ? "ok" : "deliveries failing");
     else
         buf_printf(&b, "%s\nrole: alarms\n", ready ? "ready" : "not ready");
@@ -343,7 +342,7 @@ int main(int argc, char **argv)
         case 'C': check_only = 1; break;
         case 'P': print = 1; break;
         case 'D': cfg_write_doc(stdout); return 0;
-        case 'V': printf("triaged %s (librdkafka %s)\n", TRIAGED_VERSION, rd_kafka_version_str()); return 0;
+        case 'V': printf("triaged %s (librdkafka %s)\n", TRIAGE_VERSION, rd_kafka_version_str()); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -409,7 +408,7 @@ int main(int argc, char **argv)
     metrics_set(metrics_series0(d.f_up), 1);
     d.f_ready = metrics_family(d.met, METRICS_GAUGE, "triage_ready", "1 while /readyz answers 200 (ready to work).", NULL,
                                NULL, 0);
-    log_event(LOG_LEVEL_INFO, "starting", "version=%s role=%s", TRIAGED_VERSION, role);
+    log_event(LOG_LEVEL_INFO, "starting", "version=%s role=%s", TRIAGE_VERSION, role);
     if (!strcmp(boot, "embedded")) {
         if (start_embedded(&d, err, sizeof err)) {
             fprintf(stderr, "triaged: embedded kafka: %s\n", err);

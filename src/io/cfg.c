@@ -47,7 +47,8 @@ static const def_t defs[] = {
     {"input.ts.field", T_STR, "ts", 0, 0, NULL,
      "Optional event-time field: RFC 3339 or epoch milliseconds; else the Kafka timestamp is used."},
     {"input.max.inflight", T_INT, "20000", 1, 10000000, NULL,
-     "Records consumed but not yet delivered; above this the partitions are paused (back-pressure)."},
+     "Records consumed but not yet delivered; above this the input stops taking records, and pauses "
+     "its partitions if that lasts 2 s (back-pressure)."},
     {"input.max.inflight.bytes", T_BYTES, "256MB", 65536, 1e12, NULL,
      "Bytes of records consumed but not yet delivered (input and output); above this the input is\n"
      "held back like above input.max.inflight, so large records cannot exhaust memory."},
