@@ -26,6 +26,10 @@ void buf_puts(buf_t *b, const char *s);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NUL-terminates without counting the NUL in len; returns b->p (or "" on oom). */
 const char *buf_cstr(buf_t *b);
+/* Grows an array of elem-byte elements: *cap doubles (or becomes first when
+ * 0). Returns the moved array, or NULL when out of memory (then arr and *cap
+ * are unchanged). The one growth rule for the project's arrays. */
+void *buf_grow(void *arr, size_t *cap, size_t elem, size_t first);
 
 static inline void buf_putc(buf_t *b, char c)
 {

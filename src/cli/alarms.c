@@ -74,12 +74,10 @@ static int read_item(const char *line, size_t len, size_t lineno, void *vctx)
         return 0;
     }
     if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4096;
-        item_t *v = realloc(c->v, cap * sizeof *v);
+        item_t *v = buf_grow(c->v, &c->cap, sizeof *v, 4096);
         if (!v)
             return TRI_ENOMEM;
         c->v = v;
-        c->cap = cap;
     }
     item_t *it = &c->v[c->n];
     memset(it, 0, sizeof *it);

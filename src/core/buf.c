@@ -67,3 +67,14 @@ const char *buf_cstr(buf_t *b)
     b->p[b->len] = '\0';
     return b->p;
 }
+
+void *buf_grow(void *arr, size_t *cap, size_t elem, size_t first)
+{
+    size_t n = *cap ? *cap * 2 : first;
+    if (n < *cap || (elem && n > SIZE_MAX / elem))
+        return NULL;
+    void *v = realloc(arr, n * elem);
+    if (v)
+        *cap = n;
+    return v;
+}

@@ -479,7 +479,9 @@ fail:
 }
 
 /* Validates m->data[0..size) and fills the views. On failure the caller
- * destroys m. */
+ * destroys m. One function on purpose, over the usual length: it is the
+ * file format read top to bottom, each check guarding the reads after it;
+ * split up, the half-validated views would have to travel between pieces. */
 static int parse(model_t *m, model_fault_t *fault, char *err, size_t errlen)
 {
     const unsigned char *d = m->data;

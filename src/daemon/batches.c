@@ -174,12 +174,10 @@ int batches_add(batches_t *bs, rd_kafka_message_t *m, offsets_part_t *part, uint
     }
     batch_t *b = bs->cur;
     if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : bs->o.batch_size;
-        batch_rec_t *v = realloc(b->recs, cap * sizeof *v);
+        batch_rec_t *v = buf_grow(b->recs, &b->cap, sizeof *v, bs->o.batch_size);
         if (!v)
             return TRI_ENOMEM;
         b->recs = v;
-        b->cap = cap;
     }
     batch_rec_t *r = &b->recs[b->n++];
     memset(r, 0, sizeof *r);
@@ -332,15 +330,18 @@ static int add_model(batch_t *b, registry_model_t *m, uint32_t *mi)
             return 0;
         }
     if (b->nmodels == b->capmodels) {
-        size_t cap = b->capmodels ? b->capmodels * 2 : 4;
-        registry_model_t **v = realloc(b->models, cap * sizeof *v);
-        if (!v)
-            return TRI_ENOMEM;
-        b->models = v;
-        clf_t **c = realloc(b->clfs, cap * sizeof *c);
+        /* Two parallel arrays: the scorers' grows first, so capmodels only
+         * counts what both hold. */
+        size_t cap = b->capmodels;
+        clf_t **c = buf_grow(b->clfs, &cap, sizeof *c, 4);
         if (!c)
             return TRI_ENOMEM;
         b->clfs = c;
+        cap = b->capmodels;
+        registry_model_t **v = buf_grow(b->models, &cap, sizeof *v, 4);
+        if (!v)
+            return TRI_ENOMEM;
+        b->models = v;
         b->capmodels = cap;
     }
     b->clfs[b->nmodels] = registry_clf_get(m);

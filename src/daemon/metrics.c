@@ -92,8 +92,7 @@ metrics_family_t *metrics_family(metrics_t *m, int kind, const char *name, const
         f->nbounds = nbounds;
     }
     if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 32;
-        metrics_family_t **v = realloc(m->fam, cap * sizeof *v);
+        metrics_family_t **v = buf_grow(m->fam, &m->cap, sizeof *v, 32);
         if (!v) {
             free(f->name);
             free(f->help);
@@ -101,7 +100,6 @@ metrics_family_t *metrics_family(metrics_t *m, int kind, const char *name, const
             return NULL;
         }
         m->fam = v;
-        m->cap = cap;
     }
     m->fam[m->n++] = f;
     return f;
@@ -127,12 +125,10 @@ metrics_series_t *metrics_series(metrics_family_t *f, const char *const *values)
         return &f->other->s;
     }
     if (f->nseries == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        series_ent_t **v = realloc(f->series, cap * sizeof *v);
+        series_ent_t **v = buf_grow(f->series, &f->cap, sizeof *v, 8);
         if (!v)
             return NULL;
         f->series = v;
-        f->cap = cap;
     }
     series_ent_t *e = calloc(1, sizeof *e);
     if (!e)

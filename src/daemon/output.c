@@ -43,14 +43,12 @@ static void arm_retry(output_t *o, uint64_t ms)
 static void push_retry(output_t *o, output_msg_t *m)
 {
     if (o->nretry == o->capretry) {
-        size_t cap = o->capretry ? o->capretry * 2 : 64;
-        output_msg_t **v = realloc(o->retry_q, cap * sizeof *v);
+        output_msg_t **v = buf_grow(o->retry_q, &o->capretry, sizeof *v, 64);
         if (!v) {
             o->h.fatal(o->h.ctx, "out of memory queueing a retry");
             return;
         }
         o->retry_q = v;
-        o->capretry = cap;
     }
     o->retry_q[o->nretry++] = m;
     if (!uv_is_active((uv_handle_t *)&o->retry))

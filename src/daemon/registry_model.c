@@ -1,4 +1,4 @@
-#include "registry_model.h"
+#include "registry_internal.h"
 #include "codec/jscan.h"
 #include "core/tri_err.h"
 #include "core/tstamp.h"
@@ -130,14 +130,12 @@ void registry_clf_put(registry_model_t *m, clf_t *c)
     if (!c)
         return;
     if (m->nidle == m->capidle) {
-        size_t cap = m->capidle ? m->capidle * 2 : 4;
-        clf_t **v = realloc(m->idle, cap * sizeof *v);
+        clf_t **v = buf_grow(m->idle, &m->capidle, sizeof *v, 4);
         if (!v) {
             clf_free(c);
             return;
         }
         m->idle = v;
-        m->capidle = cap;
     }
     m->idle[m->nidle++] = c;
     m->idle_bytes += clf_memory(c);

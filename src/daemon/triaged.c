@@ -315,61 +315,80 @@ static int start_embedded(daemon_t *d, char *err, size_t errlen)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Reads the command line and the configuration into d->cfg. Returns -1 to
+ * go on, else the exit status (after --help, --version, --config-doc or an
+ * error, already reported). */
+static int load_config(int argc, char **argv, daemon_t *d, int *check_only, int *print)
 {
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},   {"set", required_argument, 0, 's'},
         {"check-config", no_argument, 0, 'C'},   {"config-doc", no_argument, 0, 'D'},
         {"print-config", no_argument, 0, 'P'},   {"version", no_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    daemon_t d = {0};
     const char *file = NULL;
     char **sets = NULL;
     size_t nsets = 0;
-    int check_only = 0, print = 0, c;
+    int c, rc = -1;
     char err[TRI_ERRLEN];
     while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;
         case 's': {
             char **v = realloc(sets, (nsets + 1) * sizeof *v);
-            if (!v)
+            if (!v) {
+                free(sets);
                 return 1;
+            }
             sets = v;
             sets[nsets++] = optarg;
             break;
         }
-        case 'C': check_only = 1; break;
-        case 'P': print = 1; break;
-        case 'D': cfg_write_doc(stdout); return 0;
-        case 'V': printf("triaged %s (librdkafka %s)\n", TRIAGE_VERSION, rd_kafka_version_str()); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'C': *check_only = 1; break;
+        case 'P': *print = 1; break;
+        case 'D': cfg_write_doc(stdout); rc = 0; goto out;
+        case 'V': printf("triaged %s (librdkafka %s)\n", TRIAGE_VERSION, rd_kafka_version_str()); rc = 0; goto out;
+        case 'h': usage(stdout); rc = 0; goto out;
+        default: usage(stderr); rc = 2; goto out;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "triaged: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+        rc = 2;
+        goto out;
     }
-    if (cfg_new(&d.cfg))
-        return 1;
-    if (file && cfg_load_file(d.cfg, file, err, sizeof err)) {
+    if (cfg_new(&d->cfg)) {
+        rc = 1;
+        goto out;
+    }
+    if (file && cfg_load_file(d->cfg, file, err, sizeof err)) {
         fprintf(stderr, "triaged: %s\n", err);
-        cfg_free(d.cfg);
-        free(sets);
-        return 2;
+        rc = 2;
+        goto out;
     }
     for (size_t i = 0; i < nsets; i++) {
         char origin[32];
         snprintf(origin, sizeof origin, "--set %zu", i + 1);
-        if (cfg_set_arg(d.cfg, sets[i], origin, err, sizeof err)) {
+        if (cfg_set_arg(d->cfg, sets[i], origin, err, sizeof err)) {
             fprintf(stderr, "triaged: %s\n", err);
-            cfg_free(d.cfg);
-            free(sets);
-            return 2;
+            rc = 2;
+            goto out;
         }
     }
+out:
     free(sets);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    daemon_t d = {0};
+    int check_only = 0, print = 0;
+    char err[TRI_ERRLEN];
+    int early = load_config(argc, argv, &d, &check_only, &print);
+    if (early >= 0) {
+        cfg_free(d.cfg);
+        return early;
+    }
     int rc = 2;
     if (print) {
         /* Before the start-up checks: showing what a config amounts to is

@@ -1,4 +1,5 @@
 #include "io/offsets.h"
+#include "core/buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -103,12 +104,10 @@ offsets_part_t *offsets_set_add(offsets_set_t *s, const char *topic, int32_t par
     if (t)
         return t;
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        offsets_part_t **v = realloc(s->parts, cap * sizeof *v);
+        offsets_part_t **v = buf_grow(s->parts, &s->cap, sizeof *v, 16);
         if (!v)
             return NULL;
         s->parts = v;
-        s->cap = cap;
     }
     t = offsets_new(topic, partition);
     if (t)

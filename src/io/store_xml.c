@@ -207,14 +207,12 @@ int store_list_add(store_list_t *l, store_obj_t *o, const char *key)
     if (!(o->key = strdup(key)))
         return TRI_ENOMEM;
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        store_obj_t *v = realloc(l->v, cap * sizeof *v);
+        store_obj_t *v = buf_grow(l->v, &l->cap, sizeof *v, 64);
         if (!v) {
             free(o->key);
             return TRI_ENOMEM;
         }
         l->v = v;
-        l->cap = cap;
     }
     l->v[l->n++] = *o;
     return 0;

@@ -1,0 +1,115 @@
+/* registry_internal — what the registry's files share (private):
+ * registry.c (slots, accounts, jobs queue, swaps, lifecycle),
+ * registry_model.c (one loaded version: refcount, scorer pool, its JSON),
+ * registry_fetch.c (a job's work off the loop: store listing, download,
+ * validation).
+ *
+ * Ownership and threads: see daemon/registry.h. A registry_model_t is created
+ * by registry_model_new with one reference (its slot's); refs and the scorer
+ * pool are loop-thread only, the rest is immutable after creation. A job_t
+ * belongs to the registry's queue; while on the thread pool only the worker
+ * touches it. */
+#ifndef REGISTRY_INTERNAL_H
+#define REGISTRY_INTERNAL_H
+#include "core/tri_err.h"
+#include "daemon/registry.h"
+#include "io/store.h"
+#include <sys/stat.h>
+
+struct registry_model {
+    model_t *model;
+    char *name, *version;
+    registry_json_t json;      /* tag and labels as JSON strings */
+    int refs;
+    clf_t **idle;              /* scorers not in use */
+    size_t nidle, capidle;
+    size_t idle_bytes;         /* their memory (clf_memory), counted in the account budget */
+    int64_t loaded_ms;
+};
+
+/* Takes m (on success). NULL when out of memory. */
+registry_model_t *registry_model_new(const char *name, const char *version, model_t *m);
+/* Whether anything but the registry's slot holds m (a batch scoring with it). */
+static inline int registry_model_in_use(const registry_model_t *m) { return m->refs > 1; }
+/* Version of a plain model file: its own "version" when it has one, else its
+ * training time as a sortable UTC stamp (20261123T151359Z). */
+void registry_file_version(const model_t *m, char *out, size_t n);
+
+#define VERSION_MAX 96
+#define PIN_MAX 256
+
+/* One model slot: the default, or one account's. */
+typedef struct slot {
+    char *account;             /* NULL for the default */
+    char *dir;                 /* store-relative directory: NAME or accounts/ACCOUNT */
+    char target[VERSION_MAX];  /* what the store says should serve; "" when nothing */
+    uint64_t target_size;      /* its size in the listing */
+    char failed[VERSION_MAX];  /* a version that was refused: not retried until it changes */
+    registry_model_t *loaded;
+    uint64_t last_used;
+    int loading, present;
+} slot_t;
+
+enum { J_CHECK, J_LOAD };
+
+/* What a store check found: per directory, the version to serve. */
+typedef struct cat_ent {
+    char *dir;                 /* NAME or accounts/ACCOUNT */
+    char target[VERSION_MAX];
+    uint64_t size;
+    int unreadable;            /* its PIN could not be read: keep what serves */
+} cat_ent_t;
+
+typedef struct job {
+    uv_work_t work;
+    registry_t *reg;
+    int kind;
+    /* inputs (copied: the worker never touches loop-owned state) */
+    char dir[512];
+    char version[VERSION_MAX];
+    uint64_t size;             /* listed size of the version, 0 when unknown */
+    int may_fall_back;         /* nothing serves yet: a store failure may load the cached last good */
+    int file_mode;
+    /* results */
+    int rc;
+    char err[TRI_ERRLEN];
+    const char *reason;        /* why it failed, for metrics: a static string */
+    model_t *model;
+    int from_cache;            /* the store failed; the cached last good version loaded */
+    cat_ent_t *cat;
+    size_t ncat;
+    size_t nskipped;           /* keys the store's rules refuse, left out */
+    char skipped[2 * STORE_LIST_SKIP_NAMES][128];
+    uint64_t t0;
+    struct job *next;
+} job_t;
+
+struct reg {
+    uv_loop_t *loop;
+    uv_timer_t poll;
+    int file_mode;             /* model.source is a plain file */
+    char *source, *name, *cache_dir;
+    store_t *store;
+    uint64_t interval_ms;
+    size_t max_bytes, account_bytes;
+    uint64_t wait_ms;          /* model.account.wait */
+    json_t *pins;              /* PIN cache, check jobs only (read_pin_cached) */
+    registry_hooks_t hooks;
+    slot_t def;
+    slot_t **acct;             /* open addressing by account name */
+    size_t acct_cap, acct_n;
+    uint64_t clock;
+    job_t *qhead, *qtail, *running;
+    int check_queued, closing, tried_cache, store_down;
+    struct stat seen;          /* file mode: identity of the last file loaded or tried */
+    int have_seen;
+    metrics_family_t *f_info, *f_loads, *f_refusals, *f_load_seconds, *f_last_check, *f_loaded_at, *f_last_error,
+        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks, *f_lookups;
+};
+
+/* Creates the directories of path (mkdir -p); 0 or -1 (errno set). */
+int registry_mkdirs(const char *path);
+/* The thread-pool side of a job (uv_work_cb). */
+void registry_job_work(uv_work_t *w);
+
+#endif
