@@ -33,6 +33,7 @@
  * Exit status: 0 ok, 1 failure (delivery failures, timeout, Kafka errors),
  * 2 usage.
  */
+#include "codec/jscan.h"
 #include "core/tstamp.h"
 
 #include <errno.h>
@@ -175,76 +176,16 @@ static size_t skip_ws(const char *p, size_t n, size_t i)
     return i;
 }
 
-/* p[i] is an opening quote; returns the index after the closing one. */
-static size_t skip_str(const char *p, size_t n, size_t i)
-{
-    for (i++; i < n; i++) {
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '"')
-            return i + 1;
-    }
-    return SIZE_MAX;
-}
-
-/* Index just past the JSON value starting at p[i].  jansson has already
- * validated the line, so this only has to find where values end. */
-static size_t skip_value(const char *p, size_t n, size_t i)
-{
-    int depth = 0;
-    for (;;) {
-        if (i >= n)
-            return SIZE_MAX;
-        if (p[i] == '"') {
-            if ((i = skip_str(p, n, i)) == SIZE_MAX)
-                return SIZE_MAX;
-        } else if (p[i] == '{' || p[i] == '[') {
-            depth++;
-            i++;
-        } else if (p[i] == '}' || p[i] == ']') {
-            depth--;
-            i++;
-        } else if (depth > 0) {
-            i++;
-        } else { /* a top-level scalar: number, true, false, null */
-            while (i < n && !strchr(",}] \t\r\n", p[i]))
-                i++;
-            return i;
-        }
-        if (depth == 0)
-            return i;
-    }
-}
-
-/* Finds the raw span of the value of top-level key `key` (written without
- * escapes) in the object p[0..n). */
+/* Finds the raw span of the value of top-level key `key` in the object
+ * p[0..n), with the project's JSON scanner. */
 static int find_top_key(const char *p, size_t n, const char *key, size_t *at, size_t *end)
 {
-    size_t klen = strlen(key), i = skip_ws(p, n, 0);
-    if (i >= n || p[i] != '{')
+    jscan_val_t v;
+    if (jscan_scan_object(p, n, &key, 1, &v, NULL) || v.type == JSCAN_MISSING)
         return -1;
-    i = skip_ws(p, n, i + 1);
-    while (i < n && p[i] == '"') {
-        size_t ks = i + 1, ke = skip_str(p, n, i);
-        if (ke == SIZE_MAX)
-            return -1;
-        i = skip_ws(p, n, ke);
-        if (i >= n || p[i] != ':')
-            return -1;
-        i = skip_ws(p, n, i + 1);
-        size_t vs = i, ve = skip_value(p, n, i);
-        if (ve == SIZE_MAX)
-            return -1;
-        if (ke - 1 - ks == klen && !memcmp(p + ks, key, klen)) {
-            *at = vs;
-            *end = ve;
-            return 0;
-        }
-        i = skip_ws(p, n, ve);
-        if (i < n && p[i] == ',')
-            i = skip_ws(p, n, i + 1);
-    }
-    return -1;
+    *at = (size_t)(v.raw - p);
+    *end = *at + v.raw_len;
+    return 0;
 }
 
 /* Validates one line with jansson and fills in its key and id span. */
@@ -332,14 +273,12 @@ static int load_file(const char *file, char **data, line_t **lines, size_t *nlin
             le--;
         if (skip_ws(buf, le, i) < le) { /* blank lines are skipped */
             if (n == ncap) {
-                size_t c2 = ncap ? ncap * 2 : 1024;
-                line_t *nv = realloc(v, c2 * sizeof *nv);
+                line_t *nv = buf_grow(v, &ncap, sizeof *nv, 1024);
                 if (!nv) {
                     fprintf(stderr, "kafka-load: %s: out of memory\n", file);
                     goto out;
                 }
                 v = nv;
-                ncap = c2;
             }
             size_t s0 = skip_ws(buf, le, i);
             memset(&v[n], 0, sizeof v[n]);
