@@ -20,7 +20,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC      ?= gcc
 # Libraries per layer: the text core and codec need only the first set.
-CORE_PKGS   = jansson libutf8proc libxxhash
+CORE_PKGS   = jansson libutf8proc libxxhash gumbo
 STORE_PKGS  = libcurl libcrypto
 KAFKA_PKGS  = rdkafka
 DAEMON_PKGS = libuv libmicrohttpd

@@ -1,6 +1,8 @@
 /* dataset — a labeled data set read from JSONL files, for training, tuning
  * and evaluation: each record decoded with the one record decoder (rec.h),
- * its text and label kept, records without a label counted and skipped.
+ * its text fields prepared (schema->prep_mode, prep.h) and kept with its
+ * label; records without a label counted and skipped, records with no text
+ * left after preparation counted as bad (no_text).
  *
  * Label indices are stable: without fixed labels, names are sorted, so the
  * order of the records does not change them; with fixed labels (a model's),
@@ -25,6 +27,7 @@ typedef struct dataset {
     char **labels;         /* label names (see above for the order) */
     uint32_t nlabels;
     size_t skipped_nolabel, bad;
+    size_t no_text;        /* of bad: nothing left after text preparation */
     char digest[64];       /* "xxh128:<hex>" over the input files' bytes */
 } dataset_t;
 

@@ -11,6 +11,7 @@
 #define REC_H
 #include "core/buf.h"
 #include "codec/jscan.h"
+#include "core/prep.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,8 @@ typedef struct rec_schema {
     const char *account_field;                     /* NULL to ignore */
     const char *ts_field;                          /* NULL to ignore */
     size_t max_bytes;                              /* 0: no limit */
+    int prep_mode;                                 /* enum prep_mode: how data sets prepare the
+                                                      text fields (PREP_PLAIN: joined) */
 } rec_schema_t;
 
 enum rec_status {
@@ -45,6 +48,10 @@ enum rec_status {
 typedef struct rec {
     jscan_val_t id;          /* JSCAN_STR or integer JSCAN_NUM; raw JSON text in id.raw */
     buf_t text;           /* decoded text fields joined by '\n' */
+    /* Where each text field sits in text (field_has[k] 0: missing or null),
+     * so text preparation sees the fields apart (subject, body, html). */
+    uint8_t field_has[REC_MAX_TEXT_FIELDS];
+    uint32_t field_off[REC_MAX_TEXT_FIELDS], field_len[REC_MAX_TEXT_FIELDS];
     int has_label;
     buf_t label;          /* decoded label (numbers/booleans as their JSON text) */
     int has_account;
@@ -66,6 +73,11 @@ int rec_schema_set_text(rec_schema_t *s, char *list, char *err, size_t errlen);
 int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, char *detail, size_t dlen);
 
 void rec_free(rec_t *r);
+
+/* The decoded record's text fields as prep wants them (pointing into r->text;
+ * missing ones with p == NULL). Fills out[0..s->ntext) and returns s->ntext. */
+struct prep_field;
+size_t rec_prep_fields(const rec_schema_t *s, const rec_t *r, struct prep_field *out);
 
 /* Stable snake_case code of a status ("not_json", "missing_id", ...). */
 const char *rec_status_code(int st);

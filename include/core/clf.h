@@ -1,13 +1,17 @@
-/* clf — classify one text with one model: tokenize, extract features, score.
+/* clf — classify one text with one model: prepare, tokenize, extract
+ * features, score.
  *
- * A clf_t binds a tokenizer built from the model's own stored configuration
- * to that model, so text is always tokenized the way the model was trained.
+ * A clf_t binds the text preparation and the tokenizer built from the model's
+ * own stored configuration to that model, so text is always prepared and
+ * tokenized the way the model was trained. clf_new refuses a model whose
+ * stored preparation mode this build does not know.
  *
  * Ownership: clf_new takes its own reference on the model (released by
  * clf_free). A clf_t holds scratch buffers and a stemmer: one per thread. */
 #ifndef CLF_H
 #define CLF_H
 #include "core/model.h"
+#include "core/prep.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,8 +36,21 @@ model_t *clf_model(const clf_t *c);
 /* Bytes a scorer holds besides its model (tokenizer caches, scratch). */
 size_t clf_memory(const clf_t *c);
 
-/* Returns 0 or TRI_ENOMEM. */
+/* Classifies text that is already prepared. Returns 0 or TRI_ENOMEM. */
 int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r);
+
+/* Returned by clf_classify_fields when nothing is left after preparation. */
+#define CLF_NO_TEXT 1
+
+/* Prepares a record's text fields with the model's stored mode (prep.h), then
+ * classifies. Returns 0, CLF_NO_TEXT or TRI_ENOMEM. */
+int clf_classify_fields(clf_t *c, const prep_field_t *f, size_t n, clf_result_t *r);
+
+/* The model's text preparation mode (enum prep_mode). */
+int clf_prep_mode(const clf_t *c);
+
+/* The text the last clf_classify_fields call prepared (valid until the next). */
+const char *clf_prepared(const clf_t *c, size_t *len);
 
 /* The smoke test of a loaded model: every probe text stored in its metadata
  * at training time must get its expected label. Catches a damaged or

@@ -45,8 +45,15 @@ static void classify_line(cctx_t *c, const line_t *l)
         return;
     }
     clf_result_t r;
-    if (clf_classify(c->clf, c->rec.text.p, c->rec.text.len, &r)) {
-        fprintf(stderr, "triage classify: %s:%zu: out of memory\n", c->path, l->lineno);
+    prep_field_t fields[REC_MAX_TEXT_FIELDS];
+    size_t nf = rec_prep_fields(&c->schema, &c->rec, fields);
+    int crc = clf_classify_fields(c->clf, fields, nf, &r);
+    if (crc) {
+        if (crc == CLF_NO_TEXT)
+            fprintf(stderr, "triage classify: %s:%zu: no_text: nothing left after %s preparation\n", c->path,
+                    l->lineno, prep_mode_name(clf_prep_mode(c->clf)));
+        else
+            fprintf(stderr, "triage classify: %s:%zu: out of memory\n", c->path, l->lineno);
         c->failed++;
         return;
     }
@@ -96,6 +103,8 @@ int cmd_classify(int argc, char **argv)
         fprintf(stderr, "triage classify: refusing model: %s\n", err);
         goto out;
     }
+    if (cli_model_schema("classify", m, &cx.schema, text != NULL))
+        goto out;
     if (clf_new(m, &cx.clf, err, sizeof err)) {
         fprintf(stderr, "triage classify: %s\n", err);
         goto out;

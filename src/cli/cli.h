@@ -55,6 +55,11 @@ unsigned cli_run_threads(unsigned n, void *(*fn)(void *), void *arg);
  * refused), 2 usage or configuration error. */
 enum { EXIT_OKAY = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
+/* Sets s's text fields to those m was trained with (metadata "text_fields";
+ * "text" when it names none; names borrowed from m) and s->prep_mode to m's
+ * stored preparation. Returns 0, or -1 after printing why m is refused. */
+int cli_model_schema(const char *cmd, model_t *m, rec_schema_t *s, int keep_fields);
+
 /* dataset_read with bad records and errors reported on stderr as `triage CMD: ...`. */
 int cli_read_data(const char *cmd, dataset_t *ds, char **files, size_t nfiles, const rec_schema_t *schema,
                   const char *const *fixed_labels, uint32_t nfixed);

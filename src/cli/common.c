@@ -146,6 +146,28 @@ int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi)
     return 0;
 }
 
+int cli_model_schema(const char *cmd, model_t *m, rec_schema_t *s, int keep_fields)
+{
+    char err[TRI_ERRLEN];
+    if (prep_mode_from_meta(model_meta(m), &s->prep_mode, err, sizeof err)) {
+        fprintf(stderr, "triage %s: refusing model: %s\n", cmd, err);
+        return -1;
+    }
+    if (keep_fields)
+        return 0;
+    json_t *tf = json_object_get(model_meta(m), "text_fields");
+    size_t i;
+    json_t *v;
+    s->ntext = 0;
+    json_array_foreach(tf, i, v) if (s->ntext < REC_MAX_TEXT_FIELDS && json_is_string(v))
+        s->text_fields[s->ntext++] = json_string_value(v);
+    if (!s->ntext) {
+        s->text_fields[0] = "text";
+        s->ntext = 1;
+    }
+    return 0;
+}
+
 int cli_read_data(const char *cmd, dataset_t *ds, char **files, size_t nfiles, const rec_schema_t *schema,
                   const char *const *fixed_labels, uint32_t nfixed)
 {

@@ -119,6 +119,8 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "triage eval: refusing model: %s\n", err);
         goto out;
     }
+    if (cli_model_schema("eval", m, &schema, text != NULL))
+        goto out;
     uint32_t L = model_nlabels(m);
     const char **names = malloc(L * sizeof *names);
     if (!names)

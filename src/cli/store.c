@@ -135,16 +135,8 @@ static int accuracy_on(model_t *m, char *file, const char *field, double *acc, s
     rec_schema_t schema;
     rec_schema_default(&schema);
     schema.label_field = field;
-    json_t *tf = json_object_get(model_meta(m), "text_fields");
-    size_t i;
-    json_t *v;
-    schema.ntext = 0;
-    json_array_foreach(tf, i, v) if (schema.ntext < REC_MAX_TEXT_FIELDS && json_is_string(v))
-        schema.text_fields[schema.ntext++] = json_string_value(v);
-    if (!schema.ntext) {
-        schema.text_fields[0] = "text";
-        schema.ntext = 1;
-    }
+    if (cli_model_schema("push", m, &schema, 0))
+        return -1;
     uint32_t L = model_nlabels(m);
     const char **names = malloc(L * sizeof *names);
     if (!names)

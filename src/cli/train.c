@@ -42,6 +42,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: triage train --data FILE [--data FILE]... --label FIELD --out MODEL\n"
             "         [--text FIELD[,FIELD...]]   text fields, joined (default: text)\n"
+            "         [--prep plain|tweet|email]  text preparation, stored in the model (default plain;\n"
+            "                                     email: subject marked, HTML to text, quoted replies and\n"
+            "                                     signatures cut; fields such as subject,body or subject,html)\n"
             "         [--algo svm|lr|nb|bnb|cnb]  linear SVM or logistic regression (LIBLINEAR), or\n"
             "                                     multinomial, Bernoulli, complement NB (default " DEF_ALGO ")\n"
             "         [--C C]                     svm/lr inverse regularisation (default " DEF_C ")\n"
@@ -95,6 +98,7 @@ int cmd_train(int argc, char **argv)
         {"review-below", required_argument, 0, OPT_REVIEW_BELOW},
         {"review-precision", required_argument, 0, OPT_REVIEW_PRECISION},
         {"cost", required_argument, 0, OPT_COST}, {"cv", required_argument, 0, OPT_CV},
+        {"prep", required_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     char **files = NULL;
     size_t nfiles = 0;
@@ -104,6 +108,7 @@ int cmd_train(int argc, char **argv)
     char *text = NULL, *textlist = NULL;
     double holdout = 0.1;
     uint32_t seed = 1, cv = 0;
+    int schema_prep = PREP_PLAIN;
     int refit = 1, quiet = 0, c, rc = EXIT_USAGE;
     const char *per_account = NULL;
     uint32_t min_records = 50, jobs = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
@@ -115,7 +120,7 @@ int cmd_train(int argc, char **argv)
     json_t *meta = NULL;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:l:t:a:n:B:S:T:s:D:A:H:r:o:F:RN:qhP:M:j:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:l:t:a:n:B:S:T:s:D:A:H:r:o:F:RN:qhP:M:j:E:", opts, NULL)) != -1) {
         switch (c) {
         case 'd': {
             char **f = realloc(files, (nfiles + 1) * sizeof *f);
@@ -214,6 +219,12 @@ int cmd_train(int argc, char **argv)
             break;
         case 'R': refit = 0; break;
         case 'N': name = optarg; break;
+        case 'E':
+            if ((schema_prep = prep_mode_parse(optarg)) < 0) {
+                rc = cli_usage_error("train", "--prep takes plain, tweet or email, not '%s'", optarg);
+                goto out;
+            }
+            break;
         case 'q': quiet = 1; break;
         case 'P': per_account = optarg; break;
         case 'M':
@@ -276,6 +287,7 @@ int cmd_train(int argc, char **argv)
     rec_schema_t schema;
     rec_schema_default(&schema);
     schema.label_field = label;
+    schema.prep_mode = schema_prep;
     if (text) {
         textlist = strdup(text);
         if (!textlist || rec_schema_set_text(&schema, textlist, err, sizeof err)) {
@@ -287,6 +299,12 @@ int cmd_train(int argc, char **argv)
     if (per_account) {
         if (!(holdout > 0)) {
             rc = cli_usage_error("train", "--per-account compares models on held-out records: --holdout must be > 0");
+            goto out;
+        }
+        if (schema_prep != PREP_PLAIN) {
+            /* The per-account trainer reads records itself and stores no
+             * preparation: its models would not match the text served. */
+            rc = cli_usage_error("train", "--prep %s is not available with --per-account", prep_mode_name(schema_prep));
             goto out;
         }
         schema.account_field = per_account;

@@ -49,6 +49,8 @@ typedef struct read_ctx {
     uint32_t nnames, capnames;
     XXH3_state_t *hash;
     FILE *warn;
+    prep_t *prep;
+    buf_t prepared;
 } read_ctx_t;
 
 static int intern_label(read_ctx_t *c, const char *s, uint32_t *out)
@@ -123,16 +125,28 @@ static int read_line(const char *line, size_t len, size_t lineno, void *vctx)
             return TRI_ENOMEM;
         ds->cap = cap;
     }
+    prep_field_t fields[REC_MAX_TEXT_FIELDS];
+    size_t nf = rec_prep_fields(c->schema, &c->rec, fields);
+    if (prep_run(c->prep, c->schema->prep_mode, fields, nf, &c->prepared))
+        return TRI_ENOMEM;
+    if (!prep_has_text(c->prepared.p, c->prepared.len)) {
+        if (ds->bad < 5 && c->warn)
+            fprintf(c->warn, "%s:%zu: no_text: nothing left after %s preparation (skipped)\n", c->path, lineno,
+                    prep_mode_name(c->schema->prep_mode));
+        ds->bad++;
+        ds->no_text++;
+        return 0;
+    }
     uint32_t y;
     if (intern_label(c, buf_cstr(&c->rec.label), &y))
         return TRI_ENOMEM;
-    char *copy = malloc(c->rec.text.len + 1);
+    char *copy = malloc(c->prepared.len + 1);
     if (!copy)
         return TRI_ENOMEM;
-    memcpy(copy, c->rec.text.p, c->rec.text.len);
-    copy[c->rec.text.len] = '\0';
+    memcpy(copy, c->prepared.p, c->prepared.len);
+    copy[c->prepared.len] = '\0';
     ds->text[ds->n] = copy;
-    ds->len[ds->n] = c->rec.text.len;
+    ds->len[ds->n] = c->prepared.len;
     ds->label[ds->n] = y;
     ds->ts[ds->n] = c->rec.has_ts ? c->rec.ts_ms : INT64_MIN;
     ds->n++;
@@ -146,9 +160,13 @@ int dataset_read(dataset_t *ds, char *const *files, size_t nfiles, const rec_sch
 {
     memset(ds, 0, sizeof *ds);
     read_ctx_t c = {.ds = ds, .schema = schema, .warn = warn};
+    if (prep_new(&c.prep, err, errlen))
+        return TRI_ENOMEM;
     c.hash = XXH3_createState();
-    if (!c.hash)
+    if (!c.hash) {
+        prep_free(c.prep);
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
     XXH3_128bits_reset(c.hash);
     int rc = 0;
     for (uint32_t i = 0; i < nfixed && !rc; i++) {
@@ -166,6 +184,8 @@ int dataset_read(dataset_t *ds, char *const *files, size_t nfiles, const rec_sch
              (unsigned long long)h.low64);
     XXH3_freeState(c.hash);
     rec_free(&c.rec);
+    prep_free(c.prep);
+    buf_free(&c.prepared);
     if (rc) {
         for (uint32_t i = 0; i < c.nnames; i++)
             free(c.names[i]);

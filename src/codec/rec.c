@@ -45,6 +45,16 @@ void rec_free(rec_t *r)
     buf_free(&r->account);
 }
 
+size_t rec_prep_fields(const rec_schema_t *s, const rec_t *r, prep_field_t *out)
+{
+    for (size_t k = 0; k < s->ntext; k++) {
+        out[k].name = s->text_fields[k];
+        out[k].p = r->field_has[k] ? r->text.p + r->field_off[k] : NULL;
+        out[k].len = r->field_has[k] ? r->field_len[k] : 0;
+    }
+    return s->ntext;
+}
+
 const char *rec_status_code(int st)
 {
     static const char *const codes[REC_NSTATUS] = {
@@ -140,6 +150,7 @@ int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, ch
         snprintf(detail, dlen, "'%s' is longer than %d bytes", s->id_field, REC_MAX_ID_BYTES);
         return REC_BAD_ID;
     }
+    memset(r->field_has, 0, sizeof r->field_has);
     for (size_t k = 0; k < s->ntext; k++) {
         const jscan_val_t *v = &vals[K_TEXT0 + k];
         if (v->type == JSCAN_MISSING || v->type == JSCAN_NULL)
@@ -150,10 +161,13 @@ int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, ch
         }
         if (r->text.len)
             buf_putc(&r->text, '\n');
-        if (jscan_str_decode(v, &r->text)) {
+        r->field_off[k] = (uint32_t)r->text.len;
+        if (jscan_str_decode(v, &r->text) || r->text.len > UINT32_MAX) {
             snprintf(detail, dlen, "out of memory");
             return REC_BAD_FIELD;
         }
+        r->field_len[k] = (uint32_t)(r->text.len - r->field_off[k]);
+        r->field_has[k] = 1;
     }
     if (!has_visible(r->text.p, r->text.len)) {
         snprintf(detail, dlen, "no text in %s%s", s->text_fields[0], s->ntext > 1 ? " and the other text fields" : "");

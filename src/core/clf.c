@@ -9,6 +9,9 @@ struct clf {
     model_t *model;
     tok_t *tok;
     tok_list_t toks;
+    int prep_mode;
+    prep_t *prep;
+    buf_t prepared;
     feat_vec_t feats;
     float *scores, *probs;
 };
@@ -18,8 +21,13 @@ int clf_new(model_t *m, clf_t **out, char *err, size_t errlen)
     clf_t *c = calloc(1, sizeof *c);
     if (!c)
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
-    int rc = tok_new(model_tok_config(m), &c->tok, err, errlen);
+    int rc = prep_mode_from_meta(model_meta(m), &c->prep_mode, err, errlen);
+    if (!rc)
+        rc = prep_new(&c->prep, err, errlen);
+    if (!rc)
+        rc = tok_new(model_tok_config(m), &c->tok, err, errlen);
     if (rc) {
+        prep_free(c->prep);
         free(c);
         return rc;
     }
@@ -39,6 +47,8 @@ void clf_free(clf_t *c)
     if (!c)
         return;
     tok_free(c->tok);
+    prep_free(c->prep);
+    buf_free(&c->prepared);
     tok_list_free(&c->toks);
     feat_vec_free(&c->feats);
     free(c->scores);
@@ -110,6 +120,23 @@ int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r)
     r->nfeatures = (uint32_t)c->feats.n;
     clf_result_from_scores(c->model, c->scores, c->probs, r);
     return 0;
+}
+
+int clf_classify_fields(clf_t *c, const prep_field_t *f, size_t n, clf_result_t *r)
+{
+    if (prep_run(c->prep, c->prep_mode, f, n, &c->prepared))
+        return TRI_ENOMEM;
+    if (!prep_has_text(c->prepared.p, c->prepared.len))
+        return CLF_NO_TEXT;
+    return clf_classify(c, c->prepared.p, c->prepared.len, r);
+}
+
+int clf_prep_mode(const clf_t *c) { return c->prep_mode; }
+
+const char *clf_prepared(const clf_t *c, size_t *len)
+{
+    *len = c->prepared.len;
+    return c->prepared.len ? c->prepared.p : "";
 }
 
 int clf_probe(model_t *m, char *err, size_t errlen)

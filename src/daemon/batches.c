@@ -228,7 +228,14 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
     if (st == REC_OK) {
         clf_result_t res;
         registry_model_t *rm = b->models[r->mi];
-        if (clf_classify(b->clfs[r->mi], b->rec.text.p, b->rec.text.len, &res)) {
+        prep_field_t fields[REC_MAX_TEXT_FIELDS];
+        size_t nf = rec_prep_fields(o->schema, &b->rec, fields);
+        int crc = clf_classify_fields(b->clfs[r->mi], fields, nf, &res);
+        if (crc == CLF_NO_TEXT) {
+            st = REC_NO_TEXT;
+            snprintf(detail, sizeof detail, "no text left after %s preparation",
+                     prep_mode_name(clf_prep_mode(b->clfs[r->mi])));
+        } else if (crc) {
             st = REC_BAD_FIELD;
             snprintf(detail, sizeof detail, "out of memory while classifying");
         } else {
