@@ -26,7 +26,8 @@ KAFKA_PKGS  = rdkafka
 DAEMON_PKGS = libuv libmicrohttpd
 ALL_PKGS    = $(CORE_PKGS) $(STORE_PKGS) $(KAFKA_PKGS) $(DAEMON_PKGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(ALL_PKGS))
-CORE_LIBS  := $(shell pkg-config --libs $(CORE_PKGS)) -lstemmer -llinear -lm -lpthread
+# libcld2 (language detection) is C++ without a .pc file: src/core/lang_cld2.cc is its C shim.
+CORE_LIBS  := $(shell pkg-config --libs $(CORE_PKGS)) -lstemmer -llinear -lcld2 -lstdc++ -lm -lpthread
 STORE_LIBS := $(shell pkg-config --libs $(STORE_PKGS))
 KAFKA_LIBS := $(shell pkg-config --libs $(KAFKA_PKGS))
 DAEMON_LIBS:= $(shell pkg-config --libs $(DAEMON_PKGS))
@@ -41,6 +42,7 @@ B  ?= build
 LAYERS = core codec io daemon cli tools
 $(foreach l,$(LAYERS),$(eval $(l)_SRC := $(wildcard src/$(l)/*.c)))
 $(foreach l,$(LAYERS),$(eval $(l)_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$($(l)_SRC))))
+core_OBJ += $(patsubst src/%.cc,$(B)/obj/%.o,$(wildcard src/core/*.cc))
 
 # Programs (their main()s) are kept out of the layer libraries.
 DAEMON_MAIN = $(B)/obj/daemon/triaged.o
@@ -72,6 +74,11 @@ all: $(B)/triage $(B)/triaged $(TOOLS)
 $(B)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+
+CXX ?= g++
+$(B)/obj/%.o: src/%.cc
+	@mkdir -p $(@D)
+	$(CXX) -std=c++11 -Iinclude -Wall -Wextra -Werror -MMD -MP $(OPT_CFLAGS) -c $< -o $@
 
 $(B)/lib/libtriage-core.a: $(core_OBJ) $(codec_OBJ) $(B)/obj/gen/stopwords_en.o
 	@mkdir -p $(@D)
@@ -122,6 +129,11 @@ $(B)/kafka-load: $(B)/obj/tools/kafka_load.o $(LIB_CORE)
 
 $(B)/kafka-mock: $(B)/obj/tools/kafka_mock.o $(LIB_IO) $(LIB_CORE)
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(KAFKA_LIBS) $(CORE_LIBS)
+
+# Not built by default: it compares the language detectors (scripts/bench-lang)
+# and needs libexttextcat-dev, which only the benchmark uses.
+$(B)/bench-lang: $(B)/obj/tools/bench_lang.o $(LIB_CORE)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $$(pkg-config --libs libexttextcat) $(CORE_LIBS)
 
 $(B)/store-cli: $(B)/obj/tools/store_cli.o $(LIB_IO) $(LIB_CORE)
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(STORE_LIBS) $(CORE_LIBS)

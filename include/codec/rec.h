@@ -17,6 +17,10 @@
 
 #define REC_MAX_TEXT_FIELDS 8
 #define REC_MAX_ID_BYTES 512
+#define REC_MAX_PASSTHROUGH 8
+/* Version of the labeled output record (docs/output.schema.json); every
+ * change to its fields bumps it, and test_rec_output pins the format. */
+#define REC_OUTPUT_SCHEMA 1
 
 typedef struct rec_schema {
     const char *id_field;                          /* "id" */
@@ -26,6 +30,8 @@ typedef struct rec_schema {
     const char *account_field;                     /* NULL to ignore */
     const char *ts_field;                          /* NULL to ignore */
     size_t max_bytes;                              /* 0: no limit */
+    const char *passthrough[REC_MAX_PASSTHROUGH];  /* copied into the labeled output when present */
+    size_t npass;
     int prep_mode;                                 /* enum prep_mode: how data sets prepare the
                                                       text fields (PREP_PLAIN: joined) */
 } rec_schema_t;
@@ -59,6 +65,7 @@ typedef struct rec {
     int has_ts;           /* ts field parsed */
     int bad_ts;           /* ts field present but unparseable (record still usable) */
     int64_t ts_ms;
+    jscan_val_t pass[REC_MAX_PASSTHROUGH]; /* the passthrough fields' JSON values (into the input) */
 } rec_t;
 
 /* Sets schema defaults: id, text, account, ts; no label; no size limit. */
@@ -67,6 +74,11 @@ void rec_schema_default(rec_schema_t *s);
 /* Parses "subject,body" into s->text_fields (pointers into `list`, which must
  * outlive s; the commas are overwritten). Returns 0 or TRI_EINVAL. */
 int rec_schema_set_text(rec_schema_t *s, char *list, char *err, size_t errlen);
+
+/* Parses "channel,ticket_id" into s->passthrough (pointers into `list`, which
+ * must outlive s; commas overwritten; "" for none). Names of the output's own
+ * fields are refused. Returns 0 or TRI_EINVAL. */
+int rec_schema_set_passthrough(rec_schema_t *s, char *list, char *err, size_t errlen);
 
 /* Decodes data[0..len). Returns REC_OK or a rec_status, with a one-line
  * explanation in detail. */
@@ -86,15 +98,18 @@ const char *rec_status_code(int st);
  * an integer id as its digits). Appends to out. */
 void rec_put_key(const rec_t *r, buf_t *out);
 
-/* Appends the labeled output record:
+/* Appends the labeled output record (schema REC_OUTPUT_SCHEMA):
  *   {"id":...,"label":...,"score":...,"top":[{"label":...,"score":...},...],
  *    "review":true (only when the score is below the model's review threshold),
- *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N}
+ *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N,
+ *    PASSTHROUGH...,"schema":1}
+ * where each passthrough field present in the input is copied as it was (a
+ * string with escapes re-encoded, so the output is always valid JSON).
  * label_json[i] is label i already encoded as a JSON string; model_json the
  * same for NAME@VERSION; ts_ms the event time. With model_json NULL only
  * id, label, score and top are written (the `triage classify` format). */
 struct clf_result;
-void rec_put_labeled(buf_t *out, const rec_t *r, const struct clf_result *res, char *const *label_json,
+void rec_put_labeled(buf_t *out, const rec_schema_t *s, const rec_t *r, const struct clf_result *res, char *const *label_json,
                      const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms);
 
 /* Appends a dead-letter record:

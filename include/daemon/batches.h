@@ -99,6 +99,10 @@ typedef struct batches_opts {
     size_t max_bytes;           /* a batch closes once its inputs hold this many bytes */
     size_t max_message;         /* the producer's message.max.bytes: a bigger labeled
                                    record is dead-lettered as output_too_large */
+    /* Input headers copied to the output: all, none, or those named. */
+    int headers_all;
+    const char *const *header_names; /* kept by reference */
+    size_t nheader_names;
 } batches_opts_t;
 
 int batches_new(uv_loop_t *loop, const batches_opts_t *o, const batches_hooks_t *h, batches_t **out);

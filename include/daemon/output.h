@@ -30,6 +30,7 @@ typedef struct output_msg {
     int dead;                  /* 1: to the dead-letter topic, else the labeled one */
     const void *key, *val;
     size_t klen, vlen;
+    const rd_kafka_headers_t *headers; /* NULL: none; the output produces a copy of them */
 } output_msg_t;
 
 typedef struct output_hooks {

@@ -32,6 +32,10 @@ rd_kafka_t *producer_rk(producer_t *k);
  * after which the caller retries later). */
 rd_kafka_resp_err_t producer_produce(producer_t *k, const char *topic, const void *key, size_t klen, const void *val,
                                  size_t vlen, void *opaque);
+/* The same with Kafka headers: on success librdkafka owns hdrs (NULL: none);
+ * on failure the caller still does. */
+rd_kafka_resp_err_t producer_produce_headers(producer_t *k, const char *topic, const void *key, size_t klen,
+                                             const void *val, size_t vlen, rd_kafka_headers_t *hdrs, void *opaque);
 int producer_fd(const producer_t *k);
 /* Serves delivery reports without blocking. */
 void producer_poll(producer_t *k);

@@ -57,7 +57,7 @@ static void classify_line(cctx_t *c, const line_t *l)
         c->failed++;
         return;
     }
-    rec_put_labeled(&c->out, &c->rec, &r, c->label_json, c->label_json_len, NULL, 0, 0);
+    rec_put_labeled(&c->out, &c->schema, &c->rec, &r, c->label_json, c->label_json_len, NULL, 0, 0);
     buf_putc(&c->out, '\n');
     c->done++;
 }

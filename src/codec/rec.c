@@ -99,19 +99,49 @@ static int scalar_text(const jscan_val_t *v, buf_t *out)
     return out->oom ? TRI_ENOMEM : 0;
 }
 
+static const char *const output_fields[] = {"id", "label", "score", "top", "model", "account", "ts", "known",
+                                            "schema", "lang", "review", NULL};
+
+int rec_schema_set_passthrough(rec_schema_t *s, char *list, char *err, size_t errlen)
+{
+    s->npass = 0;
+    if (!*list)
+        return 0;
+    for (char *p = list;;) {
+        char *c = strchr(p, ',');
+        if (c)
+            *c = '\0';
+        if (!*p)
+            return tri_errf(err, errlen, TRI_EINVAL, "empty field name in the passthrough list");
+        for (const char *const *o = output_fields; *o; o++)
+            if (!strcmp(p, *o))
+                return tri_errf(err, errlen, TRI_EINVAL, "'%s' is a field of the output record itself", p);
+        if (s->npass == REC_MAX_PASSTHROUGH)
+            return tri_errf(err, errlen, TRI_EINVAL, "at most %d passthrough fields", REC_MAX_PASSTHROUGH);
+        s->passthrough[s->npass++] = p;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return 0;
+}
+
 enum { K_ID, K_LABEL, K_ACCOUNT, K_TS, K_TEXT0 };
 
 int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, char *detail, size_t dlen)
 {
-    const char *keys[K_TEXT0 + REC_MAX_TEXT_FIELDS];
-    jscan_val_t vals[K_TEXT0 + REC_MAX_TEXT_FIELDS];
+    const char *keys[K_TEXT0 + REC_MAX_TEXT_FIELDS + REC_MAX_PASSTHROUGH];
+    jscan_val_t vals[K_TEXT0 + REC_MAX_TEXT_FIELDS + REC_MAX_PASSTHROUGH];
     keys[K_ID] = s->id_field;
     keys[K_LABEL] = s->label_field ? s->label_field : "";
     keys[K_ACCOUNT] = s->account_field ? s->account_field : "";
     keys[K_TS] = s->ts_field ? s->ts_field : "";
     for (size_t k = 0; k < s->ntext; k++)
         keys[K_TEXT0 + k] = s->text_fields[k];
-    size_t nkeys = K_TEXT0 + s->ntext;
+    size_t kpass = K_TEXT0 + s->ntext;
+    for (size_t k = 0; k < s->npass; k++)
+        keys[kpass + k] = s->passthrough[k];
+    size_t nkeys = kpass + s->npass;
 
     r->has_label = r->has_account = r->has_ts = r->bad_ts = 0;
     buf_reset(&r->text);
@@ -134,6 +164,8 @@ int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, ch
         return REC_NOT_JSON;
     }
     r->id = vals[K_ID];
+    for (size_t k = 0; k < s->npass; k++)
+        r->pass[k] = vals[kpass + k];
     if (r->id.type == JSCAN_MISSING || r->id.type == JSCAN_NULL) {
         snprintf(detail, dlen, "no '%s' field", s->id_field);
         return REC_NO_ID;
@@ -232,7 +264,7 @@ static void put_id(buf_t *o, const rec_t *r)
     buf_free(&id);
 }
 
-void rec_put_labeled(buf_t *o, const rec_t *r, const clf_result_t *res, char *const *label_json,
+void rec_put_labeled(buf_t *o, const rec_schema_t *s, const rec_t *r, const clf_result_t *res, char *const *label_json,
                      const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms)
 {
     buf_append(o, "{\"id\":", 6);
@@ -265,7 +297,25 @@ void rec_put_labeled(buf_t *o, const rec_t *r, const clf_result_t *res, char *co
         buf_append(o, "null", 4);
     char ts[40];
     tstamp_format(ts_ms, ts, sizeof ts);
-    buf_printf(o, ",\"ts\":\"%s\",\"known\":%u}", ts, res->nknown);
+    buf_printf(o, ",\"ts\":\"%s\",\"known\":%u", ts, res->nknown);
+    for (size_t k = 0; k < s->npass; k++) {
+        const jscan_val_t *v = &r->pass[k];
+        if (v->type == JSCAN_MISSING)
+            continue;
+        buf_putc(o, ',');
+        jscan_put_str(o, s->passthrough[k], strlen(s->passthrough[k]));
+        buf_putc(o, ':');
+        if (v->type == JSCAN_STR && v->escaped) {
+            buf_t t = BUF_INIT;
+            if (jscan_str_decode(v, &t))
+                o->oom = 1;
+            jscan_put_str(o, t.p ? t.p : "", t.len);
+            buf_free(&t);
+        } else {
+            buf_append(o, v->raw, v->raw_len);
+        }
+    }
+    buf_printf(o, ",\"schema\":%d}", REC_OUTPUT_SCHEMA);
 }
 
 void rec_put_dead(buf_t *o, int status, const char *detail, const char *topic, int32_t partition, int64_t offset,

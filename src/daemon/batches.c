@@ -115,12 +115,23 @@ static void release_models(batch_t *b)
     b->nmodels = 0;
 }
 
+/* Drops the header copies of b's records (their deliveries are over). */
+static void release_headers(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->recs[i].out.headers) {
+            rd_kafka_headers_destroy((rd_kafka_headers_t *)b->recs[i].out.headers);
+            b->recs[i].out.headers = NULL;
+        }
+}
+
 /* Recycles a batch once nothing refers to it any more. */
 static void batch_maybe_free(batches_t *bs, batch_t *b)
 {
     if (b->state == BATCH_FILLING || b->after_pending || b->produced < b->n || b->outstanding)
         return;
     release_models(b);
+    release_headers(b);
     free_own(b);
     bs->bytes -= b->counted;
     b->counted = 0;
@@ -147,6 +158,7 @@ void batches_free(batches_t *bs)
             if (b->recs[i].part)
                 offsets_unref(b->recs[i].part);
         }
+        release_headers(b);
         release_models(b);
         free_own(b);
         batch_destroy(b);
@@ -217,9 +229,35 @@ void batches_close(batches_t *bs, registry_t *reg)
 
 /* ---- classification (worker thread) ---- */
 
+/* The input headers that go to the output, copied (NULL when none). */
+static rd_kafka_headers_t *copy_headers(const batches_opts_t *o, rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *in;
+    if ((!o->headers_all && !o->nheader_names) || rd_kafka_message_headers(m, &in))
+        return NULL;
+    if (o->headers_all)
+        return rd_kafka_headers_copy(in);
+    rd_kafka_headers_t *out = rd_kafka_headers_new(4);
+    const char *name;
+    const void *val;
+    size_t len;
+    for (size_t i = 0; !rd_kafka_header_get_all(in, i, &name, &val, &len); i++)
+        for (size_t k = 0; k < o->nheader_names; k++)
+            if (!strcmp(name, o->header_names[k])) {
+                rd_kafka_header_add(out, name, -1, val, (ssize_t)len);
+                break;
+            }
+    if (!rd_kafka_header_cnt(out)) {
+        rd_kafka_headers_destroy(out);
+        return NULL;
+    }
+    return out;
+}
+
 static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
 {
     const rd_kafka_message_t *m = r->msg;
+    r->out.headers = copy_headers(o, r->msg);
     char detail[256];
     buf_t *a = &b->arena;
     r->label = -1;
@@ -247,7 +285,7 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
             r->key_len = a->len - r->key_off;
             r->out_off = a->len;
             const registry_json_t *j = registry_model_json(rm);
-            rec_put_labeled(a, &b->rec, &res, j->label, j->label_len, j->tag, j->tag_len, ts);
+            rec_put_labeled(a, o->schema, &b->rec, &res, j->label, j->label_len, j->tag, j->tag_len, ts);
             r->out_len = a->len - r->out_off;
             /* The producer would refuse it for good (and a retried refusal
              * stalls the partition): the record is dead-lettered instead. */

@@ -31,7 +31,14 @@ static void on_retry(uv_timer_t *t);
 
 static rd_kafka_resp_err_t produce(output_t *o, output_msg_t *m)
 {
-    return producer_produce(o->kout, m->dead ? o->dlq_topic : o->topic, m->key, m->klen, m->val, m->vlen, m);
+    /* librdkafka takes the headers it is given: each attempt gets a copy,
+     * so a retry still has them. */
+    rd_kafka_headers_t *h = m->headers ? rd_kafka_headers_copy(m->headers) : NULL;
+    rd_kafka_resp_err_t e = producer_produce_headers(o->kout, m->dead ? o->dlq_topic : o->topic, m->key, m->klen,
+                                                     m->val, m->vlen, h, m);
+    if (e && h)
+        rd_kafka_headers_destroy(h);
+    return e;
 }
 
 static void arm_retry(output_t *o, uint64_t ms)

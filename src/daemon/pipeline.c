@@ -29,7 +29,9 @@ struct pipeline {
     int handles_open, closing;
 
     rec_schema_t schema;
-    char *textlist;
+    char *textlist, *passlist, *hdrlist;
+    const char *hdr_names[16];
+    size_t nhdr;
     size_t batch_size, max_inflight, max_inflight_bytes;
     uint64_t linger_ms, flush_ms;
 
@@ -372,6 +374,24 @@ static int read_schema(pipeline_t *pl, const cfg_t *cfg, char *err, size_t errle
     if (rec_schema_set_text(&pl->schema, pl->textlist, terr, sizeof terr))
         return tri_errf(err, errlen, TRI_EINVAL, "%s: input.text.fields: %s", cfg_origin(cfg, "input.text.fields"),
                         terr);
+    pl->passlist = strdup(cfg_str(cfg, "output.passthrough.fields"));
+    pl->hdrlist = strdup(cfg_str(cfg, "output.headers"));
+    if (!pl->passlist || !pl->hdrlist)
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    if (rec_schema_set_passthrough(&pl->schema, pl->passlist, terr, sizeof terr))
+        return tri_errf(err, errlen, TRI_EINVAL, "%s: output.passthrough.fields: %s",
+                        cfg_origin(cfg, "output.passthrough.fields"), terr);
+    if (strcmp(pl->hdrlist, "*"))
+        for (char *p = pl->hdrlist, *c; *p; p = c + 1) {
+            if ((c = strchr(p, ',')))
+                *c = '\0';
+            if (!*p || pl->nhdr == sizeof pl->hdr_names / sizeof *pl->hdr_names)
+                return tri_errf(err, errlen, TRI_EINVAL, "%s: output.headers: an empty name or more than %zu names",
+                                cfg_origin(cfg, "output.headers"), sizeof pl->hdr_names / sizeof *pl->hdr_names);
+            pl->hdr_names[pl->nhdr++] = p;
+            if (!c)
+                break;
+        }
     return 0;
 }
 
@@ -447,7 +467,7 @@ int pipeline_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metri
         goto fail;
     batches_opts_t bo = {&pl->schema, pl->batch_size, (int)cfg_int(cfg, "batch.workers"),
                          (size_t)cfg_int(cfg, "output.dlq.payload.max.bytes"), (size_t)cfg_int(cfg, "batch.max.bytes"),
-                         output_max_message(pl->out)};
+                         output_max_message(pl->out), !strcmp(pl->hdrlist, "*"), pl->hdr_names, pl->nhdr};
     batches_hooks_t bh = {on_worked, on_batch_after, pl};
     if (batches_new(loop, &bo, &bh, &pl->bs)) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
@@ -554,6 +574,8 @@ void pipeline_free(pipeline_t *pl)
     output_free(pl->out);
     free(pl->textlist);
     free(pl->counts);
+    free(pl->passlist);
+    free(pl->hdrlist);
     free(pl);
 }
 

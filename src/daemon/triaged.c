@@ -87,6 +87,13 @@ static int check_config(const daemon_t *d, char *err, size_t errlen)
         free(list);
         if (rc)
             return tri_errf(err, errlen, TRI_EINVAL, "%s: input.text.fields: %s", cfg_origin(cfg, "input.text.fields"), e);
+        if (!(list = strdup(cfg_str(cfg, "output.passthrough.fields"))))
+            return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+        rc = rec_schema_set_passthrough(&schema, list, e, sizeof e);
+        free(list);
+        if (rc)
+            return tri_errf(err, errlen, TRI_EINVAL, "%s: output.passthrough.fields: %s",
+                            cfg_origin(cfg, "output.passthrough.fields"), e);
         if (consumer_check_topics(cfg_str(cfg, "input.topics"), e, sizeof e))
             return tri_errf(err, errlen, TRI_EINVAL, "%s: input.topics: %s", cfg_origin(cfg, "input.topics"), e);
         consumer_opts_t ko = {cfg_str(cfg, "input.group"), cfg_str(cfg, "input.assignment"),

@@ -62,6 +62,12 @@ static const def_t defs[] = {
     {"output.dlq.payload.max.bytes", T_BYTES, "65536", 0, 1e8, NULL,
      "Bytes of a bad record's payload copied into its dead-letter record, as encoded there (JSON-escaped\n"
      "or base64); with the other fields it must fit the producer's message.max.bytes."},
+    {"output.passthrough.fields", T_STR, "channel,ticket_id", 0, 0, NULL,
+     "Input fields copied verbatim into each labeled record when present (comma-separated; \"\" for\n"
+     "none), for connectors that route on them. Names of the output's own fields are refused."},
+    {"output.headers", T_STR, "*", 0, 0, NULL,
+     "Kafka headers of the input copied to its output and dead-letter records: * for all, \"\" for\n"
+     "none, or a comma-separated list of header names."},
     {"output.flush.timeout.ms", T_MS, "10000", 0, 3600000, NULL,
      "How long shutdown and revocation wait for outstanding deliveries."},
 

@@ -105,12 +105,22 @@ static rd_kafka_topic_t *topic(producer_t *k, const char *name)
 rd_kafka_resp_err_t producer_produce(producer_t *k, const char *name, const void *key, size_t klen, const void *val,
                                  size_t vlen, void *opaque)
 {
+    return producer_produce_headers(k, name, key, klen, val, vlen, NULL, opaque);
+}
+
+rd_kafka_resp_err_t producer_produce_headers(producer_t *k, const char *name, const void *key, size_t klen,
+                                             const void *val, size_t vlen, rd_kafka_headers_t *hdrs, void *opaque)
+{
     rd_kafka_topic_t *t = topic(k, name);
     if (!t)
         return RD_KAFKA_RESP_ERR__INVALID_ARG;
-    if (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, 0, (void *)val, vlen, key, klen, opaque) == -1)
-        return rd_kafka_last_error();
-    return 0;
+    if (!hdrs)
+        return rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, 0, (void *)val, vlen, key, klen, opaque) == -1
+                   ? rd_kafka_last_error()
+                   : 0;
+    return rd_kafka_producev(k->c.rk, RD_KAFKA_V_RKT(t), RD_KAFKA_V_VALUE((void *)val, vlen),
+                             RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque),
+                             RD_KAFKA_V_END);
 }
 
 void producer_poll(producer_t *k)

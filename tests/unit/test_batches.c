@@ -211,7 +211,7 @@ static int setup(void **state)
     rec_schema_default(&F.schema);
     snprintf(F.textlist, sizeof F.textlist, "text");
     assert_int_equal(rec_schema_set_text(&F.schema, F.textlist, err, sizeof err), 0);
-    batches_opts_t o = {&F.schema, BATCH, 2, 1024, SIZE_MAX, 0};
+    batches_opts_t o = {&F.schema, BATCH, 2, 1024, SIZE_MAX, 0, 0, NULL, 0};
     batches_hooks_t h = {on_worked, on_after, &F};
     assert_int_equal(batches_new(&F.loop, &o, &h, &F.bs), 0);
     return 0;
@@ -221,7 +221,7 @@ static int setup(void **state)
 static void reopen(size_t max_bytes, size_t max_message)
 {
     batches_free(F.bs);
-    batches_opts_t o = {&F.schema, BATCH, 2, 1024, max_bytes, max_message};
+    batches_opts_t o = {&F.schema, BATCH, 2, 1024, max_bytes, max_message, 0, NULL, 0};
     batches_hooks_t h = {on_worked, on_after, &F};
     assert_int_equal(batches_new(&F.loop, &o, &h, &F.bs), 0);
 }

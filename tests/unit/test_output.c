@@ -112,7 +112,7 @@ static void setup_output(fixture_t *f, const char *const *sets)
         fail_msg("output_new: %s", err);
     for (int i = 0; i < NMSG; i++) {
         snprintf(f->val[i], sizeof f->val[i], "v%d", i);
-        f->msg[i] = (output_msg_t){i % 3 == 2, f->val[i], f->val[i], strlen(f->val[i]), strlen(f->val[i])};
+        f->msg[i] = (output_msg_t){i % 3 == 2, f->val[i], f->val[i], strlen(f->val[i]), strlen(f->val[i]), NULL};
     }
     uv_timer_init(&f->loop, &f->tick);
     uv_timer_start(&f->tick, on_tick, 10, 10);

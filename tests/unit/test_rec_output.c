@@ -27,7 +27,7 @@ static void check_id_round_trip(const char *line, const char *want_key, size_t w
     size_t label_len[] = {3, 3};
     clf_result_t res = {.label = 1, .score = 0.75f, .ntop = 2, .top = {1, 0}, .top_score = {0.75f, 0.25f}};
     buf_t out = BUF_INIT, key = BUF_INIT;
-    rec_put_labeled(&out, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
+    rec_put_labeled(&out, &s, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
     rec_put_key(&r, &key);
     assert_false(out.oom);
     json_error_t je;
@@ -105,12 +105,48 @@ static void test_dead_letter_bounded(void **state)
     free(p);
 }
 
+/* The output contract: passthrough fields copied as they came (an escaped
+ * string re-encoded), absent ones left out, the output's own names refused,
+ * and the schema version last. A change here must bump REC_OUTPUT_SCHEMA
+ * and docs/output.schema.json. */
+static void test_passthrough_and_schema(void **state)
+{
+    (void)state;
+    rec_schema_t s;
+    rec_schema_default(&s);
+    char bad[] = "channel,label";
+    char err[200];
+    assert_int_equal(rec_schema_set_passthrough(&s, bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'label'"));
+    char list[] = "channel,ticket_id,meta,missing";
+    assert_int_equal(rec_schema_set_passthrough(&s, list, err, sizeof err), 0);
+    assert_int_equal(s.npass, 4);
+    const char *line = "{\"id\":\"x1\",\"text\":\"hi\",\"channel\":\"e\\u006dail\",\"ticket_id\":12345678901234567890,"
+                       "\"meta\":{\"a\":[1,true,null]}}";
+    rec_t r = {0};
+    char detail[128];
+    assert_int_equal(rec_decode(&s, line, strlen(line), &r, detail, sizeof detail), REC_OK);
+    char *labels[] = {"\"a\"", "\"b\""};
+    size_t label_len[] = {3, 3};
+    clf_result_t res = {.label = 0, .score = 0.5f, .ntop = 1, .top = {0}, .top_score = {0.5f}, .nknown = 2};
+    buf_t out = BUF_INIT;
+    rec_put_labeled(&out, &s, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
+    assert_string_equal(buf_cstr(&out), "{\"id\":\"x1\",\"label\":\"a\",\"score\":0.5000,\"top\":[{\"label\":\"a\",\"score\":0.5000}],"
+                                        "\"model\":\"m@1\",\"account\":null,\"ts\":\"1970-01-01T00:00:00Z\",\"known\":2,"
+                                        "\"channel\":\"email\",\"ticket_id\":12345678901234567890,\"meta\":{\"a\":[1,true,null]},"
+                                        "\"schema\":1}");
+    assert_int_equal(REC_OUTPUT_SCHEMA, 1);
+    buf_free(&out);
+    rec_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lone_surrogate_id),
         cmocka_unit_test(test_escaped_ids),
         cmocka_unit_test(test_dead_letter_bounded),
+        cmocka_unit_test(test_passthrough_and_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
