@@ -335,6 +335,10 @@ int cmd_train(int argc, char **argv)
                      "skipped_without_label", (json_int_t)ds.skipped_nolabel, "bad_records", (json_int_t)ds.bad);
     if (!meta)
         goto out;
+    /* Stored only when not plain, so a model without it means joined fields
+     * to every build, old and new. */
+    if (schema_prep != PREP_PLAIN)
+        json_object_set_new(meta, "prep", json_pack("{s:s}", "mode", prep_mode_name(schema_prep)));
     train_run_opts_t ro = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit, .meta = meta,
                            .review_below = review_below, .review_precision = review_precision,
                            .cost = {cost[0], cost[1]}};
