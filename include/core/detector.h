@@ -55,7 +55,9 @@
  * Data quality per window (at least quality_min records): the share of
  * records with no n-gram known to the model, of low-confidence predictions
  * (score < low_score) and of dead-lettered records raise `quality` alarms
- * above their thresholds; the population stability index of the predicted
+ * when above their thresholds with 95% confidence (so a small window's noise
+ * does not); the low-confidence threshold follows the model's own held-out
+ * share when it carries one (detector_set_low_baseline); the population stability index of the predicted
  * label mix against the training mix raises `drift` above psi_max (in
  * windows with at least 30 records per label, below which the index mostly
  * measures sampling noise).

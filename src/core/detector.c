@@ -351,11 +351,24 @@ static void learn_season(detector_t *a, int64_t start, double total)
     a->prof_n[i]++;
 }
 
-static void quality(detector_t *a, int q, int kind, double value, double limit, int64_t start)
+/* A share figure alarms only when it is above its limit with 95% confidence
+ * (Wilson lower bound, one-sided): a window of 50 records has a standard error
+ * near 0.07, and its noise alone would cross a limit set close to the model's
+ * normal share. n = 0: a figure that is no share (the PSI), taken as it is. */
+static double share_lower_bound(double share, double n)
+{
+    if (n <= 0)
+        return share;
+    const double z = 1.645, z2 = z * z;
+    double centre = share + z2 / (2 * n), half = z * sqrt(share * (1 - share) / n + z2 / (4 * n * n));
+    return (centre - half) / (1 + z2 / n);
+}
+
+static void quality(detector_t *a, int q, int kind, double value, double n, double limit, int64_t start)
 {
     qstate_t *s = &a->q[q];
     s->last = value;
-    if (value > limit) {
+    if (share_lower_bound(value, n) > limit) {
         s->streak = 0;
         if (!s->alarming) {
             s->alarming = 1;
@@ -417,16 +430,18 @@ static void close_window(detector_t *a, window_t *w)
     if (!(tot->alarming && tot->vkind == DETECTOR_VOLUME_DROP))
         learn_season(a, start, (double)w->n);
     if (w->known_n >= a->o.quality_min)
-        quality(a, Q_OOV, DETECTOR_QUALITY, (double)w->known0 / (double)w->known_n, a->o.oov_max, start);
+        quality(a, Q_OOV, DETECTOR_QUALITY, (double)w->known0 / (double)w->known_n, (double)w->known_n, a->o.oov_max,
+                start);
     if (w->score_n >= a->o.quality_min)
-        quality(a, Q_LOW, DETECTOR_QUALITY, (double)w->low / (double)w->score_n,
+        quality(a, Q_LOW, DETECTOR_QUALITY, (double)w->low / (double)w->score_n, (double)w->score_n,
                 isnan(a->low_base) ? a->o.low_max : fmin(1.0, a->low_base + a->o.low_margin), start);
     if (w->n + w->dead >= a->o.quality_min)
-        quality(a, Q_DLQ, DETECTOR_QUALITY, (double)w->dead / (double)(w->n + w->dead), a->o.dlq_max, start);
+        quality(a, Q_DLQ, DETECTOR_QUALITY, (double)w->dead / (double)(w->n + w->dead), (double)(w->n + w->dead),
+                a->o.dlq_max, start);
     /* Sampling noise alone gives a PSI of about (labels - 1) / n: only a window
      * with 30 records per label measures drift rather than noise. */
     if (a->nref && w->n >= a->o.quality_min && (double)w->n >= 30.0 * (double)a->nref)
-        quality(a, Q_PSI, DETECTOR_DRIFT, psi(a, w), a->o.psi_max, start);
+        quality(a, Q_PSI, DETECTOR_DRIFT, psi(a, w), 0, a->o.psi_max, start);
     a->st.windows_closed++;
     a->closed_until = start + a->o.window_ms;
     free(w->counts);
