@@ -1297,6 +1297,8 @@ static void test_version1_and_settings(void **state)
     secs_free(&s);
     buf_free(&h);
     buf_free(&b);
+}
+
 /* The loader says why it refused a file (model_load_file_why), so the
  * registry counts refusals by reason without reading messages: a path that
  * happens to contain "probe" or "checksum" changes nothing. */
