@@ -43,7 +43,7 @@ static void test_reads_what_the_daemon_writes(void **state)
     char *labels[] = {l0, l1};
     size_t lens[] = {sizeof l0 - 1, sizeof l1 - 1};
     buf_t out = BUF_INIT;
-    rec_put_labeled(&out, &rec, &res, labels, lens, "\"m@v1\"", 6, 1700000000123);
+    rec_put_labeled(&out, &sch, &rec, &res, labels, lens, "\"m@v1\"", 6, 1700000000123);
     rec_labeled_t r = REC_LABELED_INIT;
     assert_int_equal(rec_decode_labeled(out.p, out.len, "label", &r), RECL_OK);
     assert_false(r.dead);
