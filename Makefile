@@ -152,7 +152,7 @@ $(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LAYER_LIBS)
 fuzz-bins: $(FUZZ_BINS)
 
 fuzz-build:
-	$(MAKE) B=build/fuzz CC=clang OPT_CFLAGS='$(FUZZ_CFLAGS)' fuzz-bins
+	$(MAKE) B=build/fuzz CC=clang CXX=clang++ OPT_CFLAGS='$(FUZZ_CFLAGS)' fuzz-bins
 
 fuzz: fuzz-build
 	scripts/fuzz $(FUZZ_SECONDS)

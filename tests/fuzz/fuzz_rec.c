@@ -30,7 +30,7 @@ static json_t *must_be_json(const buf_t *b)
     return j;
 }
 
-static void encode(const rec_t *r)
+static void encode(const rec_schema_t *s, const rec_t *r)
 {
     static char l0[] = "\"complaint\"", l1[] = "\"praise \\u00e9\"", l2[] = "\"other\"";
     static char *const labels[] = {l0, l1, l2};
@@ -40,7 +40,7 @@ static void encode(const rec_t *r)
                         .nknown = 4, .raw = raw};
     static const char model[] = "\"default@20261123T151632.123Z\"";
     buf_t out = BUF_INIT, key = BUF_INIT;
-    rec_put_labeled(&out, r, &res, labels, lens, model, sizeof model - 1, r->has_ts ? r->ts_ms : 0);
+    rec_put_labeled(&out, s, r, &res, labels, lens, model, sizeof model - 1, r->has_ts ? r->ts_ms : 0);
     json_t *j = must_be_json(&out);
     rec_put_key(r, &key);
     if (!key.oom && !jscan_utf8_valid(key.p, key.len))
@@ -54,7 +54,7 @@ static void encode(const rec_t *r)
     }
     json_decref(j);
     buf_reset(&out);
-    rec_put_labeled(&out, r, &res, labels, lens, NULL, 0, 0);
+    rec_put_labeled(&out, s, r, &res, labels, lens, NULL, 0, 0);
     json_decref(must_be_json(&out));
     buf_free(&out);
     buf_free(&key);
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 2; i++) {
         int st = rec_decode(schemas[i], p, size, &r, detail, sizeof detail);
         if (st == REC_OK)
-            encode(&r);
+            encode(schemas[i], &r);
         else {
             buf_reset(&dead);
             rec_put_dead(&dead, st, detail, "triage.in", 3, 12345, p, size, 100);
