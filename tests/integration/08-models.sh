@@ -129,7 +129,8 @@ cp "$TMP/m2.tmodel" "$TMP/bad-checksum.tmodel"
 printf '\x5a' | dd of="$TMP/bad-checksum.tmodel" bs=1 seek=$((size / 2)) conv=notrunc status=none
 head -c $((size / 3)) "$TMP/m2.tmodel" >"$TMP/bad-truncated.tmodel"
 cp "$TMP/m2.tmodel" "$TMP/bad-version.tmodel"
-printf '\x02' | dd of="$TMP/bad-version.tmodel" bs=1 seek=8 conv=notrunc status=none
+# Format 2 is current (character n-grams, IDF): a future version 9 is the one to refuse.
+printf '\x09' | dd of="$TMP/bad-version.tmodel" bs=1 seek=8 conv=notrunc status=none
 /usr/bin/python3 - "$TMP/m2.tmodel" "$TMP/bad-probe_mismatch.tmodel" <<'PY'
 # A well-formed model (valid checksum) whose probe texts expect the wrong labels.
 import json, struct, sys, xxhash
@@ -242,7 +243,7 @@ expect_status "a model trained on a tenth of the data is refused" 1 "$TRIAGE" pu
 sed 's/^/   /' "$TMP/out"
 check "the refusal names both accuracies" grep -q "does not beat" "$TMP/err"
 expect_eq "nothing was published" "$("$TRIAGE" models --store "$STORE" --name gated --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["versions"]))')" 1
-"$TRIAGE" train --data "$TMP/train.jsonl" --label category --out "$TMP/full2.tmodel" -q --seed 2
+"$TRIAGE" train --data "$TMP/train.jsonl" --label category --out "$TMP/full2.tmodel" -q
 expect_status "one trained on all of it is accepted" 0 "$TRIAGE" push "$TMP/full2.tmodel" --store "$STORE" --name gated --gate "$TMP/test.jsonl" --label category
 sed 's/^/   /' "$TMP/out"
 for w in w1 w2; do kill -TERM "$(eval echo \$PID_$w)"; wait "$(eval echo \$PID_$w)"; expect_eq "$w exits 0" "$?" 0; done

@@ -90,7 +90,8 @@ import json
 for i in range(40):
     print(json.dumps({"id": "kb-%d" % i, "text": ("my flight was delayed " * 45)[:1000]}))' | kcat -b "$KAFKA" -P -t in3 -p 0
 check "records are labeled before the 30 s linger" wait_count out3 40 25
-B=$(metric w3 triage_batches_total)
+# The metrics page is a snapshot refreshed every second: wait for it to count the batches.
+for i in $(seq 1 50); do B=$(metric w3 triage_batches_total); [ "${B:-0}" -ge 8 ] && break; sleep 0.2; done
 check "in batches of at most ~4 KB (got ${B:-0} batches for 40 KB)" [ "${B:-0}" -ge 8 ]
 kill -TERM "$PID_w3"; wait "$PID_w3"
 finish
