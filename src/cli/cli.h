@@ -113,4 +113,8 @@ int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, ui
 struct evalm;
 void cli_report_print(FILE *f, const struct evalm *e, char *const *labels, int confusion);
 
+/* Appends a repeated option's value (--data FILE ...) to *v; -1 when out of
+ * memory. The strings stay argv's; *v is the caller's to free. */
+int cli_add_arg(char ***v, size_t *n, char *arg);
+
 #endif

@@ -270,3 +270,13 @@ int cli_feature_options(const char *cmd, train_opts_t *to, const char *chars, co
         return cli_usage_error(cmd, "Naive Bayes takes --features presence or counts");
     return 0;
 }
+
+int cli_add_arg(char ***v, size_t *n, char *arg)
+{
+    char **f = realloc(*v, (*n + 1) * sizeof *f);
+    if (!f)
+        return -1;
+    *v = f;
+    f[(*n)++] = arg;
+    return 0;
+}

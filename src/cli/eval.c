@@ -82,14 +82,10 @@ int cmd_eval(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "m:d:l:t:b:jh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
-        case 'd': {
-            char **f = realloc(files, (nfiles + 1) * sizeof *f);
-            if (!f)
+        case 'd':
+            if (cli_add_arg(&files, &nfiles, optarg))
                 goto out;
-            files = f;
-            files[nfiles++] = optarg;
             break;
-        }
         case 'l': label = optarg; break;
         case 't': text = optarg; break;
         case 'b': by = optarg; break;

@@ -122,14 +122,10 @@ int cmd_train(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:l:t:a:n:B:S:T:s:D:A:H:r:o:F:RN:qhP:M:j:E:", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': {
-            char **f = realloc(files, (nfiles + 1) * sizeof *f);
-            if (!f)
+        case 'd':
+            if (cli_add_arg(&files, &nfiles, optarg))
                 goto out;
-            files = f;
-            files[nfiles++] = optarg;
             break;
-        }
         case 'l': label = optarg; break;
         case 't': text = optarg; break;
         case 'a':

@@ -77,14 +77,10 @@ int cmd_tune(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:l:t:o:r:H:N:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': {
-            char **f = realloc(files, (nfiles + 1) * sizeof *f);
-            if (!f)
+        case 'd':
+            if (cli_add_arg(&files, &nfiles, optarg))
                 goto out;
-            files = f;
-            files[nfiles++] = optarg;
             break;
-        }
         case 'l': label = optarg; break;
         case 't': text = optarg; break;
         case 'o': out = optarg; break;
