@@ -133,28 +133,34 @@ cp "$TMP/m2.tmodel" "$TMP/bad-version.tmodel"
 printf '\x09' | dd of="$TMP/bad-version.tmodel" bs=1 seek=8 conv=notrunc status=none
 /usr/bin/python3 - "$TMP/m2.tmodel" "$TMP/bad-probe_mismatch.tmodel" <<'PY'
 # A well-formed model (valid checksum) whose probe texts expect the wrong labels.
+# The METADATA section is rewritten in place; sections after it move by a multiple
+# of 8 bytes (the new JSON is padded with spaces) so their alignment holds.
 import json, struct, sys, xxhash
 d = bytearray(open(sys.argv[1], "rb").read())
 nsec = struct.unpack_from("<I", d, 32)[0]
-for i in range(nsec):
-    sid, _, off, ln = struct.unpack_from("<IIQQ", d, 64 + 24 * i)
+ents = [struct.unpack_from("<IIQQ", d, 64 + 24 * i) for i in range(nsec)]
+for i, (sid, _, off, ln) in enumerate(ents):
     if sid == 7:
         meta = json.loads(bytes(d[off:off + ln]))
         labels = list(meta["labels"])
         for p in meta["probes"]:
             p["label"] = next(l for l in labels if l != p["label"])
         new = json.dumps(meta).encode()
-        d = d[:off] + new
+        delta = len(new) - ln
+        delta += (-delta) % 8
+        new += b" " * (ln + delta - len(new))
+        d = d[:off] + new + d[off + ln:]
         struct.pack_into("<Q", d, 64 + 24 * i + 16, len(new))
+        for j, (sj, _, oj, lj) in enumerate(ents):
+            if oj > off:
+                struct.pack_into("<Q", d, 64 + 24 * j + 8, oj + delta)
 struct.pack_into("<Q", d, 16, len(d))
 struct.pack_into("<Q", d, 24, 0)
 struct.pack_into("<Q", d, 24, xxhash.xxh64(bytes(d), seed=0).intdigest())
 open(sys.argv[2], "wb").write(d)
 PY
 n=0
-# probe_mismatch is left out for now: the crafted file above re-checksums the format-1 layout,
-# and a format-2 model patched that way is refused as damaged, not for its probes (open in the notes).
-for reason in checksum truncated version; do
+for reason in checksum truncated version probe_mismatch; do
     n=$((n + 1))
     bad="29990101T00000$n.000Z"
     "$STORECLI" put "$STORE" "default/$bad.tmodel" "$TMP/bad-$reason.tmodel" >/dev/null
