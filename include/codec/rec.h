@@ -20,7 +20,7 @@
 #define REC_MAX_PASSTHROUGH 8
 /* Version of the labeled output record (docs/output.schema.json); every
  * change to its fields bumps it, and test_rec_output pins the format. */
-#define REC_OUTPUT_SCHEMA 1
+#define REC_OUTPUT_SCHEMA 2
 
 typedef struct rec_schema {
     const char *id_field;                          /* "id" */
@@ -100,14 +100,18 @@ void rec_put_key(const rec_t *r, buf_t *out);
 
 /* Appends the labeled output record (schema REC_OUTPUT_SCHEMA):
  *   {"id":...,"label":...,"score":...,"top":[{"label":...,"score":...},...],
- *    "review":true (only when the score is below the model's review threshold),
+ *    "lang":"en" (the prepared text's language, "und" when undetermined),
+ *    "review":true,"review_reason":"lang"|"score" (only when the language is
+ *    one the model was not trained on, or else the score is below the
+ *    model's review threshold),
  *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N,
- *    PASSTHROUGH...,"schema":1}
+ *    PASSTHROUGH...,"schema":2}
  * where each passthrough field present in the input is copied as it was (a
  * string with escapes re-encoded, so the output is always valid JSON).
  * label_json[i] is label i already encoded as a JSON string; model_json the
  * same for NAME@VERSION; ts_ms the event time. With model_json NULL only
- * id, label, score and top are written (the `triage classify` format). */
+ * id, label, score, top, lang and review are written (the `triage classify`
+ * format). */
 struct clf_result;
 void rec_put_labeled(buf_t *out, const rec_schema_t *s, const rec_t *r, const struct clf_result *res, char *const *label_json,
                      const size_t *label_json_len, const char *model_json, size_t model_json_len, int64_t ts_ms);

@@ -10,6 +10,7 @@
  * clf_free). A clf_t holds scratch buffers and a stemmer: one per thread. */
 #ifndef CLF_H
 #define CLF_H
+#include "core/lang.h"
 #include "core/model.h"
 #include "core/prep.h"
 #include <stddef.h>
@@ -21,6 +22,9 @@ typedef struct clf_result {
     uint32_t label;               /* chosen label index (best probability, or best cost-weighted) */
     float score;                  /* its probability in [0,1] */
     int review;                   /* score is below the model's review threshold */
+    int review_lang;              /* its language is one the model was not trained on (lang.h) */
+    char lang[LANG_CODE_MAX];     /* language of the prepared text ("und": undetermined) */
+    int lang_reliable;            /* CLD2 called the language reliable */
     uint32_t ntop;                /* min(CLF_TOP, nlabels) */
     uint32_t top[CLF_TOP];
     float top_score[CLF_TOP];
@@ -36,18 +40,24 @@ model_t *clf_model(const clf_t *c);
 /* Bytes a scorer holds besides its model (tokenizer caches, scratch). */
 size_t clf_memory(const clf_t *c);
 
-/* Classifies text that is already prepared. Returns 0 or TRI_ENOMEM. */
+/* Classifies text that is already prepared (no language detection: lang is
+ * "und"). Returns 0 or TRI_ENOMEM. */
 int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r);
 
 /* Returned by clf_classify_fields when nothing is left after preparation. */
 #define CLF_NO_TEXT 1
 
-/* Prepares a record's text fields with the model's stored mode (prep.h), then
- * classifies. Returns 0, CLF_NO_TEXT or TRI_ENOMEM. */
+/* Prepares a record's text fields with the model's stored mode (prep.h),
+ * classifies, and detects the prepared text's language, marking the record
+ * for review (review_lang) when the model's training mix says it was not
+ * trained on it. Returns 0, CLF_NO_TEXT or TRI_ENOMEM. */
 int clf_classify_fields(clf_t *c, const prep_field_t *f, size_t n, clf_result_t *r);
 
 /* The model's text preparation mode (enum prep_mode). */
 int clf_prep_mode(const clf_t *c);
+
+/* The model's training language mix (present = 0 when it stores none). */
+const lang_mix_t *clf_lang_mix(const clf_t *c);
 
 /* The text the last clf_classify_fields call prepared (valid until the next). */
 const char *clf_prepared(const clf_t *c, size_t *len);

@@ -13,6 +13,30 @@ static void usage(FILE *f)
     fprintf(f, "usage: triage inspect MODEL [--top N] [--json]\n");
 }
 
+/* The training language mix (lang.h), largest shares first. */
+static void print_lang_mix(const json_t *meta)
+{
+    lang_mix_t mix;
+    char err[TRI_ERRLEN];
+    const json_t *l = json_object_get(meta, "lang");
+    if (!l) {
+        printf("languages not recorded (trained before language detection): no record is marked for its language\n");
+        return;
+    }
+    if (lang_mix_from_meta(meta, &mix, err, sizeof err)) {
+        printf("languages %s\n", err);
+        return;
+    }
+    printf("languages %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " texts detected reliably:",
+           json_integer_value(json_object_get(l, "reliable")), json_integer_value(json_object_get(l, "records")));
+    for (size_t i = 0; i < mix.n && i < 12; i++)
+        printf(" %s %.2f%%", cli_printable(mix.code[i]), 100 * mix.share[i]);
+    if (mix.n > 12)
+        printf(" (+%zu more)", mix.n - 12);
+    printf("\n          records in a language under %.1f%% of them are marked \"review\": true (review_reason lang)\n",
+           100 * mix.min_share);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     static const struct option opts[] = {{"top", required_argument, 0, 'n'},
@@ -142,6 +166,7 @@ int cmd_inspect(int argc, char **argv)
         printf("data      %" JSON_INTEGER_FORMAT " records, digest %s\n",
                json_integer_value(json_object_get(data, "records")),
                cli_printable(json_string_value(json_object_get(data, "digest"))));
+    print_lang_mix(meta);
     json_t *lc = json_object_get(meta, "labels");
     printf("labels    %u:", L);
     for (uint32_t i = 0; i < L; i++)

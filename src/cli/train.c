@@ -18,7 +18,7 @@
 #define DEF_CHARS CLI_DEF_CHARS
 #define DEF_STEM CLI_DEF_STEM
 
-enum { OPT_C = 256, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV };
+enum { OPT_C = 256, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV, OPT_LANG_MIN_SHARE };
 
 /* --cost A:B into two positive costs. */
 static int parse_cost(const char *s, double cost[2])
@@ -60,6 +60,8 @@ static void usage(FILE *f)
             "         [--review-below P]          mark records whose top score is below P for review\n"
             "         [--review-precision Q]      or choose P on the held-out records so that those not\n"
             "                                     marked are labeled with precision Q (e.g. 0.95)\n"
+            "         [--lang-min-share S]        mark records in a language under share S of the training\n"
+            "                                     texts (reliably detected) for review (default 0.01)\n"
             "         [--cost A:B]                two labels: cost of an error on a record of the first,\n"
             "                                     of the second label (in sorted order); sets the decision\n"
             "         [--sb RATIO]                keep n-grams whose signal/background ratio exceeds\n"
@@ -97,6 +99,7 @@ int cmd_train(int argc, char **argv)
         {"idf", required_argument, 0, OPT_IDF}, {"norm", required_argument, 0, OPT_NORM},
         {"review-below", required_argument, 0, OPT_REVIEW_BELOW},
         {"review-precision", required_argument, 0, OPT_REVIEW_PRECISION},
+        {"lang-min-share", required_argument, 0, OPT_LANG_MIN_SHARE},
         {"cost", required_argument, 0, OPT_COST}, {"cv", required_argument, 0, OPT_CV},
         {"prep", required_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
@@ -104,7 +107,7 @@ int cmd_train(int argc, char **argv)
     size_t nfiles = 0;
     const char *label = NULL, *out = NULL, *stopspec = "none", *stem = DEF_STEM, *name = NULL;
     const char *chars = NULL, *features = NULL, *idf = NULL, *norm = NULL;
-    double review_below = 0, review_precision = 0, cost[2] = {0, 0};
+    double review_below = 0, review_precision = 0, cost[2] = {0, 0}, lang_min_share = LANG_MIN_SHARE_DEFAULT;
     char *text = NULL, *textlist = NULL;
     double holdout = 0.1;
     uint32_t seed = 1, cv = 0;
@@ -198,6 +201,12 @@ int cmd_train(int argc, char **argv)
         case OPT_REVIEW_PRECISION:
             if (cli_parse_double(optarg, &review_precision) || !(review_precision > 0 && review_precision < 1)) {
                 rc = cli_usage_error("train", "--review-precision takes a fraction in (0,1), not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_LANG_MIN_SHARE:
+            if (cli_parse_double(optarg, &lang_min_share) || !(lang_min_share >= 0 && lang_min_share < 1)) {
+                rc = cli_usage_error("train", "--lang-min-share takes a fraction in [0,1), not '%s'", optarg);
                 goto out;
             }
             break;
@@ -335,6 +344,11 @@ int cmd_train(int argc, char **argv)
      * to every build, old and new. */
     if (schema_prep != PREP_PLAIN)
         json_object_set_new(meta, "prep", json_pack("{s:s}", "mode", prep_mode_name(schema_prep)));
+    /* The languages of the prepared training texts: records in others are
+     * marked for review when served (lang.h). */
+    json_t *mix = lang_mix_json(ds.text, ds.len, ds.n, lang_min_share);
+    if (!mix || json_object_set_new(meta, "lang", mix))
+        goto out;
     train_run_opts_t ro = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit, .meta = meta,
                            .review_below = review_below, .review_precision = review_precision,
                            .cost = {cost[0], cost[1]}};

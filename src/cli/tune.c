@@ -180,6 +180,9 @@ int cmd_tune(int argc, char **argv)
                      "cv_macro_f1", best.cv_macro_f1, "budget_s", to.budget_s, "seed", (int)seed);
     if (!meta)
         goto out;
+    json_t *mix = lang_mix_json(ds.text, ds.len, ds.n, LANG_MIN_SHARE_DEFAULT);
+    if (!mix || json_object_set_new(meta, "lang", mix))
+        goto out;
     train_run_opts_t ro = {.fit = best.opts, .holdout = holdout, .seed = seed, .refit = 1, .meta = meta};
     if (train_run(&ro, &set, &res, err, sizeof err)) {
         fprintf(stderr, "triage tune: %s\n", err);

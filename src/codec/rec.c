@@ -100,7 +100,7 @@ static int scalar_text(const jscan_val_t *v, buf_t *out)
 }
 
 static const char *const output_fields[] = {"id", "label", "score", "top", "model", "account", "ts", "known",
-                                            "schema", "lang", "review", NULL};
+                                            "schema", "lang", "review", "review_reason", NULL};
 
 int rec_schema_set_passthrough(rec_schema_t *s, char *list, char *err, size_t errlen)
 {
@@ -282,8 +282,14 @@ void rec_put_labeled(buf_t *o, const rec_schema_t *s, const rec_t *r, const clf_
         buf_putc(o, '}');
     }
     buf_putc(o, ']');
-    if (res->review)
-        buf_append(o, ",\"review\":true", 14);
+    /* The code is CLD2's (letters, digits, '-'): no escaping needed. */
+    buf_printf(o, ",\"lang\":\"%s\"", res->lang[0] ? res->lang : "und");
+    /* A text in a language the model never learned is the stronger reason:
+     * its score means little. */
+    if (res->review_lang)
+        buf_append(o, ",\"review\":true,\"review_reason\":\"lang\"", 37);
+    else if (res->review)
+        buf_append(o, ",\"review\":true,\"review_reason\":\"score\"", 38);
     if (!model_json) {
         buf_putc(o, '}');
         return;

@@ -14,6 +14,7 @@ struct clf {
     buf_t prepared;
     feat_vec_t feats;
     float *scores, *probs;
+    lang_mix_t mix;
 };
 
 int clf_new(model_t *m, clf_t **out, char *err, size_t errlen)
@@ -22,6 +23,8 @@ int clf_new(model_t *m, clf_t **out, char *err, size_t errlen)
     if (!c)
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     int rc = prep_mode_from_meta(model_meta(m), &c->prep_mode, err, errlen);
+    if (!rc)
+        rc = lang_mix_from_meta(model_meta(m), &c->mix, err, errlen);
     if (!rc)
         rc = prep_new(&c->prep, err, errlen);
     if (!rc)
@@ -117,6 +120,8 @@ int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r)
         return TRI_ENOMEM;
     model_score_vec(c->model, &c->feats, c->scores, &r->nknown);
     r->ntokens = (uint32_t)c->toks.n;
+    memcpy(r->lang, "und", 4);
+    r->lang_reliable = r->review_lang = 0;
     r->nfeatures = (uint32_t)c->feats.n;
     clf_result_from_scores(c->model, c->scores, c->probs, r);
     return 0;
@@ -128,8 +133,14 @@ int clf_classify_fields(clf_t *c, const prep_field_t *f, size_t n, clf_result_t 
         return TRI_ENOMEM;
     if (!prep_has_text(c->prepared.p, c->prepared.len))
         return CLF_NO_TEXT;
-    return clf_classify(c, c->prepared.p, c->prepared.len, r);
+    if (clf_classify(c, c->prepared.p, c->prepared.len, r))
+        return TRI_ENOMEM;
+    r->lang_reliable = lang_detect(c->prepared.p, c->prepared.len, r->lang);
+    r->review_lang = lang_is_foreign(&c->mix, r->lang, r->lang_reliable);
+    return 0;
 }
+
+const lang_mix_t *clf_lang_mix(const clf_t *c) { return &c->mix; }
 
 int clf_prep_mode(const clf_t *c) { return c->prep_mode; }
 

@@ -13,6 +13,8 @@ extern "C" int lang_cld2_detect(const char *text, size_t len, char *code, size_t
     int n = len > (1u << 20) ? (1 << 20) : (int)len;
     CLD2::Language l = CLD2::DetectLanguage(text, n, true, &reliable);
     const char *c = l == CLD2::UNKNOWN_LANGUAGE ? "und" : CLD2::LanguageCode(l);
+    if (!c || !*c) // a language CLD2 has no code for
+        c = "und";
     std::strncpy(code, c, codelen - 1);
     code[codelen - 1] = '\0';
     return reliable ? 1 : 0;

@@ -13,6 +13,11 @@ PY3=/usr/bin/python3
 "$TRIAGE" train --data "$SAMPLE" --label category --prep email --out "$TMP/m.tmodel" -q
 python3 - "$SAMPLE" "$TMP/in.txt" <<'PY'
 import json, sys
+LANG_TWEETS = [
+    ("de", "@united Mein Flug wurde gestrichen und niemand am Schalter kann mir sagen warum. Unglaublich!"),
+    ("es", "@AmericanAir Mi vuelo fue cancelado y nadie en el mostrador me explica por qué. ¡Increíble!"),
+    ("ja", "@JetBlue 私のフライトがキャンセルされましたが、カウンターの誰も理由を教えてくれません。"),
+]
 src = [json.loads(l) for l in open(sys.argv[1])][:200]
 with open(sys.argv[2], "w") as o:
     for i, r in enumerate(src):
@@ -27,6 +32,9 @@ with open(sys.argv[2], "w") as o:
     o.write(json.dumps({"id": "empty-html", "text": "<html><body><img src=x><div hidden>x</div></body></html>",
                         "channel": "email"}) + "\n")
     o.write(json.dumps({"id": "weird", "text": "ok \\u00e9", "channel": "e\u006dail", "ticket_id": {"n": [1, None]}}) + "\n")
+    # Tweets in languages the (English) model was not trained on.
+    for lang, text in LANG_TWEETS:
+        o.write(json.dumps({"id": "lang-" + lang, "text": text}) + "\n")
 PY
 NIN=$(wc -l <"$TMP/in.txt")
 
@@ -53,8 +61,11 @@ for path, schema in ((sys.argv[2], out_s), (sys.argv[3], dlq_s)):
 # The schema can fail: a record without "schema", or with a bad score, is refused.
 bad = json.loads(open(sys.argv[2]).readline().split("\t", 1)[1]); bad.pop("schema")
 assert not jsonschema.Draft202012Validator(out_s).is_valid(bad)
-bad["schema"] = 1; bad["score"] = 1.5
+bad["schema"] = 2; bad["score"] = 1.5
 assert not jsonschema.Draft202012Validator(out_s).is_valid(bad)
+bad["score"] = 0.5; assert jsonschema.Draft202012Validator(out_s).is_valid(bad)
+bad.pop("lang"); assert not jsonschema.Draft202012Validator(out_s).is_valid(bad)
+bad["lang"] = "en"; bad["review"] = True; assert not jsonschema.Draft202012Validator(out_s).is_valid(bad)
 print("   %d records valid" % n)
 PY
 check "passthrough fields arrive verbatim, absent ones stay absent" python3 - "$TMP/in.txt" "$TMP/out.txt" <<'PY'
@@ -69,6 +80,32 @@ for line in open(sys.argv[2]):
             assert o[f] == i[f], (f, o[f], i[f]); seen += 1
     assert "text" not in o
 assert seen > 100, seen
+PY
+check "German, Spanish and Japanese tweets carry their lang and are marked for review; English ones are not" python3 - "$TMP/out.txt" <<'PY'
+import json, sys
+recs = {}
+for line in open(sys.argv[1]):
+    o = json.loads(line.split("\t", 1)[1]); recs[o["id"]] = o
+for lang in ("de", "es", "ja"):
+    o = recs["lang-" + lang]
+    assert o["lang"] == lang and o.get("review") is True and o.get("review_reason") == "lang", o
+eng = [o for k, o in recs.items() if not str(k).startswith("lang-")]
+assert sum(o["lang"] == "en" for o in eng) > 0.9 * len(eng), [o["lang"] for o in eng]
+marked = [o for o in eng if o.get("review_reason") == "lang"]
+# A few short tweets may be read (reliably) as another language; not many.
+assert len(marked) <= 2, marked
+print("   %d English-language records, %d marked for their language" % (len(eng), len(marked)))
+PY
+"$TRIAGE" inspect "$TMP/m.tmodel" >"$TMP/inspect.txt"
+check "triage inspect shows the training language mix" grep -Eq '^languages .* en (100|9[0-9])\.[0-9]+%' "$TMP/inspect.txt"
+grep '"lang-\|"r1"' "$TMP/in.txt" >"$TMP/classify-in.txt"
+"$TRIAGE" classify --model "$TMP/m.tmodel" "$TMP/classify-in.txt" >"$TMP/classify.txt"
+check "triage classify writes lang and the review reason too" python3 - "$TMP/classify.txt" <<'PY'
+import json, sys
+recs = {o["id"]: o for o in map(json.loads, open(sys.argv[1]))}
+assert recs["r1"]["lang"] == "en" and "review_reason" not in recs["r1"], recs["r1"]
+for lang in ("de", "es", "ja"):
+    assert recs["lang-" + lang]["lang"] == lang and recs["lang-" + lang]["review_reason"] == "lang"
 PY
 check "the chosen input headers are copied, the others are not" python3 - "$TMP/out.txt" "$TMP/dlq.txt" <<'PY'
 import sys
@@ -89,7 +126,7 @@ c = KafkaConsumer("out", bootstrap_servers=boot, group_id="connector", auto_offs
 seen, hdr = set(), 0
 for m in c:
     r = json.loads(m.value)
-    assert m.key.decode() == str(r["id"]) and r["schema"] == 1
+    assert m.key.decode() == str(r["id"]) and r["schema"] == 2
     hdr += dict(m.headers).get("trace") == b"abc123"
     seen.add(r["id"])
     if len(seen) >= want:

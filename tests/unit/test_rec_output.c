@@ -128,14 +128,29 @@ static void test_passthrough_and_schema(void **state)
     assert_int_equal(rec_decode(&s, line, strlen(line), &r, detail, sizeof detail), REC_OK);
     char *labels[] = {"\"a\"", "\"b\""};
     size_t label_len[] = {3, 3};
-    clf_result_t res = {.label = 0, .score = 0.5f, .ntop = 1, .top = {0}, .top_score = {0.5f}, .nknown = 2};
+    clf_result_t res = {.label = 0, .score = 0.5f, .ntop = 1, .top = {0}, .top_score = {0.5f}, .nknown = 2,
+                        .lang = "de", .lang_reliable = 1};
     buf_t out = BUF_INIT;
     rec_put_labeled(&out, &s, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
     assert_string_equal(buf_cstr(&out), "{\"id\":\"x1\",\"label\":\"a\",\"score\":0.5000,\"top\":[{\"label\":\"a\",\"score\":0.5000}],"
-                                        "\"model\":\"m@1\",\"account\":null,\"ts\":\"1970-01-01T00:00:00Z\",\"known\":2,"
+                                        "\"lang\":\"de\",\"model\":\"m@1\",\"account\":null,\"ts\":\"1970-01-01T00:00:00Z\",\"known\":2,"
                                         "\"channel\":\"email\",\"ticket_id\":12345678901234567890,\"meta\":{\"a\":[1,true,null]},"
-                                        "\"schema\":1}");
-    assert_int_equal(REC_OUTPUT_SCHEMA, 1);
+                                        "\"schema\":2}");
+    assert_int_equal(REC_OUTPUT_SCHEMA, 2);
+    /* Review, and why: a language the model was not trained on outranks a
+     * low score; the classify format (no model) carries both too. */
+    res.review = 1;
+    buf_reset(&out);
+    rec_put_labeled(&out, &s, &r, &res, labels, label_len, NULL, 0, 0);
+    assert_string_equal(buf_cstr(&out), "{\"id\":\"x1\",\"label\":\"a\",\"score\":0.5000,\"top\":[{\"label\":\"a\",\"score\":0.5000}],"
+                                        "\"lang\":\"de\",\"review\":true,\"review_reason\":\"score\"}");
+    res.review_lang = 1;
+    buf_reset(&out);
+    rec_put_labeled(&out, &s, &r, &res, labels, label_len, NULL, 0, 0);
+    assert_string_equal(buf_cstr(&out), "{\"id\":\"x1\",\"label\":\"a\",\"score\":0.5000,\"top\":[{\"label\":\"a\",\"score\":0.5000}],"
+                                        "\"lang\":\"de\",\"review\":true,\"review_reason\":\"lang\"}");
+    char own[] = "review_reason";
+    assert_int_equal(rec_schema_set_passthrough(&s, own, err, sizeof err), -1);
     buf_free(&out);
     rec_free(&r);
 }
