@@ -34,6 +34,7 @@ typedef struct rec_schema {
     size_t npass;
     int prep_mode;                                 /* enum prep_mode: how data sets prepare the
                                                       text fields (PREP_PLAIN: joined) */
+    size_t excerpt_bytes;                          /* output.excerpt.bytes: 0 writes no excerpt */
 } rec_schema_t;
 
 enum rec_status {
@@ -66,6 +67,10 @@ typedef struct rec {
     int bad_ts;           /* ts field present but unparseable (record still usable) */
     int64_t ts_ms;
     jscan_val_t pass[REC_MAX_PASSTHROUGH]; /* the passthrough fields' JSON values (into the input) */
+    /* The prepared text, set by the caller after classifying (NULL: none):
+     * its start goes into the labeled record's "excerpt". */
+    const char *prepared;
+    size_t prepared_len;
 } rec_t;
 
 /* Sets schema defaults: id, text, account, ts; no label; no size limit. */
@@ -105,6 +110,8 @@ void rec_put_key(const rec_t *r, buf_t *out);
  *    one the model was not trained on, or else the score is below the
  *    model's review threshold),
  *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N,
+ *    "excerpt":"..." (the start of r->prepared, at most s->excerpt_bytes
+ *    as encoded, cut between characters; absent when 0 or no text),
  *    PASSTHROUGH...,"schema":2}
  * where each passthrough field present in the input is copied as it was (a
  * string with escapes re-encoded, so the output is always valid JSON).
@@ -139,10 +146,14 @@ void rec_put_dead(buf_t *out, int status, const char *detail, const char *topic,
  *     without NUL;
  *   - "ts" an RFC 3339 string or integer epoch milliseconds (absent: -1, the
  *     caller picks a time); "known" an integer in [0, 2^31); "score" a number
- *     in [0, 1].
+ *     in [0, 1];
+ *   - "excerpt" a string or absent (one longer than REC_LABELED_EXCERPT_MAX
+ *     decoded is cut between characters); "id" a string or integer of at most
+ *     REC_MAX_ID_BYTES, else left out (the id only names examples).
  * Strings point into the record's own buffer (valid until the next decode
  * or rec_labeled_free). */
 #define REC_LABELED_FIELD_MAX 256
+#define REC_LABELED_EXCERPT_MAX 4096
 
 enum rec_labeled_status {
     RECL_OK = 0,
@@ -162,10 +173,13 @@ typedef struct rec_labeled {
     const char *model;         /* NULL when absent or null */
     int known;                 /* n-grams known to the model; -1 when absent */
     double score;              /* -1 when absent */
+    const char *id;            /* NULL when absent or unusable */
+    const char *excerpt;       /* NULL when absent */
+    size_t excerpt_len;
     buf_t buf;
 } rec_labeled_t;
 
-#define REC_LABELED_INIT {0, -1, NULL, NULL, NULL, -1, -1, BUF_INIT}
+#define REC_LABELED_INIT {0, -1, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, BUF_INIT}
 
 /* Decodes data[0..len) with the label read from label_field ("label" for the
  * daemon's records). Returns RECL_OK or the enum rec_labeled_status saying

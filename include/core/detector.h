@@ -112,6 +112,8 @@ typedef struct detector_member {
     double observed, total, share, baseline_share, ratio, p_value;
 } detector_member_t;
 
+struct explain_result;
+
 typedef struct detector_event {
     int type;               /* enum alarm_type */
     int kind;               /* enum alarm_kind */
@@ -125,6 +127,10 @@ typedef struct detector_event {
     const char *incident;   /* rate: the incident's id; NULL otherwise */
     const detector_member_t *members; /* rate: every alarming (account, scale) of the label */
     size_t nmembers;
+    /* rate alarm and update: the n-grams over-represented in the label's
+     * records at the strongest member's scale, and examples (core/explain.h);
+     * NULL when there is nothing to say (no texts, clears, other kinds) */
+    const struct explain_result *explain;
 } detector_event_t;
 
 typedef void (*detector_emit_fn)(void *ctx, const detector_event_t *ev);
@@ -155,6 +161,17 @@ enum detector_added { DETECTOR_COUNTED = 0, DETECTOR_LATE, DETECTOR_BAD_TS };
  * < 0 when unknown; score < 0 when unknown). Returns enum detector_added. */
 int detector_add(detector_t *a, int64_t ts_ms, const char *label, const char *account, const char *model, int known,
                double score);
+/* The same with the record's id and text (the labeled record's excerpt),
+ * from which alarms are explained; id and text may be NULL. */
+typedef struct detector_rec {
+    int64_t ts_ms;
+    const char *label, *account, *model;
+    int known;
+    double score;
+    const char *id, *text;
+    size_t text_len;
+} detector_rec_t;
+int detector_add_rec(detector_t *a, const detector_rec_t *r);
 /* One dead-lettered record. Returns enum detector_added. */
 int detector_add_dead(detector_t *a, int64_t ts_ms);
 /* Closes every open window (end of a replay). */
@@ -177,7 +194,10 @@ detector_stats_t detector_stats(const detector_t *a);
  *    and for rates "total","share","baseline_share","ratio",
  *    "incident":{"id":...,"members":[{"account","scale","window_start",
  *    "window_end","observed","total","share","baseline_share","ratio",
- *    "p_value"}...]}} */
+ *    "p_value"}...]},
+ *    and when explained "explanation":{"scale":"6h","records":N,
+ *    "ngrams":[{"ngram","records","share","baseline_share","ratio"}...],
+ *    "examples":[{"id","ts","text"}...]}} */
 json_t *detector_event_json(const detector_event_t *ev);
 
 /* A scale as people write it: "1h", "6h", "24h", "30m". */

@@ -3,6 +3,7 @@
  * detector (core/detector.h), in event-time order. */
 #include "codec/rec.h"
 #include "core/detector.h"
+#include "core/explain.h"
 #include "cli.h"
 #include "core/tri_err.h"
 #include "core/tstamp.h"
@@ -19,13 +20,15 @@ static void usage(FILE *f)
                "Replays labeled JSONL (the daemon's output records, or records with their true label via\n"
                "--label) in event-time order (`ts`) through the daemon's alarm detector and prints the\n"
                "alarms and clears it would have raised. Records with an \"error\" field count as dead letters.\n"
+               "Rate alarms are explained from the records' \"excerpt\" (the daemon's output.excerpt.bytes).\n"
                "DURATION: 30m, 1h (default), 1d. LIST: the scales at which shares are tested, whole\n"
                "windows (default 1h,6h,24h). Q: Benjamini-Hochberg level of each evaluation (0.001).\n");
 }
 
 typedef struct item {
     int64_t ts;
-    char *label, *account, *model;
+    char *label, *account, *model, *id, *text; /* id, text: the record's excerpt, to explain alarms */
+    size_t text_len;
     int known, dead;
     double score;
 } item_t;
@@ -44,6 +47,8 @@ static void rctx_free(rctx_t *c)
         free(c->v[i].label);
         free(c->v[i].account);
         free(c->v[i].model);
+        free(c->v[i].id);
+        free(c->v[i].text);
     }
     free(c->v);
     rec_labeled_free(&c->rec);
@@ -89,6 +94,14 @@ static int read_item(const char *line, size_t len, size_t lineno, void *vctx)
     it->label = sdup(c->rec.label, &oom);
     it->account = sdup(c->rec.account, &oom);
     it->model = sdup(c->rec.model, &oom);
+    it->id = sdup(c->rec.id, &oom);
+    if (c->rec.excerpt) {
+        if (!(it->text = malloc(c->rec.excerpt_len + 1)))
+            oom = 1;
+        else
+            memcpy(it->text, c->rec.excerpt, c->rec.excerpt_len + 1);
+        it->text_len = c->rec.excerpt_len;
+    }
     c->n++;
     return oom ? TRI_ENOMEM : 0;
 }
@@ -138,6 +151,16 @@ static void print_event(void *ctx, const detector_event_t *ev)
         }
     }
     printf("\n");
+    if (ev->explain && ev->type != DETECTOR_CLEAR) {
+        const explain_result_t *x = ev->explain;
+        for (size_t i = 0; i < x->nngrams; i++)
+            printf("%s\"%s\" %.0f%% vs %.1f%%", i ? ", " : "       over-represented: ", x->ngrams[i].text,
+                   100 * x->ngrams[i].share, 100 * x->ngrams[i].baseline_share);
+        if (x->nngrams)
+            printf("\n");
+        for (size_t i = 0; i < x->nexamples; i++)
+            printf("       e.g. %s: %.120s\n", x->examples[i].id, x->examples[i].text);
+    }
 }
 
 static int parse_duration(const char *s, int64_t *ms)
@@ -235,7 +258,8 @@ int cmd_alarms(int argc, char **argv)
         if (it->dead)
             detector_add_dead(a, it->ts);
         else
-            detector_add(a, it->ts, it->label, it->account, it->model, it->known, it->score);
+            detector_add_rec(a, &(detector_rec_t){it->ts, it->label, it->account, it->model, it->known, it->score,
+                                                  it->id, it->text, it->text_len});
     }
     detector_flush(a);
     detector_stats_t st = detector_stats(a);

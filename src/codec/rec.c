@@ -100,7 +100,8 @@ static int scalar_text(const jscan_val_t *v, buf_t *out)
 }
 
 static const char *const output_fields[] = {"id", "label", "score", "top", "model", "account", "ts", "known",
-                                            "schema", "lang", "review", "review_reason", NULL};
+                                            "schema", "lang", "review", "review_reason", "excerpt",
+                                            NULL};
 
 int rec_schema_set_passthrough(rec_schema_t *s, char *list, char *err, size_t errlen)
 {
@@ -144,6 +145,8 @@ int rec_decode(const rec_schema_t *s, const char *data, size_t len, rec_t *r, ch
     size_t nkeys = kpass + s->npass;
 
     r->has_label = r->has_account = r->has_ts = r->bad_ts = 0;
+    r->prepared = NULL;
+    r->prepared_len = 0;
     buf_reset(&r->text);
     if (s->max_bytes && len > s->max_bytes) {
         snprintf(detail, dlen, "record is %zu bytes, limit is %zu", len, s->max_bytes);
@@ -304,6 +307,11 @@ void rec_put_labeled(buf_t *o, const rec_schema_t *s, const rec_t *r, const clf_
     char ts[40];
     tstamp_format(ts_ms, ts, sizeof ts);
     buf_printf(o, ",\"ts\":\"%s\",\"known\":%u", ts, res->nknown);
+    if (s->excerpt_bytes && r->prepared && r->prepared_len) {
+        /* The prepared text is valid UTF-8 (the input was); cut as encoded. */
+        buf_append(o, ",\"excerpt\":", 11);
+        jscan_put_str(o, r->prepared, jscan_str_fit(r->prepared, r->prepared_len, s->excerpt_bytes));
+    }
     for (size_t k = 0; k < s->npass; k++) {
         const jscan_val_t *v = &r->pass[k];
         if (v->type == JSCAN_MISSING)
@@ -401,17 +409,60 @@ static int take_ts(const jscan_val_t *v, buf_t *b, int64_t *ts)
 }
 
 /* The members rec_decode_labeled reads, in this order. */
-enum { L_LABEL, L_ACCOUNT, L_TS, L_MODEL, L_KNOWN, L_SCORE, L_ERROR, L_N };
+enum { L_LABEL, L_ACCOUNT, L_TS, L_MODEL, L_KNOWN, L_SCORE, L_ERROR, L_ID, L_EXCERPT, L_N };
+
+/* The id as text, when it is a usable one (it only names examples). */
+static size_t take_id(const jscan_val_t *v, buf_t *b)
+{
+    size_t off = b->len;
+    if (v->type == JSCAN_STR && v->raw_len <= REC_MAX_ID_BYTES)
+        jscan_str_decode(v, b);
+    else if (jscan_num_is_int(v) && v->raw_len <= 24)
+        buf_append(b, v->raw, v->raw_len);
+    if (b->len == off || memchr(b->p + off, '\0', b->len - off)) {
+        b->len = off;
+        return SIZE_MAX;
+    }
+    buf_putc(b, '\0');
+    return off;
+}
+
+/* The excerpt, cut between characters at REC_LABELED_EXCERPT_MAX bytes. */
+static int take_excerpt(const jscan_val_t *v, buf_t *b, size_t *off, size_t *len)
+{
+    *off = SIZE_MAX;
+    *len = 0;
+    if (v->type == JSCAN_MISSING || v->type == JSCAN_NULL)
+        return RECL_OK;
+    if (v->type != JSCAN_STR)
+        return RECL_BAD_FIELD;
+    *off = b->len;
+    jscan_str_decode(v, b);
+    size_t n = b->len - *off;
+    if (n > REC_LABELED_EXCERPT_MAX) {
+        n = REC_LABELED_EXCERPT_MAX;
+        while (n && ((unsigned char)b->p[*off + n] & 0xC0) == 0x80)
+            n--;
+    }
+    b->len = *off + n;
+    *len = n;
+    buf_putc(b, '\0');
+    return b->oom ? RECL_BAD_FIELD : RECL_OK;
+}
 
 static int take_labeled(const jscan_val_t *v, rec_labeled_t *r)
 {
-    size_t lo, ao, mo;
+    size_t lo, ao, mo, eo, el;
     int rc;
     if (v[L_LABEL].type != JSCAN_STR)
         return RECL_NO_LABEL;
     if ((rc = take_str(&v[L_LABEL], &r->buf, &lo)) || (rc = take_opt_str(&v[L_ACCOUNT], &r->buf, &ao)) ||
-        (rc = take_opt_str(&v[L_MODEL], &r->buf, &mo)) || (rc = take_ts(&v[L_TS], &r->buf, &r->ts_ms)))
+        (rc = take_opt_str(&v[L_MODEL], &r->buf, &mo)) || (rc = take_ts(&v[L_TS], &r->buf, &r->ts_ms)) ||
+        (rc = take_excerpt(&v[L_EXCERPT], &r->buf, &eo, &el)))
         return rc;
+    size_t io = take_id(&v[L_ID], &r->buf);
+    if (r->buf.oom)
+        return RECL_BAD_FIELD;
     if (!r->buf.p[lo])
         return RECL_BAD_FIELD;
     if (v[L_KNOWN].type != JSCAN_MISSING) {
@@ -431,17 +482,21 @@ static int take_labeled(const jscan_val_t *v, rec_labeled_t *r)
     r->label = r->buf.p + lo;
     r->account = ao == SIZE_MAX ? NULL : r->buf.p + ao;
     r->model = mo == SIZE_MAX ? NULL : r->buf.p + mo;
+    r->id = io == SIZE_MAX ? NULL : r->buf.p + io;
+    r->excerpt = eo == SIZE_MAX ? NULL : r->buf.p + eo;
+    r->excerpt_len = el;
     return RECL_OK;
 }
 
 int rec_decode_labeled(const char *data, size_t len, const char *label_field, rec_labeled_t *r)
 {
-    const char *const keys[L_N] = {label_field, "account", "ts", "model", "known", "score", "error"};
+    const char *const keys[L_N] = {label_field, "account", "ts", "model", "known", "score", "error", "id", "excerpt"};
     jscan_val_t v[L_N];
     buf_reset(&r->buf);
     r->dead = 0;
     r->ts_ms = -1;
-    r->label = r->account = r->model = NULL;
+    r->label = r->account = r->model = r->id = r->excerpt = NULL;
+    r->excerpt_len = 0;
     r->known = -1;
     r->score = -1;
     int rc = jscan_scan_object(data, len, keys, L_N, v, NULL);

@@ -424,7 +424,11 @@ static void close_window(detector_t *a, window_t *w)
     series_t *tot = a->s[a->total];
     if (tot->n || w->n)
         evaluate_volume(a, tot, (double)w->n, start, f);
+    /* The explanation tables take the window before its alarms are decided;
+     * the baselines learn it after, unless its label is alarming. */
+    explain_roll(a->ex);
     detector_rates(a, start);
+    explain_learn(a->ex, detector_incident_open, a);
     /* A volume drop is an incident, not the day's rhythm: do not learn it
      * (a surge is learned: if it comes back every morning, it is the rhythm). */
     if (!(tot->alarming && tot->vkind == DETECTOR_VOLUME_DROP))
@@ -535,9 +539,20 @@ static void count_in(detector_t *a, window_t *w, const char *label, const char *
 int detector_add(detector_t *a, int64_t ts, const char *label, const char *account, const char *model, int known,
                  double score)
 {
+    detector_rec_t r = {ts, label, account, model, known, score, NULL, NULL, 0};
+    return detector_add_rec(a, &r);
+}
+
+int detector_add_rec(detector_t *a, const detector_rec_t *r)
+{
+    int64_t ts = r->ts_ms;
+    const char *label = r->label, *account = r->account, *model = r->model;
+    int known = r->known;
+    double score = r->score;
     int res = DETECTOR_COUNTED;
     window_t *w = window_for(a, ts, &res);
     if (w) {
+        explain_add(a->ex, label, ts, r->id, r->text, r->text ? r->text_len : 0);
         a->st.records++;
         w->n++;
         int64_t t = w->start / a->o.window_ms;
@@ -607,7 +622,11 @@ detector_t *detector_new(const detector_opts_t *o, detector_emit_fn emit_fn, voi
     for (int q = 0; q < NQ; q++)
         a->q[q].last = NAN; /* not measured yet */
     a->total = detector_series_get(a, TOTAL_LABEL, NULL, S_TOTAL);
-    if (a->total == SIZE_MAX) {
+    int64_t k[DETECTOR_MAX_SCALES];
+    for (size_t j = 0; j < a->o.nscales; j++)
+        k[j] = a->o.scales_ms[j] / a->o.window_ms;
+    a->ex = explain_new(k, a->o.nscales, a->o.window_ms, a->o.alpha_share);
+    if (a->total == SIZE_MAX || !a->ex) {
         detector_free(a);
         return NULL;
     }
@@ -632,7 +651,9 @@ void detector_free(detector_t *a)
     for (size_t i = 0; i < a->ninc; i++) {
         free(a->inc[i].label);
         free(a->inc[i].id);
+        free(a->inc[i].why);
     }
+    explain_free(a->ex);
     free(a->inc);
     free(a->s);
     free(a->map);

@@ -8,6 +8,7 @@
 #ifndef DETECTOR_INT_H
 #define DETECTOR_INT_H
 #include "core/detector.h"
+#include "core/explain.h"
 
 #define NPOINTS 48
 #define MAX_OPEN 64         /* open windows at once (lateness / window + 2 is enough) */
@@ -71,6 +72,7 @@ typedef struct incident {
     char *id;
     int64_t opened;         /* window end when it opened */
     size_t members;         /* at the last update */
+    explain_result_t *why;  /* the explanation at the last alarm or update, or NULL */
 } incident_t;
 
 struct alarm {
@@ -96,6 +98,7 @@ struct alarm {
     uint32_t prof_n[96];
     incident_t *inc;
     size_t ninc, capinc;
+    explain_t *ex;          /* n-grams and examples per label */
     detector_stats_t st;
 };
 
@@ -115,6 +118,8 @@ void detector_rates(detector_t *a, int64_t start);
 /* Calls fn with an "alarm" event for every open incident, as it stands. */
 void detector_incident_events(const detector_t *a, detector_emit_fn fn, void *ctx);
 int detector_incident_restore(detector_t *a, const char *label, const char *id, int64_t opened);
+/* Whether the label has an open incident (its explanation baseline then waits). */
+int detector_incident_open(void *a, const char *label);
 
 /* detector_math.c */
 double detector_binom_upper(double x, double n, double p);

@@ -127,6 +127,7 @@ static incident_t *incident_add(detector_t *a, const char *label, const char *id
     in->id = strdup(id);
     in->opened = opened;
     in->members = 0;
+    in->why = NULL;
     if (!in->label || !in->id) {
         free(in->label);
         free(in->id);
@@ -135,6 +136,8 @@ static incident_t *incident_add(detector_t *a, const char *label, const char *id
     a->ninc++;
     return in;
 }
+
+int detector_incident_open(void *a, const char *label) { return incident_find(a, label) != NULL; }
 
 int detector_incident_restore(detector_t *a, const char *label, const char *id, int64_t opened)
 {
@@ -168,7 +171,22 @@ static void incident_event(const incident_t *in, int type, const detector_member
                            .ratio = top->ratio,
                            .incident = in->id,
                            .members = mem,
-                           .nmembers = nm};
+                           .nmembers = nm,
+                           .explain = in->why};
+}
+
+/* The incident's explanation at its strongest member's scale and window. */
+static void incident_explain(const detector_t *a, incident_t *in, const detector_member_t *top)
+{
+    size_t j = 0;
+    while (j + 1 < a->o.nscales && a->o.scales_ms[j] != top->scale_ms)
+        j++;
+    if (!in->why && !(in->why = malloc(sizeof *in->why)))
+        return;
+    if (explain_get(a->ex, in->label, j, top->window_start, in->why)) {
+        free(in->why);
+        in->why = NULL;
+    }
 }
 
 static void incident_emit(detector_t *a, int type, const incident_t *in, const detector_member_t *mem, size_t nm,
@@ -236,17 +254,22 @@ static void incident_update(detector_t *a, const char *label, int raised, const 
         char id[300], t[40];
         tstamp_format(end, t, sizeof t);
         snprintf(id, sizeof id, "%.200s@%s", label, t);
-        if ((in = incident_add(a, label, id, end)))
+        if ((in = incident_add(a, label, id, end))) {
+            incident_explain(a, in, &mem[top]);
             incident_emit(a, DETECTOR_RAISE, in, mem, nm, &mem[top]);
+        }
     } else if (in && !nm) {
         detector_member_t m;
         member_of(a, last, lastj, end, &m);
+        free(in->why);
+        in->why = NULL;
         incident_emit(a, DETECTOR_CLEAR, in, NULL, 0, &m);
         free(in->label);
         free(in->id);
         *in = a->inc[--a->ninc];
         in = NULL;
     } else if (in && raised) {
+        incident_explain(a, in, &mem[top]);
         incident_emit(a, DETECTOR_UPDATE, in, mem, nm, &mem[top]);
     }
     if (in)

@@ -316,6 +316,23 @@ void detector_scale_name(int64_t ms, char *out, size_t n)
         snprintf(out, n, "%llds", (long long)(ms / 1000));
 }
 
+static json_t *explanation_json(const explain_result_t *x, int64_t scale_ms)
+{
+    char sc[32];
+    detector_scale_name(scale_ms, sc, sizeof sc);
+    json_t *g = json_array(), *e = json_array();
+    for (size_t i = 0; i < x->nngrams; i++) {
+        const explain_ngram_t *n = &x->ngrams[i];
+        json_array_append_new(g, json_pack("{s:s,s:o,s:o,s:o,s:o}", "ngram", n->text, "records", num(round(n->records)),
+                                           "share", num(n->share), "baseline_share", num(n->baseline_share), "ratio",
+                                           num(n->ratio)));
+    }
+    for (size_t i = 0; i < x->nexamples; i++)
+        json_array_append_new(e, json_pack("{s:s,s:o,s:s}", "id", x->examples[i].id, "ts", ts_json(x->examples[i].ts_ms),
+                                           "text", x->examples[i].text));
+    return json_pack("{s:s,s:o,s:o,s:o}", "scale", sc, "records", num(round(x->records)), "ngrams", g, "examples", e);
+}
+
 json_t *detector_event_json(const detector_event_t *ev)
 {
     json_t *o = json_object();
@@ -353,6 +370,8 @@ json_t *detector_event_json(const detector_event_t *ev)
                                              num(m->p_value)));
     }
     json_object_set_new(o, "incident", json_pack("{s:s,s:o}", "id", ev->incident, "members", mem));
+    if (ev->explain)
+        json_object_set_new(o, "explanation", explanation_json(ev->explain, ev->scale_ms));
     return o;
 }
 

@@ -285,6 +285,7 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
             r->key_len = a->len - r->key_off;
             r->out_off = a->len;
             const registry_json_t *j = registry_model_json(rm);
+            b->rec.prepared = clf_prepared(b->clfs[r->mi], &b->rec.prepared_len);
             rec_put_labeled(a, o->schema, &b->rec, &res, j->label, j->label_len, j->tag, j->tag_len, ts);
             r->out_len = a->len - r->out_off;
             /* The producer would refuse it for good (and a retried refusal

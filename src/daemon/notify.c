@@ -1,4 +1,5 @@
 #include "daemon/notify.h"
+#include "core/explain.h"
 #include "core/tri_err.h"
 #include "core/tstamp.h"
 #include "io/log.h"
@@ -187,6 +188,40 @@ static json_t *ts_json(int64_t ms)
     return json_string(t);
 }
 
+/* The words behind a rate alarm, appended to desc at o: the over-represented
+ * n-grams and the examples, each example cut to 160 bytes (between
+ * characters), all within dlen. */
+static void explain_words(const explain_result_t *x, char *desc, size_t dlen, size_t o)
+{
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->nngrams && o < dlen; i++)
+        o += (size_t)snprintf(desc + o, dlen - o, "%s\"%s\" (%.0f%% vs %.1f%%)", i ? ", " : " Over-represented: ",
+                              x->ngrams[i].text, 100 * x->ngrams[i].share, 100 * x->ngrams[i].baseline_share);
+    for (size_t i = 0; i < x->nexamples && o < dlen; i++) {
+        const char *t = x->examples[i].text;
+        size_t n = strlen(t);
+        if (n > 160) {
+            n = 160;
+            while (n && ((unsigned char)t[n] & 0xC0) == 0x80)
+                n--;
+        }
+        o += (size_t)snprintf(desc + o, dlen - o, "%s%s: %.*s", i ? " | " : ". Examples: ", x->examples[i].id, (int)n, t);
+    }
+    /* snprintf may have cut the last one inside a character: back to a boundary. */
+    if (o >= dlen) {
+        size_t end = dlen - 1, lead = end;
+        while (lead && ((unsigned char)desc[lead - 1] & 0xC0) == 0x80)
+            lead--;
+        if (lead) {
+            unsigned char c = (unsigned char)desc[lead - 1];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            if (lead - 1 + need > end)
+                desc[lead - 1] = '\0';
+        }
+    }
+}
+
 /* The explanation, in words: summary and description. */
 static void explain(const detector_event_t *ev, char *sum, size_t slen, char *desc, size_t dlen)
 {
@@ -204,6 +239,7 @@ static void explain(const detector_event_t *ev, char *sum, size_t slen, char *de
             o += (size_t)snprintf(desc + o, dlen - o, " %s@%s %.1f%% vs %.1f%%;", m->account ? m->account : "all", sc,
                                   100 * m->share, 100 * m->baseline_share);
         }
+        explain_words(ev->explain, desc, dlen, o);
         return;
     }
     snprintf(sum, slen, "%s %s: observed %.4g, expected %.4g", detector_kind_name(ev->kind),
@@ -237,7 +273,7 @@ static json_t *new_alert(const notify_t *n, const detector_event_t *ev)
 
 static void annotate(const notify_t *n, json_t *alert, const detector_event_t *ev)
 {
-    char sum[512], desc[2048];
+    char sum[512], desc[4096];
     explain(ev, sum, sizeof sum, desc, sizeof desc);
     json_t *an = json_pack("{s:s,s:s}", "summary", sum, "description", desc);
     if (*n->status_url)

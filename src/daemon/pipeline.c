@@ -381,6 +381,7 @@ static int read_schema(pipeline_t *pl, const cfg_t *cfg, char *err, size_t errle
     if (rec_schema_set_passthrough(&pl->schema, pl->passlist, terr, sizeof terr))
         return tri_errf(err, errlen, TRI_EINVAL, "%s: output.passthrough.fields: %s",
                         cfg_origin(cfg, "output.passthrough.fields"), terr);
+    pl->schema.excerpt_bytes = (size_t)cfg_int(cfg, "output.excerpt.bytes");
     if (strcmp(pl->hdrlist, "*"))
         for (char *p = pl->hdrlist, *c; *p; p = c + 1) {
             if ((c = strchr(p, ',')))

@@ -65,6 +65,10 @@ static const def_t defs[] = {
     {"output.passthrough.fields", T_STR, "channel,ticket_id", 0, 0, NULL,
      "Input fields copied verbatim into each labeled record when present (comma-separated; \"\" for\n"
      "none), for connectors that route on them. Names of the output's own fields are refused."},
+    {"output.excerpt.bytes", T_BYTES, "256", 0, 4096, NULL,
+     "Bytes (as JSON-encoded) of the prepared text copied into each labeled record as \"excerpt\", so the\n"
+     "alarms role can explain an alarm with the words behind it and example records; 0 for none (the\n"
+     "labeled topic then carries no text, and alarms are explained by figures only)."},
     {"output.headers", T_STR, "*", 0, 0, NULL,
      "Kafka headers of the input copied to its output and dead-letter records: * for all, \"\" for\n"
      "none, or a comma-separated list of header names."},

@@ -97,10 +97,18 @@ check "labels: kind, account, scale, severity" \
 check "annotations: summary, description, status page" \
     cf_has '.annotations | (.summary | test("baseline")) and (.description | test("Seen by")) and .status_page == "http://127.0.0.1:9464/"' 
 check "the webhook got the event JSON" eventually 30 bash -c "jq -e 'select(.type == \"alarm\" and .kind == \"rate_spike\" and .incident.id != null)' '$TMP/events.jsonl' >/dev/null"
+# The explanation: the cause planted in the spike's excerpts comes out on top,
+# with example records, in the event JSON and in Alertmanager's description.
+check "the event explains: the planted cause is the top n-gram, with 5 examples" \
+    jq -e -s '[.[] | select(.type == "alarm" and .kind == "rate_spike") | .explanation
+               | (.ngrams[0].ngram | test("ice|storm|grounded|everything|rebooking|endless")) and (.examples | length) == 5] | any' "$TMP/events.jsonl"
+jq -c 'select(.type == "alarm" and .kind == "rate_spike") | .explanation | {ngrams: [.ngrams[].ngram], example: .examples[0]}' "$TMP/events.jsonl" | sed 's/^/   /'
+check "and Alertmanager's description names it" cf_has '.annotations.description | test("Over-represented: \"[^\"]*(ice|storm|grounded|everything|rebooking|endless)")' 
 if command -v chromium >/dev/null; then
     mkdir -p "$ROOT/out"
     "$ROOT/tests/integration/chromium-check" "http://127.0.0.1:$(admin_port all)/" "$ROOT/out/status-page-incident.png" "$TMP/inc.dom"
     check "the status page shows the incident" grep -q 'data-label="Cancelled Flight"' "$TMP/inc.dom"
+    check "with its over-represented n-grams and examples" grep -q 'class="ngram"' "$TMP/inc.dom"
     check "with its explanation (share vs baseline, members)" \
         python3 -c 'import re,sys; d=open(sys.argv[1]).read(); sys.exit(not re.search(r"class=\"explain\".*share.*vs baseline.*all accounts @ 1h", d, re.S))' "$TMP/inc.dom"
     check "screenshot kept (out/status-page-incident.png)" test -s "$ROOT/out/status-page-incident.png"

@@ -126,7 +126,7 @@ c = KafkaConsumer("out", bootstrap_servers=boot, group_id="connector", auto_offs
 seen, hdr = set(), 0
 for m in c:
     r = json.loads(m.value)
-    assert m.key.decode() == str(r["id"]) and r["schema"] == 2
+    assert m.key.decode() == str(r["id"]) and r["schema"] == 2 and 0 < len(r["excerpt"].encode()) <= 256
     hdr += dict(m.headers).get("trace") == b"abc123"
     seen.add(r["id"])
     if len(seen) >= want:

@@ -137,6 +137,19 @@ static void test_passthrough_and_schema(void **state)
                                         "\"channel\":\"email\",\"ticket_id\":12345678901234567890,\"meta\":{\"a\":[1,true,null]},"
                                         "\"schema\":2}");
     assert_int_equal(REC_OUTPUT_SCHEMA, 2);
+    /* The excerpt: the prepared text's start, cut as encoded between
+     * characters (the quote's escape counts 2; the 2-byte é would make 11). */
+    s.excerpt_bytes = 10;
+    r.prepared = "say \"caf\xc3\xa9 au lait\"";
+    r.prepared_len = strlen(r.prepared);
+    buf_reset(&out);
+    rec_put_labeled(&out, &s, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
+    assert_non_null(strstr(buf_cstr(&out), ",\"known\":2,\"excerpt\":\"say \\\"caf\",\"channel\""));
+    /* no prepared text, or excerpts off: no field */
+    s.excerpt_bytes = 0;
+    buf_reset(&out);
+    rec_put_labeled(&out, &s, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
+    assert_null(strstr(buf_cstr(&out), "excerpt"));
     /* Review, and why: a language the model was not trained on outranks a
      * low score; the classify format (no model) carries both too. */
     res.review = 1;
