@@ -52,6 +52,25 @@ typedef struct words {
 
 static int word_byte(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80; }
 
+/* Bytes of the UTF-8 character at p that is punctuation or a symbol rather
+ * than a letter (general punctuation, arrows and symbols U+2000-U+2BFF,
+ * CJK punctuation U+3000-U+303F, variation selectors, emoji from U+1F000):
+ * a separator, like ASCII punctuation; 0 for anything else. */
+static size_t symbol_len(const unsigned char *p, size_t n)
+{
+    if (p[0] == 0xE2 && n >= 3 && p[1] >= 0x80 && p[1] <= 0xAF)
+        return 3;
+    if (p[0] == 0xE3 && n >= 3 && p[1] == 0x80)
+        return 3;
+    if (p[0] == 0xEF && n >= 3 && p[1] == 0xB8 && p[2] >= 0x80 && p[2] <= 0x8F)
+        return 3;
+    if (p[0] == 0xF0 && n >= 4 && p[1] == 0x9F)
+        return 4;
+    if (p[0] == 0xC2 && n >= 2 && p[1] < 0xC0) /* U+0080-U+00BF: no-break space, «, ©... */
+        return 2;
+    return 0;
+}
+
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c; }
 
 /* Splits text into words: letters, digits and any non-ASCII byte (so UTF-8
@@ -73,14 +92,17 @@ static void tokenise(const char *text, size_t len, words_t *w)
                 i++;
             continue;
         }
-        if (!word_byte(c)) {
-            i++;
+        size_t sym = c >= 0x80 ? symbol_len(p + i, len - i) : 0;
+        if (!word_byte(c) || sym) {
+            i += sym ? sym : 1;
             continue;
         }
         size_t start = o;
         /* A word is cut at 255 bytes, between characters. */
         while (i < len && (o - start < 255 || (p[i] & 0xC0) == 0x80)) {
             c = lower(p[i]);
+            if (c >= 0x80 && (p[i] & 0xC0) != 0x80 && symbol_len(p + i, len - i))
+                break;
             if (word_byte(c))
                 w->s[o++] = (char)c;
             else if (c == '\'' && i + 1 < len && word_byte(lower(p[i + 1])) && o > start)
@@ -121,11 +143,11 @@ static const char *ngram_at(const words_t *w, size_t i, size_t n, size_t *len)
     return w->s + w->off[i];
 }
 
-/* A phrase worth naming: it neither starts nor ends with a stop word. */
-static int phrase(const words_t *w, size_t i, size_t n)
-{
-    return !stop_word(w->s + w->off[i], w->len[i]) && !stop_word(w->s + w->off[i + n - 1], w->len[i + n - 1]);
-}
+/* A word that cannot start or end a phrase: a stop word, or one character. */
+static int weak(const words_t *w, size_t i) { return w->len[i] < 2 || stop_word(w->s + w->off[i], w->len[i]); }
+
+/* A phrase worth naming: it neither starts nor ends with a weak word. */
+static int phrase(const words_t *w, size_t i, size_t n) { return !weak(w, i) && !weak(w, i + n - 1); }
 
 static uint64_t hash_of(const char *s, size_t n) { return XXH3_64bits(s, n); }
 

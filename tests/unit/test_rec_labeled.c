@@ -135,6 +135,42 @@ static void test_hostile_fields(void **state)
     rec_labeled_free(&r);
 }
 
+/* The excerpt and id that explain alarms: read when usable, a long excerpt
+ * cut between characters, an unusable id left out (the record still counts),
+ * a non-string excerpt refused like any field of the wrong type. */
+static void test_excerpt_and_id(void **state)
+{
+    (void)state;
+    rec_labeled_t r = REC_LABELED_INIT;
+    const char *a = "{\"id\":\"t\\u00e91\",\"label\":\"Late\",\"ts\":\"2015-02-16T23:36:00Z\",\"excerpt\":\"on hold \\\"again\\\"\"}";
+    assert_int_equal(rec_decode_labeled(a, strlen(a), "label", &r), RECL_OK);
+    assert_string_equal(r.id, "t\xc3\xa9" "1");
+    assert_string_equal(r.excerpt, "on hold \"again\"");
+    assert_int_equal(r.excerpt_len, 15);
+    const char *b = "{\"id\":12345,\"label\":\"Late\"}";
+    assert_int_equal(rec_decode_labeled(b, strlen(b), "label", &r), RECL_OK);
+    assert_string_equal(r.id, "12345");
+    assert_null(r.excerpt);
+    const char *c = "{\"id\":{\"x\":1},\"label\":\"Late\",\"excerpt\":null}";
+    assert_int_equal(rec_decode_labeled(c, strlen(c), "label", &r), RECL_OK);
+    assert_null(r.id);
+    assert_null(r.excerpt);
+    const char *d = "{\"label\":\"Late\",\"excerpt\":7}";
+    assert_int_equal(rec_decode_labeled(d, strlen(d), "label", &r), RECL_BAD_FIELD);
+    /* 3-byte characters across the 4096-byte cut */
+    size_t n = 3000 * 3;
+    char *big = malloc(n + 64);
+    size_t o = (size_t)sprintf(big, "{\"label\":\"Late\",\"excerpt\":\"x");
+    for (size_t i = 0; i < 3000; i++, o += 3)
+        memcpy(big + o, "\xe2\x82\xac", 3);
+    o += (size_t)sprintf(big + o, "\"}");
+    assert_int_equal(rec_decode_labeled(big, o, "label", &r), RECL_OK);
+    assert_int_equal(r.excerpt_len, 1 + 1365 * 3); /* 4096 would split a euro sign */
+    assert_int_equal(strlen(r.excerpt), r.excerpt_len);
+    free(big);
+    rec_labeled_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_dead_letters),
         cmocka_unit_test(test_ts_forms),
         cmocka_unit_test(test_hostile_fields),
+        cmocka_unit_test(test_excerpt_and_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
