@@ -20,6 +20,14 @@
  * incomplete beta), phi the over-dispersion learned from the series' own
  * history (mean squared standardized residual, at least 1). Traffic that
  * doubles with the same mix leaves every share, hence every rate test, alone.
+ * With profiles, the expected share of a window is the baseline times the
+ * series' share profile for the window's hour of day, and once two weeks
+ * are seen its hour of weekday (detector_profile.c): the baseline learns
+ * shares divided by their hour's factor, so it holds the level and the
+ * profile the rhythm; a window teaches its slot at most twice the slot's
+ * expected share, so a burst is not learned as the rhythm, while a label
+ * that doubles every night is. Events' baseline_share is the expected share
+ * of the window, profile included.
  * A series (a new account, a new label) is tested only once it has
  * min_history base windows of its own baseline and 12 evaluations of
  * dispersion behind it: until then it learns silently.
@@ -100,6 +108,7 @@ typedef struct detector_opts {
     double psi_max;         /* 0.25 */
     size_t max_series;      /* 20000 */
     int seasonal;           /* 1: expected counts follow the time of day */
+    int profiles;           /* 1: expected shares follow the hour of day, and of weekday once two weeks are seen */
     int64_t future_skew_ms; /* 3600000: event times beyond now + this are bad */
     int64_t ts_floor_ms;    /* 946684800000 (2000-01-01): event times before this are bad */
     int64_t (*now_ms)(void); /* the wall clock (NULL: tstamp_now_ms); tests set their own */

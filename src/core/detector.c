@@ -41,6 +41,7 @@ void detector_opts_default(detector_opts_t *o)
                         .psi_max = 0.25,
                         .max_series = 20000,
                         .seasonal = 1,
+                        .profiles = 1,
                         .future_skew_ms = 3600000,
                         .ts_floor_ms = 946684800000LL};
 }
@@ -640,6 +641,7 @@ void detector_free(detector_t *a)
     for (size_t k = 0; k < a->ns; k++) {
         free(a->s[k]->label);
         free(a->s[k]->account);
+        free(a->s[k]->prof);
         free(a->s[k]);
     }
     for (size_t i = 0; i < a->nw; i++)

@@ -37,6 +37,15 @@ typedef struct scale_state {
     double x, n, p0, p;     /* the last evaluation */
 } scale_state_t;
 
+/* A label series' share by hour of day and by hour of weekday
+ * (detector_profile.c). */
+typedef struct profile {
+    float x[24], n[24];     /* EWMA of the label's and the group's counts per window, per hour of day */
+    uint16_t d[24];         /* windows learned per hour */
+    float wx[168], wn[168]; /* the same per hour of weekday */
+    uint16_t wd[168];
+} profile_t;
+
 typedef struct series {
     char *label, *account;
     int kind;
@@ -52,6 +61,7 @@ typedef struct series {
     point_t pts[NPOINTS];
     uint32_t npts;          /* points written in all (ring index = npts % NPOINTS) */
     uint64_t recent;        /* records in the last closed windows, for ordering */
+    profile_t *prof;        /* S_LABEL: its share profile, from its first learned window; or NULL */
 } series_t;
 
 typedef struct window {
@@ -120,6 +130,13 @@ void detector_incident_events(const detector_t *a, detector_emit_fn fn, void *ct
 int detector_incident_restore(detector_t *a, const char *label, const char *id, int64_t opened);
 /* Whether the label has an open incident (its explanation baseline then waits). */
 int detector_incident_open(void *a, const char *label);
+
+/* detector_profile.c: the share factor of base window t (1: none yet), and
+ * learning window t's counts; checkpoint form. */
+double detector_profile_factor(const detector_t *a, const series_t *s, int64_t t);
+void detector_profile_learn(detector_t *a, series_t *s, int64_t t, double x, double n);
+json_t *detector_profile_save(const series_t *s);
+void detector_profile_load(series_t *s, const json_t *v);
 
 /* detector_math.c */
 double detector_binom_upper(double x, double n, double p);

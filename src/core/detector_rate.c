@@ -47,20 +47,36 @@ static double base_share(const detector_t *a, const scale_state_t *c)
 
 static double disp_of(const scale_state_t *c) { return c->disp > 1 ? c->disp : 1; }
 
+/* The share profile's weight over the scale's window: sum of n_i f_i / n,
+ * so the window expects n x baseline x this many of the label. */
+static double window_factor(const detector_t *a, const series_t *s, int64_t t, int64_t k)
+{
+    double nf = 0, n = 0;
+    for (int64_t i = 0; i < k; i++) {
+        double ni = ring_at(a->s[s->group], t - i);
+        nf += ni * detector_profile_factor(a, s, t - i);
+        n += ni;
+    }
+    return n > 0 ? nf / n : 1;
+}
+
 /* Learns the base window leaving the scale's window (index t - k), clipped
- * when the baseline is established so an incident does not become normal. */
+ * when the baseline is established so an incident does not become normal,
+ * and divided by its hour's factor so the baseline is the rhythm's level. */
 static void learn_share(detector_t *a, series_t *s, scale_state_t *c, int64_t t, int64_t k)
 {
     int64_t h = t - k;
     if (h < s->born)
         return;
+    double f = detector_profile_factor(a, s, h);
     double xh = ring_at(s, h), nh = ring_at(a->s[s->group], h);
     if (c->nb >= (uint32_t)a->o.min_history) {
-        double p0 = base_share(a, c);
+        double p0 = fmin(0.999, base_share(a, c) * f);
         double cap = nh * p0 + 4 * sqrt(disp_of(c) * nh * p0 * (1 - p0)) + 2;
         if (xh > cap)
             xh = cap;
     }
+    xh /= f;
     c->nb++;
     double al = a->o.alpha_share > 1.0 / c->nb ? a->o.alpha_share : 1.0 / c->nb;
     c->bx += al * (xh - c->bx);
@@ -83,7 +99,7 @@ static int evaluate_share(detector_t *a, series_t *s, scale_state_t *c, int64_t 
     /* A baseline covers at least one window of its own scale. */
     uint32_t need = (uint32_t)(a->o.min_history > k ? a->o.min_history : k);
     if (c->nb >= need && c->bn * base_windows(a, c) >= MIN_BASE_RECORDS && c->n > 0) {
-        double p0 = base_share(a, c), phi = disp_of(c0);
+        double p0 = fmin(0.999, base_share(a, c) * window_factor(a, s, t, k)), phi = disp_of(c0);
         c->p0 = p0;
         if (c0->nd >= MIN_DISP_EVALS) {
             c->p = detector_binom_upper(c->x / phi, c->n / phi, p0);
@@ -328,6 +344,8 @@ void detector_rates(detector_t *a, int64_t start)
             tests[nt++] = (test_t){k, j, c->p};
         }
         scale_state_t *c0 = &s->sc[0];
+        /* After its evaluation, the window teaches the share profile. */
+        detector_profile_learn(a, s, t, ring_at(s, t), ring_at(a->s[s->group], t));
         double sd = sqrt(disp_of(c0) * c0->n * c0->p0 * (1 - c0->p0));
         detector_push_point(s, start, ring_at(s, t), c0->n * c0->p0, fmax(0, c0->n * c0->p0 - 2 * sd),
                             c0->n * c0->p0 + 2 * sd, c0->alarming);

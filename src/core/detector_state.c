@@ -99,6 +99,8 @@ json_t *detector_save(const detector_t *a)
         json_object_set_new(o1, "born", json_integer(s->born));
         json_object_set_new(o1, "ring", save_ring(s));
         json_object_set_new(o1, "scales", save_scales(a, s));
+        if (s->prof)
+            json_object_set_new(o1, "profile", detector_profile_save(s));
         json_array_append_new(ss, o1);
     }
     for (size_t i = 0; i < a->nw; i++) {
@@ -158,6 +160,7 @@ static void load_series(detector_t *a, series_t *s, json_t *v)
     for (size_t r = 0; r < RING; r++)
         s->ring[r] = (uint32_t)json_integer_value(json_array_get(json_object_get(v, "ring"), r));
     load_scales(a, s, json_object_get(v, "scales"));
+    detector_profile_load(s, json_object_get(v, "profile"));
     size_t pi;
     json_t *p;
     s->npts = 0;
