@@ -28,9 +28,9 @@
 
 #define LANG_CODE_MAX 16
 /* Detection reads at most this many bytes of a text (cut at a character
- * boundary): CLD2's cost grows with the text, and the first few KiB of an
+ * boundary): CLD2's cost grows with the text, and the first KiB of an
  * email say its language as well as the whole of it. */
-#define LANG_DETECT_MAX_BYTES 4096
+#define LANG_DETECT_MAX_BYTES 1024
 /* Default share of the training mix under which a language counts as one the
  * model was not trained on. */
 #define LANG_MIN_SHARE_DEFAULT 0.01

@@ -6,9 +6,12 @@
  * while the loop keeps calling admin_heartbeat, 503 once it has been silent for
  * ADMIN_STALL_MS (a wedged loop is not healthy, even if the process lives).
  *
- * Hostile clients: only GET and HEAD (405 otherwise), request headers and
- * bodies bounded by a per-connection memory limit, connection count and idle
- * timeout bounded; unknown paths get 404. Slow clients: a request header must
+ * Hostile clients: only GET and HEAD (405 otherwise), but for the POST
+ * routes the daemon registers (admin_route_post), whose bodies are bounded
+ * (413 when the Content-Length passes the route's limit, before a byte of the
+ * body is read; a chunked body that passes it has its connection closed); request headers bounded by a per-connection
+ * memory limit, connection count and idle timeout bounded; unknown paths get
+ * 404. Slow clients: a request header must
  * be complete within ADMIN_HEADER_DEADLINE_MS of the connection (or of its
  * previous request), however steadily its bytes trickle in, and one address
  * holds at most a quarter of the connections, so probes and scrapers from
@@ -17,6 +20,7 @@
  * Ownership: admin_t is created by admin_start and destroyed by admin_stop. */
 #ifndef ADMIN_H
 #define ADMIN_H
+#include "core/buf.h"
 #include <stddef.h>
 
 #define ADMIN_STALL_MS 10000
@@ -36,5 +40,24 @@ int admin_port(const admin_t *a);
 /* Publishes (replaces) the document served at path. Returns 0 or TRI_ENOMEM. */
 int admin_publish(admin_t *a, const char *path, int status, const char *content_type, const void *body, size_t len);
 void admin_heartbeat(admin_t *a);
+
+#define ADMIN_MAX_ROUTES 4
+
+/* One POST request, as a route's handler sees it. */
+typedef struct admin_req admin_req_t;
+/* The value of a query argument ("explain" in /classify?explain=1), or NULL. */
+const char *admin_req_arg(const admin_req_t *r, const char *name);
+/* The whole body (not NUL-terminated). */
+const char *admin_req_body(const admin_req_t *r, size_t *len);
+
+/* Answers a POST: appends the response body to out, sets *type (a static
+ * string) and returns the HTTP status. Runs on the admin thread, so it must
+ * be quick and thread-safe against the loop. */
+typedef int (*admin_post_fn)(void *ctx, const admin_req_t *req, buf_t *out, const char **type);
+
+/* Registers a POST route at path with bodies of at most max_body bytes.
+ * Call before the server takes requests that need it (routes are never
+ * removed). Returns 0, or TRI_EINVAL when the table is full. */
+int admin_route_post(admin_t *a, const char *path, size_t max_body, admin_post_fn fn, void *ctx);
 
 #endif

@@ -2,6 +2,7 @@
  * processed in batches of 500. Bad lines are reported on stderr with their
  * line number and counted; the exit status is 1 when any line failed. */
 #include "cli.h"
+#include "core/clf_explain.h"
 #include "core/tri_err.h"
 
 #include <errno.h>
@@ -13,9 +14,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: triage classify --model MODEL [--text FIELD[,FIELD...]] [--id FIELD] [FILE|-]\n"
+    fprintf(f, "usage: triage classify --model MODEL [--text FIELD[,FIELD...]] [--id FIELD] [--explain] [FILE|-]\n"
                "Reads JSONL records and writes, for each,\n"
-               "  {\"id\":...,\"label\":...,\"score\":...,\"top\":[{\"label\":...,\"score\":...},...]}\n");
+               "  {\"id\":...,\"label\":...,\"score\":...,\"top\":[{\"label\":...,\"score\":...},...],\"lang\":...}\n"
+               "  --explain   adds \"explain\": the prepared text, its tokens, feature counts and the %d\n"
+               "              n-grams that weighed most for the chosen label (value x weight)\n", CLF_EXPLAIN_TOP);
 }
 
 typedef struct line {
@@ -33,7 +36,23 @@ typedef struct cctx {
     size_t *label_json_len;
     size_t failed, done;
     const char *path;
+    int explain;
 } cctx_t;
+
+/* The record with "explain" added as its last member. */
+static int put_explained(cctx_t *c, const clf_result_t *r, json_t *ex)
+{
+    char *js = json_dumps(ex, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    if (!js)
+        return TRI_ENOMEM;
+    rec_put_labeled(&c->out, &c->schema, &c->rec, r, c->label_json, c->label_json_len, NULL, 0, 0);
+    c->out.len--; /* its closing brace */
+    buf_append(&c->out, ",\"explain\":", 11);
+    buf_append(&c->out, js, strlen(js));
+    buf_putc(&c->out, '}');
+    free(js);
+    return 0;
+}
 
 static void classify_line(cctx_t *c, const line_t *l)
 {
@@ -47,7 +66,12 @@ static void classify_line(cctx_t *c, const line_t *l)
     clf_result_t r;
     prep_field_t fields[REC_MAX_TEXT_FIELDS];
     size_t nf = rec_prep_fields(&c->schema, &c->rec, fields);
-    int crc = clf_classify_fields(c->clf, fields, nf, &r);
+    json_t *ex = NULL;
+    int crc = c->explain ? clf_explain(c->clf, fields, nf, CLF_EXPLAIN_TOP, &r, &ex) : clf_classify_fields(c->clf, fields, nf, &r);
+    if (!crc && ex) {
+        crc = put_explained(c, &r, ex);
+        json_decref(ex);
+    }
     if (crc) {
         if (crc == CLF_NO_TEXT)
             fprintf(stderr, "triage classify: %s:%zu: no_text: nothing left after %s preparation\n", c->path,
@@ -57,7 +81,8 @@ static void classify_line(cctx_t *c, const line_t *l)
         c->failed++;
         return;
     }
-    rec_put_labeled(&c->out, &c->schema, &c->rec, &r, c->label_json, c->label_json_len, NULL, 0, 0);
+    if (!c->explain)
+        rec_put_labeled(&c->out, &c->schema, &c->rec, &r, c->label_json, c->label_json_len, NULL, 0, 0);
     buf_putc(&c->out, '\n');
     c->done++;
 }
@@ -67,6 +92,7 @@ int cmd_classify(int argc, char **argv)
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"text", required_argument, 0, 't'},
                                          {"id", required_argument, 0, 'i'},
+                                         {"explain", no_argument, 0, 'x'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model_path = NULL, *path = "-";
@@ -80,11 +106,12 @@ int cmd_classify(int argc, char **argv)
     cx.schema.account_field = NULL;
     cx.schema.ts_field = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:i:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:t:i:xh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 't': text = optarg; break;
         case 'i': cx.schema.id_field = optarg; break;
+        case 'x': cx.explain = 1; break;
         case 'h': usage(stdout); return EXIT_OKAY;
         default: usage(stderr); return EXIT_USAGE;
         }

@@ -7,6 +7,7 @@
  * runtime error, 2 for a bad configuration. */
 #include "io/admin.h"
 #include "daemon/alarms.h"
+#include "daemon/classify_api.h"
 #include "io/cfg.h"
 #include "io/kafka.h"
 #include "io/kafka_mock.h"
@@ -36,6 +37,7 @@ typedef struct daemon {
     char *bootstrap;
     metrics_t *met;
     admin_t *adm;
+    classify_api_t *api;       /* POST /classify on the admin server */
     registry_t *reg;
     pipeline_t *pl;
     alarms_t *alr;
@@ -273,6 +275,8 @@ static void on_model(void *ctx, registry_model_t *m)
     daemon_t *d = ctx;
     if (d->alr)
         alarms_set_model(d->alr, m);
+    if (d->api)
+        classify_api_set_model(d->api, m);
     if (!d->classify || d->pl || d->stopping)
         return;
     /* The first model is in: only now join the group, so a worker without a
@@ -451,6 +455,10 @@ int main(int argc, char **argv)
             goto out;
         }
         log_event(LOG_LEVEL_INFO, "admin_listening", "address=%s port=%d", log_q(listen), admin_port(d.adm));
+        if (d.classify && classify_api_new(d.cfg, d.adm, &d.api, err, sizeof err)) {
+            fprintf(stderr, "triaged: %s\n", err);
+            goto out;
+        }
     }
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);
@@ -492,6 +500,7 @@ out:
     alarms_free(d.alr);
     registry_free(d.reg);
     admin_stop(d.adm);
+    classify_api_free(d.api); /* after the admin thread that calls it */
     kafka_mock_stop(d.mock);
     metrics_free(d.met);
     free(d.bootstrap);

@@ -20,6 +20,23 @@ typedef struct doc {
     size_t len;
 } doc_t;
 
+typedef struct route {
+    char *path;
+    size_t max_body;
+    admin_post_fn fn;
+    void *ctx;
+} route_t;
+
+/* A POST in progress: its route (a copy) and the body read so far. */
+struct admin_req {
+    route_t route;
+    struct MHD_Connection *c;
+    buf_t body;
+};
+
+/* The state of a GET or HEAD request past its header. */
+static int get_state;
+
 /* One open connection, from MHD's connect notification to its close
  * notification; the header deadline is measured from `since`. */
 typedef struct conn {
@@ -35,6 +52,8 @@ struct adm {
     pthread_mutex_t mu;
     doc_t docs[ADMIN_MAX_DOCS];
     size_t ndocs;
+    route_t routes[ADMIN_MAX_ROUTES];  /* under mu */
+    size_t nroutes;
     int64_t heartbeat_ms;  /* monotonic */
     int port;
     /* The header deadline: MHD's own timeout restarts with every byte, so a
@@ -103,6 +122,47 @@ int admin_publish(admin_t *a, const char *path, int status, const char *type, co
     pthread_mutex_unlock(&a->mu);
     free(copy);
     return rc;
+}
+
+int admin_route_post(admin_t *a, const char *path, size_t max_body, admin_post_fn fn, void *ctx)
+{
+    char *p = strdup(path);
+    if (!p)
+        return TRI_ENOMEM;
+    int rc = TRI_EINVAL;
+    pthread_mutex_lock(&a->mu);
+    if (a->nroutes < ADMIN_MAX_ROUTES) {
+        a->routes[a->nroutes++] = (route_t){p, max_body, fn, ctx};
+        p = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    free(p);
+    return rc;
+}
+
+static int find_route(admin_t *a, const char *url, route_t *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->nroutes && !found; i++)
+        if (!strcmp(a->routes[i].path, url)) {
+            *out = a->routes[i];
+            found = 1;
+        }
+    pthread_mutex_unlock(&a->mu);
+    return found;
+}
+
+const char *admin_req_arg(const admin_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *admin_req_body(const admin_req_t *r, size_t *len)
+{
+    *len = r->body.len;
+    return r->body.len ? r->body.p : "";
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *type, const void *body, size_t len,
@@ -174,6 +234,12 @@ static conn_t *conn_of(struct MHD_Connection *c)
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
 {
     admin_t *a = cls;
+    if (*state && *state != &get_state) {
+        admin_req_t *q = *state;
+        buf_free(&q->body);
+        free(q);
+    }
+    *state = NULL;
     conn_t *k = conn_of(c);
     if (!k)
         return;
@@ -208,24 +274,78 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+/* The first call for a request: its header is in. */
+static enum MHD_Result begin_request(admin_t *a, struct MHD_Connection *c, const char *url, const char *method,
+                                     void **state)
+{
+    route_t rt;
+    int routed = find_route(a, url, &rt);
+    if (routed && !strcmp(method, "POST")) {
+        /* A declared length over the limit is refused before any byte of
+         * the body is read. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > rt.max_body) {
+            char msg[96];
+            int n = snprintf(msg, sizeof msg, "request body over %zu bytes\n", rt.max_body);
+            *state = &get_state;
+            return reply(c, 413, "text/plain", msg, (size_t)n, NULL);
+        }
+        admin_req_t *q = calloc(1, sizeof *q);
+        if (!q)
+            return MHD_NO;
+        q->route = rt;
+        q->c = c;
+        *state = q;
+        return MHD_YES;
+    }
+    *state = &get_state;
+    if (routed)
+        return reply(c, 405, "text/plain", "method not allowed\n", 19, "POST");
+    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+        return reply(c, 405, "text/plain", "method not allowed\n", 19, "GET, HEAD");
+    return MHD_YES;
+}
+
+/* The following calls of a POST: body bytes, then the end of the body. */
+static enum MHD_Result post_request(struct MHD_Connection *c, admin_req_t *q, const char *upload, size_t *upload_size)
+{
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        /* No length declared (chunked) and the bytes pass the limit: the
+         * connection is closed here (libmicrohttpd cannot queue a 413 in
+         * the middle of a body, and reading on to the end to answer would
+         * let a client stream without bound). */
+        if (q->body.len + n > q->route.max_body)
+            return MHD_NO;
+        buf_append(&q->body, upload, n);
+        return q->body.oom ? MHD_NO : MHD_YES;
+    }
+    buf_t out = BUF_INIT;
+    const char *type = "text/plain";
+    int status = q->route.fn(q->route.ctx, q, &out, &type);
+    enum MHD_Result ret = out.oom ? MHD_NO : reply(c, status, type, out.p ? out.p : "", out.len, NULL);
+    buf_free(&out);
+    return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **state)
 {
     admin_t *a = cls;
-    static int first;
-    /* Headers first: refuse bodies instead of buffering them. */
+    /* Headers first: refuse bodies instead of buffering them, but for a
+     * POST route's, up to its limit. */
     if (!*state) {
-        *state = &first;
         conn_t *k = conn_of(c);
         if (k) {
             pthread_mutex_lock(&a->cmu);
             k->waiting = 0;
             pthread_mutex_unlock(&a->cmu);
         }
-        if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-            return reply(c, 405, "text/plain", "method not allowed\n", 19, "GET, HEAD");
-        return MHD_YES;
+        return begin_request(a, c, url, method, state);
     }
+    if (*state != &get_state)
+        return post_request(c, *state, upload, upload_size);
     if (*upload_size) {
         *upload_size = 0;
         return reply(c, 413, "text/plain", "request bodies are not accepted\n", 32, NULL);
@@ -347,6 +467,8 @@ void admin_stop(admin_t *a)
     }
     if (a->d)
         MHD_stop_daemon(a->d);
+    for (size_t i = 0; i < a->nroutes; i++)
+        free(a->routes[i].path);
     for (size_t i = 0; i < a->ndocs; i++) {
         free(a->docs[i].path);
         free(a->docs[i].type);

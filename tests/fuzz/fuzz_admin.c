@@ -22,6 +22,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static admin_t *adm;
 
+/* A POST route like the daemon's /classify: echoes what it was given. */
+static int echo(void *ctx, const admin_req_t *req, buf_t *out, const char **type)
+{
+    (void)ctx;
+    size_t len;
+    const char *body = admin_req_body(req, &len);
+    const char *x = admin_req_arg(req, "explain");
+    buf_printf(out, "%zu bytes, explain=%s, first=%d\n", len, x ? "yes" : "no", len ? (unsigned char)body[0] : -1);
+    *type = "text/plain";
+    return 200;
+}
+
 static void start(void)
 {
     char err[TRI_ERRLEN];
@@ -35,6 +47,8 @@ static void start(void)
     admin_publish(adm, "/readyz", 503, "text/plain", "not ready\n", 10);
     admin_publish(adm, "/", 200, "text/html; charset=utf-8", "<!doctype html>", 15);
     admin_heartbeat(adm);
+    if (admin_route_post(adm, "/classify", 256, echo, NULL))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
