@@ -26,7 +26,8 @@
 typedef struct classify_api classify_api_t;
 
 /* Reads the record schema from cfg (input.*.field, input.text.fields,
- * output.passthrough.fields) and registers the route on a. */
+ * output.passthrough.fields, output.excerpt.bytes) and registers the route
+ * on a. */
 int classify_api_new(const cfg_t *cfg, admin_t *a, classify_api_t **out, char *err, size_t errlen);
 /* The default model now serving (loop thread). */
 void classify_api_set_model(classify_api_t *api, registry_model_t *m);

@@ -42,6 +42,7 @@ int classify_api_new(const cfg_t *cfg, admin_t *a, classify_api_t **out, char *e
     s->account_field = *cfg_str(cfg, "input.account.field") ? cfg_str(cfg, "input.account.field") : NULL;
     s->ts_field = *cfg_str(cfg, "input.ts.field") ? cfg_str(cfg, "input.ts.field") : NULL;
     s->max_bytes = (size_t)cfg_int(cfg, "input.max.bytes");
+    s->excerpt_bytes = (size_t)cfg_int(cfg, "output.excerpt.bytes");
     if (s->max_bytes > CLASSIFY_API_MAX_BYTES)
         s->max_bytes = CLASSIFY_API_MAX_BYTES;
     api->textlist = strdup(cfg_str(cfg, "input.text.fields"));
@@ -174,6 +175,7 @@ static int answer(classify_api_t *api, model_t *m, const char *tag, size_t tag_l
         free(js);
         return error_reply(out, 500, "out_of_memory", "out of memory");
     }
+    api->rec.prepared = clf_prepared(api->clf, &api->rec.prepared_len);
     int64_t ts = api->rec.has_ts ? api->rec.ts_ms : tstamp_now_ms();
     rec_put_labeled(out, &api->schema, &api->rec, &r, api->label_json, api->label_json_len, tag, tag_len, ts);
     if (js) {

@@ -53,7 +53,7 @@ expect_eq "a record is classified" "$(post "$U" -d '{"id":"a1","text":"where is 
 check "as the labeled record the daemon publishes (schema 2, passthrough), without explain" python3 -c '
 import json, sys; o = json.load(open(sys.argv[1]))
 assert o["id"] == "a1" and o["schema"] == 2 and o["lang"] == "en" and o["channel"] == "web", o
-assert o["model"].startswith("default@") and "explain" not in o, o' "$TMP/body"
+assert o["model"].startswith("default@") and "explain" not in o and o["excerpt"] == "where is my bag", o' "$TMP/body"
 expect_eq "explain=1 is answered" "$(post "$U?explain=1" --data-binary "$TEXT")" 200
 check "with the explanation: the planted word weighed most" python3 -c '
 import json, sys; o = json.load(open(sys.argv[1])); e = o["explain"]
