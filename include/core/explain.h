@@ -16,7 +16,8 @@
  * window that arrive after it closed (within the detector's lateness) join
  * the next one.
  *
- * Examples: per label and scale a reservoir of EXPLAIN_RESERVOIR records
+ * Examples: per label and scale (and per (label, account), so an account's
+ * alarm shows that account's records) a reservoir of EXPLAIN_RESERVOIR records
  * with forward-decayed priorities (an item of time t survives with weight
  * exp(t / k windows)), so the sample favours the scale's window without
  * keeping it; ids and texts are cut to EXPLAIN_ID_MAX and EXPLAIN_TEXT_MAX
@@ -43,6 +44,7 @@
 #define EXPLAIN_RESERVOIR 16
 #define EXPLAIN_MAX_SCALES 4
 #define EXPLAIN_MAX_LABELS 64 /* labels explained; more are counted in explain_dropped */
+#define EXPLAIN_MAX_POOLS 512 /* (label, account) example reservoirs; more are counted there too */
 #define EXPLAIN_TOP 5
 #define EXPLAIN_EXAMPLES 5
 #define EXPLAIN_NGRAM_MAX 96
@@ -78,8 +80,10 @@ typedef struct explain explain_t;
 explain_t *explain_new(const int64_t *scale_windows, size_t nscales, int64_t window_ms, double alpha);
 void explain_free(explain_t *x);
 
-/* One record of a label (id and text may be NULL: then it only counts). */
-void explain_add(explain_t *x, const char *label, int64_t ts_ms, const char *id, const char *text, size_t len);
+/* One record of a label (account, id and text may be NULL; without text it
+ * only counts). */
+void explain_add(explain_t *x, const char *label, const char *account, int64_t ts_ms, const char *id, const char *text,
+                 size_t len);
 
 /* A base window closed: each scale's table takes the open window's counts. */
 void explain_roll(explain_t *x);
@@ -87,11 +91,16 @@ void explain_roll(explain_t *x);
  * frozen(ctx, label) is true. */
 void explain_learn(explain_t *x, int (*frozen)(void *ctx, const char *label), void *ctx);
 
-/* The explanation of a label at scale j over records since since_ms (the
- * window's start): 0, or -1 when the label has nothing to explain with. */
-int explain_get(const explain_t *x, const char *label, size_t j, int64_t since_ms, explain_result_t *out);
+/* The explanation of a label (of one account's records of it; NULL: all
+ * accounts) at scale j over records since since_ms (the window's start):
+ * candidate n-grams and examples come from that account's records, the
+ * n-grams are ranked on the label's counts. 0, or -1 when there is nothing
+ * to explain with. */
+int explain_get(const explain_t *x, const char *label, const char *account, size_t j, int64_t since_ms,
+                explain_result_t *out);
 
-/* Labels refused once EXPLAIN_MAX_LABELS were taken, and bytes held. */
+/* Labels and accounts refused once EXPLAIN_MAX_LABELS or EXPLAIN_MAX_POOLS
+ * were taken, and bytes held. */
 uint64_t explain_dropped(const explain_t *x);
 size_t explain_bytes(const explain_t *x);
 

@@ -553,7 +553,7 @@ int detector_add_rec(detector_t *a, const detector_rec_t *r)
     int res = DETECTOR_COUNTED;
     window_t *w = window_for(a, ts, &res);
     if (w) {
-        explain_add(a->ex, label, ts, r->id, r->text, r->text ? r->text_len : 0);
+        explain_add(a->ex, label, a->o.by_account ? account : NULL, ts, r->id, r->text, r->text ? r->text_len : 0);
         a->st.records++;
         w->n++;
         int64_t t = w->start / a->o.window_ms;

@@ -199,7 +199,7 @@ static void incident_explain(const detector_t *a, incident_t *in, const detector
         j++;
     if (!in->why && !(in->why = malloc(sizeof *in->why)))
         return;
-    if (explain_get(a->ex, in->label, j, top->window_start, in->why)) {
+    if (explain_get(a->ex, in->label, top->account, j, top->window_start, in->why)) {
         free(in->why);
         in->why = NULL;
     }

@@ -23,13 +23,21 @@ typedef struct example {
     char text[EXPLAIN_TEXT_MAX + 1];
 } example_t;
 
+/* The example reservoirs of one label, or of one (label, account). */
+typedef struct pool {
+    char *account;          /* NULL: all accounts */
+    example_t res[EXPLAIN_MAX_SCALES][EXPLAIN_RESERVOIR];
+    size_t nres[EXPLAIN_MAX_SCALES];
+} pool_t;
+
 typedef struct lab {
     char *label;
     float *cur, *base, *win[EXPLAIN_MAX_SCALES]; /* TABLE floats each, one allocation */
     double cur_docs, base_docs, win_docs[EXPLAIN_MAX_SCALES];
     uint32_t nb;            /* windows the baseline learned */
-    example_t res[EXPLAIN_MAX_SCALES][EXPLAIN_RESERVOIR];
-    size_t nres[EXPLAIN_MAX_SCALES];
+    pool_t all;             /* examples of every account */
+    pool_t **acc;           /* examples per account */
+    size_t nacc;
 } lab_t;
 
 struct explain {
@@ -38,7 +46,7 @@ struct explain {
     int64_t window_ms;
     double alpha;
     lab_t **l;
-    size_t nl;
+    size_t nl, npools;
     uint64_t dropped;
 };
 
@@ -225,6 +233,11 @@ void explain_free(explain_t *x)
     if (!x)
         return;
     for (size_t i = 0; i < x->nl; i++) {
+        for (size_t k = 0; k < x->l[i]->nacc; k++) {
+            free(x->l[i]->acc[k]->account);
+            free(x->l[i]->acc[k]);
+        }
+        free(x->l[i]->acc);
         free(x->l[i]->cur);
         free(x->l[i]->label);
         free(x->l[i]);
@@ -247,7 +260,7 @@ static void copy_cut(char *dst, size_t cap, const char *s, size_t n)
 
 /* Keeps the record in the scale's reservoir if its priority is among the
  * smallest: -log(u) shrunk by exp(t / k) (forward decay), as logarithms. */
-static void reservoir_add(const explain_t *x, lab_t *l, size_t j, int64_t ts, uint64_t h, const char *id,
+static void reservoir_add(const explain_t *x, pool_t *l, size_t j, int64_t ts, uint64_t h, const char *id,
                           const char *text, size_t len)
 {
     double u = ((double)(h >> 11) + 0.5) * 0x1.0p-53;
@@ -269,7 +282,41 @@ static void reservoir_add(const explain_t *x, lab_t *l, size_t j, int64_t ts, ui
     copy_cut(e->text, sizeof e->text, text, len);
 }
 
-void explain_add(explain_t *x, const char *label, int64_t ts_ms, const char *id, const char *text, size_t len)
+static pool_t *pool_find(const lab_t *l, const char *account)
+{
+    if (!account)
+        return (pool_t *)&l->all;
+    for (size_t k = 0; k < l->nacc; k++)
+        if (!strcmp(l->acc[k]->account, account))
+            return l->acc[k];
+    return NULL;
+}
+
+/* The account's pool, made on its first record while pools remain. */
+static pool_t *pool_get(explain_t *x, lab_t *l, const char *account)
+{
+    pool_t *p = pool_find(l, account);
+    if (p)
+        return p;
+    if (x->npools == EXPLAIN_MAX_POOLS) {
+        x->dropped++;
+        return NULL;
+    }
+    pool_t **v = realloc(l->acc, (l->nacc + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    l->acc = v;
+    if (!(p = calloc(1, sizeof *p)) || !(p->account = strdup(account))) {
+        free(p);
+        return NULL;
+    }
+    l->acc[l->nacc++] = p;
+    x->npools++;
+    return p;
+}
+
+void explain_add(explain_t *x, const char *label, const char *account, int64_t ts_ms, const char *id, const char *text,
+                 size_t len)
 {
     lab_t *l = lab_get(x, label);
     if (!l)
@@ -304,8 +351,12 @@ void explain_add(explain_t *x, const char *label, int64_t ts_ms, const char *id,
         XXH3_64bits_update(&st, id, strlen(id) + 1);
     XXH3_64bits_update(&st, text, len);
     uint64_t h = XXH3_64bits_digest(&st);
-    for (size_t j = 0; j < x->nscales; j++)
-        reservoir_add(x, l, j, ts_ms, XXH3_64bits_withSeed(&h, sizeof h, j), id, text, len);
+    pool_t *pa = account && *account ? pool_get(x, l, account) : NULL;
+    for (size_t j = 0; j < x->nscales; j++) {
+        reservoir_add(x, &l->all, j, ts_ms, XXH3_64bits_withSeed(&h, sizeof h, j), id, text, len);
+        if (pa)
+            reservoir_add(x, pa, j, ts_ms, XXH3_64bits_withSeed(&h, sizeof h, j + EXPLAIN_MAX_SCALES), id, text, len);
+    }
 }
 
 void explain_roll(explain_t *x)
@@ -369,7 +420,7 @@ static int holds(const char *a, const char *b)
 }
 
 /* The scored candidates of the scale's examples since `since` (caller frees). */
-static cand_t *candidates(const explain_t *x, const lab_t *l, size_t j, int64_t since, size_t *nc)
+static cand_t *candidates(const explain_t *x, const lab_t *l, const pool_t *pl, size_t j, int64_t since, size_t *nc)
 {
     size_t cap = EXPLAIN_RESERVOIR * MAX_TOKENS * MAX_N;
     cand_t *c = malloc(cap * sizeof *c);
@@ -381,8 +432,8 @@ static cand_t *candidates(const explain_t *x, const lab_t *l, size_t j, int64_t 
         return NULL;
     }
     double E = l->nb < 1 / x->alpha ? l->nb : 1 / x->alpha, nbase = l->base_docs * E, nwin = l->win_docs[j];
-    for (size_t r = 0; r < l->nres[j]; r++) {
-        const example_t *e = &l->res[j][r];
+    for (size_t r = 0; r < pl->nres[j]; r++) {
+        const example_t *e = &pl->res[j][r];
         if (e->ts < since)
             continue;
         tokenise(e->text, strlen(e->text), w);
@@ -471,7 +522,7 @@ static int cmp_pick(const void *a, const void *b)
 }
 
 /* Examples that show the chosen phrases first, the newest among equals. */
-static void examples(const lab_t *l, size_t j, int64_t since, explain_result_t *out)
+static void examples(const pool_t *l, size_t j, int64_t since, explain_result_t *out)
 {
     pick_t p[EXPLAIN_RESERVOIR];
     size_t np = 0;
@@ -498,19 +549,21 @@ static void examples(const lab_t *l, size_t j, int64_t since, explain_result_t *
     }
 }
 
-int explain_get(const explain_t *x, const char *label, size_t j, int64_t since_ms, explain_result_t *out)
+int explain_get(const explain_t *x, const char *label, const char *account, size_t j, int64_t since_ms,
+                explain_result_t *out)
 {
     memset(out, 0, sizeof *out);
     const lab_t *l = label ? lab_find(x, label) : NULL;
-    if (!l || j >= x->nscales)
+    const pool_t *pl = l ? pool_find(l, account) : NULL;
+    if (!pl || j >= x->nscales)
         return -1;
     out->records = l->win_docs[j];
     size_t nc;
-    cand_t *c = candidates(x, l, j, since_ms, &nc);
+    cand_t *c = candidates(x, l, pl, j, since_ms, &nc);
     if (c)
         choose(c, nc, out);
     free(c);
-    examples(l, j, since_ms, out);
+    examples(pl, j, since_ms, out);
     return out->nngrams || out->nexamples ? 0 : -1;
 }
 
@@ -518,5 +571,5 @@ uint64_t explain_dropped(const explain_t *x) { return x->dropped; }
 
 size_t explain_bytes(const explain_t *x)
 {
-    return sizeof *x + x->nl * (sizeof(lab_t) + (x->nscales + 2) * TABLE * sizeof(float));
+    return sizeof *x + x->nl * (sizeof(lab_t) + (x->nscales + 2) * TABLE * sizeof(float)) + x->npools * sizeof(pool_t);
 }

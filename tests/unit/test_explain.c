@@ -53,7 +53,7 @@ static void feed_hour(explain_t *x, int64_t h, int normal, int planted, int *id)
             snprintf(text + l, sizeof text - l, " I was CHARGED twice%s", i % 2 ? " please refund" : "");
         }
         snprintf(rid, sizeof rid, "r%d", (*id)++);
-        explain_add(x, "Billing", T0 + h * HOUR + (int64_t)(unif() * HOUR), rid, text, strlen(text));
+        explain_add(x, "Billing", NULL, T0 + h * HOUR + (int64_t)(unif() * HOUR), rid, text, strlen(text));
     }
     explain_roll(x);
 }
@@ -71,14 +71,14 @@ static void test_planted_phrase_first(void **state)
     }
     /* Nothing stands out in an ordinary hour. */
     explain_result_t r;
-    explain_get(x, "Billing", 0, T0 + 47 * HOUR, &r);
+    explain_get(x, "Billing", NULL, 0, T0 + 47 * HOUR, &r);
     for (size_t i = 0; i < r.nngrams; i++)
         printf("  ordinary hour: %s %.0f %.3f %.3f\n", r.ngrams[i].text, r.ngrams[i].records, r.ngrams[i].share,
                r.ngrams[i].baseline_share);
     assert_int_equal(r.nngrams, 0);
     /* The burst: 200 extra records say the same thing. */
     feed_hour(x, 48, 40, 200, &id);
-    assert_int_equal(explain_get(x, "Billing", 0, T0 + 48 * HOUR, &r), 0);
+    assert_int_equal(explain_get(x, "Billing", NULL, 0, T0 + 48 * HOUR, &r), 0);
     for (size_t i = 0; i < r.nngrams; i++)
         printf("  %-24s records %.0f share %.3f baseline %.4f ratio %.1f\n", r.ngrams[i].text, r.ngrams[i].records,
                r.ngrams[i].share, r.ngrams[i].baseline_share, r.ngrams[i].ratio);
@@ -130,7 +130,7 @@ static void test_frozen_baseline(void **state)
     assert_int_equal(calls, 16);
     feed_hour(x, 40, 40, 200, &id);
     explain_result_t r;
-    assert_int_equal(explain_get(x, "Billing", 0, T0 + 40 * HOUR, &r), 0);
+    assert_int_equal(explain_get(x, "Billing", NULL, 0, T0 + 40 * HOUR, &r), 0);
     assert_string_equal(r.ngrams[0].text, "charged twice");
     assert_true(r.ngrams[0].baseline_share < 0.01);
     explain_free(x);
@@ -155,7 +155,7 @@ static void test_reservoir_bounded_and_recent(void **state)
             size_t l = strlen(text);
             memset(text + l, 'y', EXPLAIN_TEXT_MAX - 1 - l);
             memcpy(text + EXPLAIN_TEXT_MAX - 1, "\xc3\xa9 tail", 8); /* é across the cut */
-            explain_add(x, "Late", T0 + h * HOUR + i * 1000, rid, text, strlen(text));
+            explain_add(x, "Late", NULL, T0 + h * HOUR + i * 1000, rid, text, strlen(text));
         }
         explain_roll(x);
         explain_learn(x, NULL, NULL);
@@ -165,7 +165,7 @@ static void test_reservoir_bounded_and_recent(void **state)
     assert_true(bytes < 300000); /* 4 tables of 2 x 8192 floats and the reservoirs */
     /* At the 1-hour scale almost every kept example is from the last hour. */
     explain_result_t r;
-    explain_get(x, "Late", 0, 0, &r);
+    explain_get(x, "Late", NULL, 0, 0, &r);
     assert_int_equal(r.nexamples, EXPLAIN_EXAMPLES);
     int last = 0;
     for (size_t i = 0; i < r.nexamples; i++) {
@@ -179,13 +179,41 @@ static void test_reservoir_bounded_and_recent(void **state)
     assert_true(last >= 4);
     /* At the 24-hour scale the sample spreads over the hours: fewer of its
      * 16 are from the last hour; a window's examples come from it only. */
-    explain_get(x, "Late", 1, T0 + 9 * HOUR, &r);
+    explain_get(x, "Late", NULL, 1, T0 + 9 * HOUR, &r);
     printf("  24h reservoir: %zu examples from the last hour\n", r.nexamples);
     assert_true(r.nexamples < EXPLAIN_EXAMPLES);
     for (size_t i = 0; i < r.nexamples; i++)
         assert_true(r.examples[i].ts_ms >= T0 + 9 * HOUR);
-    explain_get(x, "Late", 1, 0, &r);
+    explain_get(x, "Late", NULL, 1, 0, &r);
     assert_int_equal(r.nexamples, EXPLAIN_EXAMPLES);
+    explain_free(x);
+}
+
+/* An account's alarm shows that account's records. */
+static void test_account_examples(void **state)
+{
+    (void)state;
+    int64_t k[] = {1};
+    explain_t *x = explain_new(k, 1, HOUR, 1.0 / 72);
+    char text[400], rid[32];
+    for (int i = 0; i < 400; i++) {
+        int delta = i % 10 == 0;
+        ordinary(text, sizeof text);
+        snprintf(rid, sizeof rid, "%c%d", delta ? 'd' : 'u', i);
+        explain_add(x, "Billing", delta ? "Delta" : "United", T0 + i * 1000, rid, text, strlen(text));
+    }
+    explain_roll(x);
+    explain_result_t r;
+    assert_int_equal(explain_get(x, "Billing", "Delta", 0, T0, &r), 0);
+    assert_int_equal(r.nexamples, EXPLAIN_EXAMPLES);
+    for (size_t i = 0; i < r.nexamples; i++)
+        assert_int_equal(r.examples[i].id[0], 'd');
+    assert_int_equal(explain_get(x, "Billing", "Nobody", 0, T0, &r), -1);
+    assert_int_equal(explain_get(x, "Billing", NULL, 0, T0, &r), 0);
+    int united = 0;
+    for (size_t i = 0; i < r.nexamples; i++)
+        united += r.examples[i].id[0] == 'u';
+    assert_true(united >= 3); /* all accounts: mostly the bigger one */
     explain_free(x);
 }
 
@@ -197,12 +225,12 @@ static void test_labels_bounded(void **state)
     char lab[32];
     for (int i = 0; i < EXPLAIN_MAX_LABELS + 10; i++) {
         snprintf(lab, sizeof lab, "label %d", i);
-        explain_add(x, lab, T0, "1", "some text", 9);
+        explain_add(x, lab, NULL, T0, "1", "some text", 9);
     }
     assert_int_equal(explain_dropped(x), 10);
     explain_result_t r;
-    assert_int_equal(explain_get(x, "label 200", 0, 0, &r), -1);
-    assert_int_equal(explain_get(x, "label 3", 0, 0, &r), 0); /* an example, no n-gram */
+    assert_int_equal(explain_get(x, "label 200", NULL, 0, 0, &r), -1);
+    assert_int_equal(explain_get(x, "label 3", NULL, 0, 0, &r), 0); /* an example, no n-gram */
     assert_int_equal(r.nngrams, 0);
     assert_null(explain_new(k, 0, HOUR, 0.1));
     explain_free(x);
@@ -214,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_planted_phrase_first),
         cmocka_unit_test(test_frozen_baseline),
         cmocka_unit_test(test_reservoir_bounded_and_recent),
+        cmocka_unit_test(test_account_examples),
         cmocka_unit_test(test_labels_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
