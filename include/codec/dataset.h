@@ -14,6 +14,7 @@
 #define DATASET_H
 #include "codec/rec.h"
 #include "core/train.h"
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,14 @@ void dataset_free(dataset_t *ds);
 
 /* The trainer's view of ds (borrows ds's arrays). */
 void dataset_as_set(const dataset_t *ds, train_set_t *set);
+
+/* The provenance a trained model's metadata starts with, in this order:
+ * name, triage_version, stopwords, stem (as the options named them),
+ * label_field and text_fields (schema's), and data {files (base names),
+ * digest, records, skipped_without_label, bad_records}. NULL when out of
+ * memory. */
+json_t *dataset_meta(const dataset_t *ds, char *const *files, size_t nfiles, const rec_schema_t *schema,
+                     const char *name, const char *stopwords, const char *stem);
 
 /* Iterates the lines of a file ("-" for stdin): calls fn(line, len, lineno,
  * ctx) for each, newline (and a CR before it) stripped. Returns 0, the first

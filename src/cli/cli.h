@@ -92,6 +92,9 @@ int cli_feature_options(const char *cmd, train_opts_t *to, const char *chars, co
 int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi);
 int cli_parse_double(const char *s, double *v);
 int cli_parse_u32(const char *s, uint32_t *v);
+/* An option's number in [lo, hi]: 0, or EXIT_USAGE after printing
+ * "triage CMD: WHAT, not 'S'". */
+int cli_opt_u32(const char *cmd, const char *s, uint32_t *v, uint32_t lo, uint32_t hi, const char *what);
 
 /* s made safe for a terminal: control and format characters (C0, DEL, C1,
  * bidirectional overrides, line separators) and bytes that are not UTF-8
@@ -112,6 +115,46 @@ int cli_predict(model_t *m, const dataset_t *ds, const size_t *idx, size_t n, ui
  * printed as a table (eval_report_json is the JSON form). */
 struct evalm;
 void cli_report_print(FILE *f, const struct evalm *e, char *const *labels, int confusion);
+
+/* The options train and tune share: the data set, its fields, the seed, the
+ * holdout and where the model goes. Both put CLI_DATA_LONGOPTS in their
+ * option table and CLI_DATA_SHORTOPTS in their getopt string. */
+typedef struct cli_data_opts {
+    char **files;          /* --data, repeated (strings are argv's) */
+    size_t nfiles;
+    const char *label, *out, *name;
+    const char *text;      /* --text as given, or NULL */
+    char *textlist;        /* owned: the copy the schema's text fields point into */
+    double holdout;        /* 0.1 */
+    uint32_t seed;         /* 1 */
+    int quiet;
+} cli_data_opts_t;
+#define CLI_DATA_SHORTOPTS "d:l:t:o:r:H:N:q"
+#define CLI_DATA_LONGOPTS                                                                                    \
+    {"data", required_argument, 0, 'd'}, {"label", required_argument, 0, 'l'},                                \
+        {"text", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},                              \
+        {"seed", required_argument, 0, 'r'}, {"holdout", required_argument, 0, 'H'},                         \
+        {"name", required_argument, 0, 'N'}, {"quiet", no_argument, 0, 'q'}
+void cli_data_init(cli_data_opts_t *d);
+void cli_data_free(cli_data_opts_t *d);
+/* Takes getopt's option c with value arg when it is one of the shared ones:
+ * 0 taken, -1 not one of them, EXIT_USAGE after printing why. */
+int cli_data_option(const char *cmd, int c, char *arg, cli_data_opts_t *d);
+/* After getopt: no stray arguments, and --data, --label and --out given.
+ * 0, or EXIT_USAGE after printing why. */
+int cli_data_required(const char *cmd, int argc, char **argv, const cli_data_opts_t *d);
+/* The default schema with d's label field and --text fields. 0, or
+ * EXIT_USAGE after printing why. */
+int cli_data_schema(const char *cmd, cli_data_opts_t *d, rec_schema_t *schema);
+
+/* What train and tune hold while they run: the data set, train_run's result
+ * and the model's metadata. Zero-initialise; cli_run_free frees all three. */
+typedef struct cli_run {
+    dataset_t ds;
+    train_result_t res;
+    json_t *meta;
+} cli_run_t;
+void cli_run_free(cli_run_t *r);
 
 /* Appends a repeated option's value (--data FILE ...) to *v; -1 when out of
  * memory. The strings stay argv's; *v is the caller's to free. */

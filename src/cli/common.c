@@ -2,6 +2,7 @@
 #include "core/tri_err.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -115,6 +116,13 @@ int cli_parse_u32(const char *s, uint32_t *v)
     if (errno || end == s || *end || x > UINT32_MAX || s[0] == '-')
         return -1;
     *v = (uint32_t)x;
+    return 0;
+}
+
+int cli_opt_u32(const char *cmd, const char *s, uint32_t *v, uint32_t lo, uint32_t hi, const char *what)
+{
+    if (cli_parse_u32(s, v) || *v < lo || *v > hi)
+        return cli_usage_error(cmd, "%s, not '%s'", what, s);
     return 0;
 }
 
@@ -278,5 +286,72 @@ int cli_add_arg(char ***v, size_t *n, char *arg)
         return -1;
     *v = f;
     f[(*n)++] = arg;
+    return 0;
+}
+
+void cli_run_free(cli_run_t *r)
+{
+    if (r->meta)
+        json_decref(r->meta);
+    train_result_free(&r->res);
+    dataset_free(&r->ds);
+    memset(r, 0, sizeof *r);
+}
+
+void cli_data_init(cli_data_opts_t *d)
+{
+    memset(d, 0, sizeof *d);
+    d->holdout = 0.1;
+    d->seed = 1;
+}
+
+void cli_data_free(cli_data_opts_t *d)
+{
+    free(d->textlist);
+    free(d->files);
+    memset(d, 0, sizeof *d);
+}
+
+int cli_data_option(const char *cmd, int c, char *arg, cli_data_opts_t *d)
+{
+    switch (c) {
+    case 'd':
+        if (!cli_add_arg(&d->files, &d->nfiles, arg))
+            return 0;
+        fprintf(stderr, "triage %s: out of memory\n", cmd);
+        return EXIT_USAGE;
+    case 'l': d->label = arg; return 0;
+    case 't': d->text = arg; return 0;
+    case 'o': d->out = arg; return 0;
+    case 'N': d->name = arg; return 0;
+    case 'q': d->quiet = 1; return 0;
+    case 'r': return cli_opt_u32(cmd, arg, &d->seed, 0, UINT32_MAX, "--seed takes a number");
+    case 'H':
+        if (cli_parse_double(arg, &d->holdout) || d->holdout < 0 || d->holdout >= 1)
+            return cli_usage_error(cmd, "--holdout takes a fraction in [0,1), not '%s'", arg);
+        return 0;
+    default: return -1;
+    }
+}
+
+int cli_data_required(const char *cmd, int argc, char **argv, const cli_data_opts_t *d)
+{
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!d->nfiles || !d->label || !d->out)
+        return cli_usage_error(cmd, "--data, --label and --out are required");
+    return 0;
+}
+
+int cli_data_schema(const char *cmd, cli_data_opts_t *d, rec_schema_t *schema)
+{
+    char err[TRI_ERRLEN] = "out of memory";
+    rec_schema_default(schema);
+    schema->label_field = d->label;
+    if (d->text) {
+        d->textlist = strdup(d->text);
+        if (!d->textlist || rec_schema_set_text(schema, d->textlist, err, sizeof err))
+            return cli_usage_error(cmd, "--text: %s", err);
+    }
     return 0;
 }

@@ -7,7 +7,6 @@
 
 #include <getopt.h>
 #include <math.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,7 +17,21 @@
 #define DEF_CHARS CLI_DEF_CHARS
 #define DEF_STEM CLI_DEF_STEM
 
-enum { OPT_C = 256, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV, OPT_LANG_MIN_SHARE };
+enum { OPT_C = 256, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV,
+       OPT_LANG_MIN_SHARE };
+/* parse_args and check_args: go on (anything else is the exit code). */
+enum { GO_ON = -1 };
+
+/* What the command line says. */
+typedef struct args {
+    cli_data_opts_t d;
+    train_opts_t to;
+    const char *stopspec, *stem, *per_account;
+    const char *chars, *features, *idf, *norm; /* NULL: the algorithm's default */
+    double review_below, review_precision, cost[2], lang_min_share;
+    uint32_t cv, min_records, jobs;
+    int prep, refit;
+} args_t;
 
 /* --cost A:B into two positive costs. */
 static int parse_cost(const char *s, double cost[2])
@@ -81,18 +94,89 @@ static void usage(FILE *f)
             "Records whose label field is null or missing are skipped.\n");
 }
 
-int cmd_train(int argc, char **argv)
+/* The options of the fit itself (train_opts_t): 0 taken, -1 not one of
+ * them, EXIT_USAGE after printing why. */
+static int fit_option(int c, const char *arg, train_opts_t *to)
+{
+    switch (c) {
+    case 'a':
+        if ((to->algo = train_algo_parse(arg)) < 0)
+            return cli_usage_error("train", "--algo takes svm, lr, nb, bnb or cnb, not '%s'", arg);
+        return 0;
+    case 'n':
+        if (cli_parse_range(arg, &to->feat.ngram_min, &to->feat.ngram_max))
+            return cli_usage_error("train", "--ngrams takes MIN-MAX such as 1-5, not '%s'", arg);
+        return 0;
+    case 'B': return cli_opt_u32("train", arg, &to->feat.bits, 0, UINT32_MAX, "--bits takes a number");
+    case 's':
+        if (cli_parse_double(arg, &to->sb) || to->sb < 0)
+            return cli_usage_error("train", "--sb takes a non-negative ratio, not '%s'", arg);
+        return 0;
+    case 'D': return cli_opt_u32("train", arg, &to->min_df, 0, UINT32_MAX, "--min-df takes a count");
+    case 'A':
+        if (cli_parse_double(arg, &to->alpha) || !(to->alpha > 0))
+            return cli_usage_error("train", "--alpha takes a positive number, not '%s'", arg);
+        return 0;
+    case OPT_C:
+        if (cli_parse_double(arg, &to->C) || !(to->C > 0))
+            return cli_usage_error("train", "--C takes a positive number, not '%s'", arg);
+        return 0;
+    default: return -1;
+    }
+}
+
+/* The options around the fit: 0 taken, -1 not one of them, EXIT_USAGE
+ * after printing why. */
+static int run_option(int c, char *arg, args_t *a)
+{
+    switch (c) {
+    case 'S': a->stopspec = arg; return 0;
+    case 'T': a->stem = arg; return 0;
+    case 'F': a->features = arg; return 0;
+    case OPT_CHARS: a->chars = arg; return 0;
+    case OPT_IDF: a->idf = arg; return 0;
+    case OPT_NORM: a->norm = arg; return 0;
+    case 'R': a->refit = 0; return 0;
+    case 'P': a->per_account = arg; return 0;
+    case OPT_REVIEW_BELOW:
+        if (cli_parse_double(arg, &a->review_below) || !(a->review_below > 0 && a->review_below <= 1))
+            return cli_usage_error("train", "--review-below takes a probability in (0,1], not '%s'", arg);
+        return 0;
+    case OPT_REVIEW_PRECISION:
+        if (cli_parse_double(arg, &a->review_precision) || !(a->review_precision > 0 && a->review_precision < 1))
+            return cli_usage_error("train", "--review-precision takes a fraction in (0,1), not '%s'", arg);
+        return 0;
+    case OPT_LANG_MIN_SHARE:
+        if (cli_parse_double(arg, &a->lang_min_share) || !(a->lang_min_share >= 0 && a->lang_min_share < 1))
+            return cli_usage_error("train", "--lang-min-share takes a fraction in [0,1), not '%s'", arg);
+        return 0;
+    case OPT_CV: return cli_opt_u32("train", arg, &a->cv, 2, 20, "--cv takes 2..20 folds");
+    case OPT_COST:
+        if (parse_cost(arg, a->cost))
+            return cli_usage_error("train", "--cost takes A:B, two positive costs, not '%s'", arg);
+        return 0;
+    case 'E':
+        if ((a->prep = prep_mode_parse(arg)) < 0)
+            return cli_usage_error("train", "--prep takes plain, tweet or email, not '%s'", arg);
+        return 0;
+    case 'M':
+        return cli_opt_u32("train", arg, &a->min_records, 2, UINT32_MAX, "--min-records takes a count of at least 2");
+    case 'j': return cli_opt_u32("train", arg, &a->jobs, 1, 256, "--jobs takes 1 to 256");
+    default: return -1;
+    }
+}
+
+/* Fills a from the command line: GO_ON, or the exit code (help, a refused
+ * option). */
+static int parse_args(int argc, char **argv, args_t *a)
 {
     static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},   {"label", required_argument, 0, 'l'},
-        {"text", required_argument, 0, 't'},   {"algo", required_argument, 0, 'a'},
-        {"ngrams", required_argument, 0, 'n'}, {"bits", required_argument, 0, 'B'},
-        {"stopwords", required_argument, 0, 'S'}, {"stem", required_argument, 0, 'T'},
-        {"sb", required_argument, 0, 's'},     {"min-df", required_argument, 0, 'D'},
-        {"alpha", required_argument, 0, 'A'},  {"holdout", required_argument, 0, 'H'},
-        {"seed", required_argument, 0, 'r'},   {"out", required_argument, 0, 'o'},
+        CLI_DATA_LONGOPTS,
+        {"algo", required_argument, 0, 'a'},   {"ngrams", required_argument, 0, 'n'},
+        {"bits", required_argument, 0, 'B'},   {"stopwords", required_argument, 0, 'S'},
+        {"stem", required_argument, 0, 'T'},   {"sb", required_argument, 0, 's'},
+        {"min-df", required_argument, 0, 'D'}, {"alpha", required_argument, 0, 'A'},
         {"features", required_argument, 0, 'F'}, {"no-refit", no_argument, 0, 'R'},
-        {"name", required_argument, 0, 'N'},   {"quiet", no_argument, 0, 'q'},
         {"per-account", required_argument, 0, 'P'}, {"min-records", required_argument, 0, 'M'},
         {"jobs", required_argument, 0, 'j'},
         {"C", required_argument, 0, OPT_C},    {"chars", required_argument, 0, OPT_CHARS},
@@ -103,295 +187,162 @@ int cmd_train(int argc, char **argv)
         {"cost", required_argument, 0, OPT_COST}, {"cv", required_argument, 0, OPT_CV},
         {"prep", required_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    char **files = NULL;
-    size_t nfiles = 0;
-    const char *label = NULL, *out = NULL, *stopspec = "none", *stem = DEF_STEM, *name = NULL;
-    const char *chars = NULL, *features = NULL, *idf = NULL, *norm = NULL;
-    double review_below = 0, review_precision = 0, cost[2] = {0, 0}, lang_min_share = LANG_MIN_SHARE_DEFAULT;
-    char *text = NULL, *textlist = NULL;
-    double holdout = 0.1;
-    uint32_t seed = 1, cv = 0;
-    int schema_prep = PREP_PLAIN;
-    int refit = 1, quiet = 0, c, rc = EXIT_USAGE;
-    const char *per_account = NULL;
-    uint32_t min_records = 50, jobs = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-    train_opts_t to;
-    cli_train_defaults(&to);
-    char *stopwords = NULL;
-    dataset_t ds = {0};
-    train_result_t res = {0};
-    json_t *meta = NULL;
-
+    int c, rc;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:l:t:a:n:B:S:T:s:D:A:H:r:o:F:RN:qhP:M:j:E:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            if (cli_add_arg(&files, &nfiles, optarg))
-                goto out;
-            break;
-        case 'l': label = optarg; break;
-        case 't': text = optarg; break;
-        case 'a':
-            if ((to.algo = train_algo_parse(optarg)) < 0) {
-                rc = cli_usage_error("train", "--algo takes svm, lr, nb, bnb or cnb, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'n':
-            if (cli_parse_range(optarg, &to.feat.ngram_min, &to.feat.ngram_max)) {
-                rc = cli_usage_error("train", "--ngrams takes MIN-MAX such as 1-5, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'B':
-            if (cli_parse_u32(optarg, &to.feat.bits)) {
-                rc = cli_usage_error("train", "--bits takes a number, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'S': stopspec = optarg; break;
-        case 'T': stem = optarg; break;
-        case 's':
-            if (cli_parse_double(optarg, &to.sb) || to.sb < 0) {
-                rc = cli_usage_error("train", "--sb takes a non-negative ratio, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'D':
-            if (cli_parse_u32(optarg, &to.min_df)) {
-                rc = cli_usage_error("train", "--min-df takes a count, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'A':
-            if (cli_parse_double(optarg, &to.alpha) || !(to.alpha > 0)) {
-                rc = cli_usage_error("train", "--alpha takes a positive number, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'H':
-            if (cli_parse_double(optarg, &holdout) || holdout < 0 || holdout >= 1) {
-                rc = cli_usage_error("train", "--holdout takes a fraction in [0,1), not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'r':
-            if (cli_parse_u32(optarg, &seed)) {
-                rc = cli_usage_error("train", "--seed takes a number, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'o': out = optarg; break;
-        case 'F': features = optarg; break;
-        case OPT_CHARS: chars = optarg; break;
-        case OPT_IDF: idf = optarg; break;
-        case OPT_NORM: norm = optarg; break;
-        case OPT_C:
-            if (cli_parse_double(optarg, &to.C) || !(to.C > 0)) {
-                rc = cli_usage_error("train", "--C takes a positive number, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_REVIEW_BELOW:
-            if (cli_parse_double(optarg, &review_below) || !(review_below > 0 && review_below <= 1)) {
-                rc = cli_usage_error("train", "--review-below takes a probability in (0,1], not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_REVIEW_PRECISION:
-            if (cli_parse_double(optarg, &review_precision) || !(review_precision > 0 && review_precision < 1)) {
-                rc = cli_usage_error("train", "--review-precision takes a fraction in (0,1), not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_LANG_MIN_SHARE:
-            if (cli_parse_double(optarg, &lang_min_share) || !(lang_min_share >= 0 && lang_min_share < 1)) {
-                rc = cli_usage_error("train", "--lang-min-share takes a fraction in [0,1), not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_CV:
-            if (cli_parse_u32(optarg, &cv) || cv < 2 || cv > 20) {
-                rc = cli_usage_error("train", "--cv takes 2..20 folds, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_COST:
-            if (parse_cost(optarg, cost)) {
-                rc = cli_usage_error("train", "--cost takes A:B, two positive costs, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'R': refit = 0; break;
-        case 'N': name = optarg; break;
-        case 'E':
-            if ((schema_prep = prep_mode_parse(optarg)) < 0) {
-                rc = cli_usage_error("train", "--prep takes plain, tweet or email, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'q': quiet = 1; break;
-        case 'P': per_account = optarg; break;
-        case 'M':
-            if (cli_parse_u32(optarg, &min_records) || min_records < 2) {
-                rc = cli_usage_error("train", "--min-records takes a count of at least 2, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'j':
-            if (cli_parse_u32(optarg, &jobs) || jobs < 1 || jobs > 256) {
-                rc = cli_usage_error("train", "--jobs takes 1 to 256, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'h': usage(stdout); rc = EXIT_OKAY; goto out;
-        default: usage(stderr); goto out;
+    while ((c = getopt_long(argc, argv, CLI_DATA_SHORTOPTS "a:n:B:S:T:s:D:A:F:RhP:M:j:E:", opts, NULL)) != -1) {
+        if ((rc = cli_data_option("train", c, optarg, &a->d)) >= 0 || (rc = fit_option(c, optarg, &a->to)) >= 0 ||
+            (rc = run_option(c, optarg, a)) >= 0) {
+            if (rc)
+                return rc;
+            continue;
         }
-    }
-    if (optind < argc) {
-        rc = cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
-        goto out;
-    }
-    if (!nfiles || !label || !out) {
-        rc = cli_usage_error("train", "--data, --label and --out are required");
-        goto out;
-    }
-    if (cli_feature_options("train", &to, chars, features, idf, norm))
-        goto out;
-    if (review_below && review_precision) {
-        rc = cli_usage_error("train", "give --review-below or --review-precision, not both");
-        goto out;
-    }
-    if (review_precision && holdout <= 0) {
-        rc = cli_usage_error("train", "--review-precision chooses the threshold on held-out records: needs --holdout");
-        goto out;
-    }
-    char err[TRI_ERRLEN];
-    if (feat_config_check(&to.feat, err, sizeof err)) {
-        rc = cli_usage_error("train", "%s", err);
-        goto out;
-    }
-    if (strcmp(stem, "none")) {
-        if (strlen(stem) >= sizeof to.tok.stem) {
-            rc = cli_usage_error("train", "--stem: unknown stemmer '%s'", stem);
-            goto out;
+        if (c == 'h') {
+            usage(stdout);
+            return EXIT_OKAY;
         }
-        strcpy(to.tok.stem, stem);
-    } else
-        to.tok.stem[0] = '\0';
-    if (cli_stopwords(stopspec, &stopwords, &to.tok.stopwords_len))
-        goto out;
-    to.tok.stopwords = stopwords;
-    tok_t *check;
-    if (tok_new(&to.tok, &check, err, sizeof err)) {
-        rc = cli_usage_error("train", "%s", err);
-        goto out;
+        usage(stderr);
+        return EXIT_USAGE;
     }
-    tok_free(check);
-    to.feat.seed = seed;
-    rec_schema_t schema;
-    rec_schema_default(&schema);
-    schema.label_field = label;
-    schema.prep_mode = schema_prep;
-    if (text) {
-        textlist = strdup(text);
-        if (!textlist || rec_schema_set_text(&schema, textlist, err, sizeof err)) {
-            rc = cli_usage_error("train", "--text: %s", err);
-            goto out;
-        }
-    }
+    return GO_ON;
+}
 
-    if (per_account) {
-        if (!(holdout > 0)) {
-            rc = cli_usage_error("train", "--per-account compares models on held-out records: --holdout must be > 0");
-            goto out;
-        }
-        if (schema_prep != PREP_PLAIN) {
-            /* The per-account trainer reads records itself and stores no
-             * preparation: its models would not match the text served. */
-            rc = cli_usage_error("train", "--prep %s is not available with --per-account", prep_mode_name(schema_prep));
-            goto out;
-        }
-        schema.account_field = per_account;
-        pa_opts_t pa = {.run = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit,
-                                .review_below = review_below, .review_precision = review_precision,
-                                .cost = {cost[0], cost[1]}},
-                        .files = files, .nfiles = nfiles, .schema = schema, .out = out,
-                        .name = name ? name : "default", .stopspec = stopspec, .stem = stem,
-                        .min_records = min_records, .jobs = jobs ? jobs : 1, .quiet = quiet};
-        rc = train_per_account(&pa);
-        goto out;
+/* The combinations of options, the feature configuration and the tokenizer
+ * (stop words into *stopwords, the caller's to free), and the schema:
+ * GO_ON or EXIT_USAGE (printed). */
+static int check_args(int argc, char **argv, args_t *a, char **stopwords, rec_schema_t *schema)
+{
+    int rc;
+    train_opts_t *to = &a->to;
+    if ((rc = cli_data_required("train", argc, argv, &a->d)))
+        return rc;
+    if (cli_feature_options("train", to, a->chars, a->features, a->idf, a->norm))
+        return EXIT_USAGE;
+    if (a->review_below && a->review_precision)
+        return cli_usage_error("train", "give --review-below or --review-precision, not both");
+    if (a->review_precision && a->d.holdout <= 0)
+        return cli_usage_error("train", "--review-precision chooses the threshold on held-out records: needs --holdout");
+    char err[TRI_ERRLEN];
+    if (feat_config_check(&to->feat, err, sizeof err))
+        return cli_usage_error("train", "%s", err);
+    if (strcmp(a->stem, "none")) {
+        if (strlen(a->stem) >= sizeof to->tok.stem)
+            return cli_usage_error("train", "--stem: unknown stemmer '%s'", a->stem);
+        strcpy(to->tok.stem, a->stem);
+    } else
+        to->tok.stem[0] = '\0';
+    if (cli_stopwords(a->stopspec, stopwords, &to->tok.stopwords_len))
+        return EXIT_USAGE;
+    to->tok.stopwords = *stopwords;
+    tok_t *check;
+    if (tok_new(&to->tok, &check, err, sizeof err))
+        return cli_usage_error("train", "%s", err);
+    tok_free(check);
+    to->feat.seed = a->d.seed;
+    if ((rc = cli_data_schema("train", &a->d, schema)))
+        return rc;
+    schema->prep_mode = a->prep;
+    return GO_ON;
+}
+
+/* triage train --per-account: the checks of its own, then per_account.c. */
+static int run_per_account(const args_t *a, rec_schema_t *schema)
+{
+    if (!(a->d.holdout > 0))
+        return cli_usage_error("train", "--per-account compares models on held-out records: --holdout must be > 0");
+    if (a->prep != PREP_PLAIN) {
+        /* The per-account trainer reads records itself and stores no
+         * preparation: its models would not match the text served. */
+        return cli_usage_error("train", "--prep %s is not available with --per-account", prep_mode_name(a->prep));
     }
-    rc = EXIT_FAIL;
-    if (cli_read_data("train", &ds, files, nfiles, &schema, NULL, 0))
+    schema->account_field = a->per_account;
+    pa_opts_t pa = {.run = {.fit = a->to, .holdout = a->d.holdout, .seed = a->d.seed, .refit = a->refit,
+                            .review_below = a->review_below, .review_precision = a->review_precision,
+                            .cost = {a->cost[0], a->cost[1]}},
+                    .files = a->d.files, .nfiles = a->d.nfiles, .schema = *schema, .out = a->d.out,
+                    .name = a->d.name ? a->d.name : "default", .stopspec = a->stopspec, .stem = a->stem,
+                    .min_records = a->min_records, .jobs = a->jobs ? a->jobs : 1, .quiet = a->d.quiet};
+    return train_per_account(&pa);
+}
+
+/* Reads the data, optionally cross-validates, runs train_run and writes the
+ * model: EXIT_OKAY or EXIT_FAIL (printed). */
+static int train_and_save(const args_t *a, const rec_schema_t *schema)
+{
+    const cli_data_opts_t *d = &a->d;
+    cli_run_t r = {0};
+    char err[TRI_ERRLEN];
+    int rc = EXIT_FAIL;
+    if (cli_read_data("train", &r.ds, d->files, d->nfiles, schema, NULL, 0))
         goto out;
     /* Provenance only the program knows; train_run adds the rest. */
-    json_t *jfiles = json_array(), *jtext = json_array();
-    for (size_t i = 0; i < nfiles; i++) {
-        char *dup = strdup(files[i]);
-        json_array_append_new(jfiles, json_string(dup ? basename(dup) : files[i]));
-        free(dup);
-    }
-    for (size_t i = 0; i < schema.ntext; i++)
-        json_array_append_new(jtext, json_string(schema.text_fields[i]));
-    meta = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:{s:o,s:s,s:I,s:I,s:I}}", "name", name ? name : "default",
-                     "triage_version", TRIAGE_VERSION, "stopwords", stopspec, "stem", stem, "label_field", label,
-                     "text_fields", jtext, "data", "files", jfiles, "digest", ds.digest, "records", (json_int_t)ds.n,
-                     "skipped_without_label", (json_int_t)ds.skipped_nolabel, "bad_records", (json_int_t)ds.bad);
-    if (!meta)
+    r.meta = dataset_meta(&r.ds, d->files, d->nfiles, schema, d->name ? d->name : "default", a->stopspec, a->stem);
+    if (!r.meta)
         goto out;
     /* Stored only when not plain, so a model without it means joined fields
      * to every build, old and new. */
-    if (schema_prep != PREP_PLAIN)
-        json_object_set_new(meta, "prep", json_pack("{s:s}", "mode", prep_mode_name(schema_prep)));
+    if (a->prep != PREP_PLAIN)
+        json_object_set_new(r.meta, "prep", json_pack("{s:s}", "mode", prep_mode_name(a->prep)));
     /* The languages of the prepared training texts: records in others are
      * marked for review when served (lang.h). */
-    json_t *mix = lang_mix_json(ds.text, ds.len, ds.n, lang_min_share);
-    if (!mix || json_object_set_new(meta, "lang", mix))
+    json_t *mix = lang_mix_json(r.ds.text, r.ds.len, r.ds.n, a->lang_min_share);
+    if (!mix || json_object_set_new(r.meta, "lang", mix))
         goto out;
-    train_run_opts_t ro = {.fit = to, .holdout = holdout, .seed = seed, .refit = refit, .meta = meta,
-                           .review_below = review_below, .review_precision = review_precision,
-                           .cost = {cost[0], cost[1]}};
-    if (cost[0] && ds.nlabels != 2) {
-        fprintf(stderr, "triage train: --cost is for two-label tasks; '%s' has %u labels\n", label, ds.nlabels);
+    train_run_opts_t ro = {.fit = a->to, .holdout = d->holdout, .seed = d->seed, .refit = a->refit, .meta = r.meta,
+                           .review_below = a->review_below, .review_precision = a->review_precision,
+                           .cost = {a->cost[0], a->cost[1]}};
+    if (a->cost[0] && r.ds.nlabels != 2) {
+        fprintf(stderr, "triage train: --cost is for two-label tasks; '%s' has %u labels\n", d->label,
+                r.ds.nlabels);
         goto out;
     }
     train_set_t set;
-    dataset_as_set(&ds, &set);
-    if (cv) {
+    dataset_as_set(&r.ds, &set);
+    if (a->cv) {
         double acc, f1;
-        if (tune_cv(&to, &set, cv, seed, 2, &acc, &f1, err, sizeof err)) {
+        if (tune_cv(&a->to, &set, a->cv, d->seed, 2, &acc, &f1, err, sizeof err)) {
             fprintf(stderr, "triage train: cross-validation: %s\n", err);
             goto out;
         }
-        printf("%u-fold cross-validation (seed %u): accuracy %.4f  macro-F1 %.4f\n", cv, seed, acc, f1);
+        printf("%u-fold cross-validation (seed %u): accuracy %.4f  macro-F1 %.4f\n", a->cv, d->seed, acc, f1);
     }
-    if (train_run(&ro, &set, &res, err, sizeof err)) {
+    if (train_run(&ro, &set, &r.res, err, sizeof err)) {
         fprintf(stderr, "triage train: %s\n", err);
         goto out;
     }
-    if (!quiet && res.holdout) {
-        printf("held out %zu of %zu records (seed %u):\n", res.nhold, ds.n, seed);
-        cli_report_print(stdout, res.holdout, ds.labels, 0);
+    if (!d->quiet && r.res.holdout) {
+        printf("held out %zu of %zu records (seed %u):\n", r.res.nhold, r.ds.n, d->seed);
+        cli_report_print(stdout, r.res.holdout, r.ds.labels, 0);
     }
-    if (model_save_file(out, res.bytes.p, res.bytes.len, err, sizeof err)) {
+    if (model_save_file(d->out, r.res.bytes.p, r.res.bytes.len, err, sizeof err)) {
         fprintf(stderr, "triage train: %s\n", err);
         goto out;
     }
-    if (!quiet)
+    if (!d->quiet)
         printf("trained %s on %zu records (%zu without label skipped, %zu bad), %u labels; %zu n-grams seen, %u kept; "
                "temperature %.3f\n"
                "wrote %s (%zu bytes)\n",
-               train_algo_name(to.algo), res.nfit, ds.skipped_nolabel, ds.bad, ds.nlabels, res.candidates, res.nrows,
-               res.temperature, out, res.bytes.len);
+               train_algo_name(a->to.algo), r.res.nfit, r.ds.skipped_nolabel, r.ds.bad, r.ds.nlabels,
+               r.res.candidates, r.res.nrows, r.res.temperature, d->out, r.res.bytes.len);
     rc = EXIT_OKAY;
 out:
-    if (meta)
-        json_decref(meta);
-    train_result_free(&res);
-    dataset_free(&ds);
+    cli_run_free(&r);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    args_t a = {.stopspec = "none", .stem = DEF_STEM, .prep = PREP_PLAIN, .refit = 1, .min_records = 50,
+                .jobs = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN), .lang_min_share = LANG_MIN_SHARE_DEFAULT};
+    cli_data_init(&a.d);
+    cli_train_defaults(&a.to);
+    char *stopwords = NULL;
+    rec_schema_t schema;
+    int rc = parse_args(argc, argv, &a);
+    if (rc == GO_ON)
+        rc = check_args(argc, argv, &a, &stopwords, &schema);
+    if (rc == GO_ON)
+        rc = a.per_account ? run_per_account(&a, &schema) : train_and_save(&a, &schema);
     free(stopwords);
-    free(textlist);
-    free(files);
+    cli_data_free(&a.d);
     return rc;
 }

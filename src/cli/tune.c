@@ -6,7 +6,6 @@
 #include "core/tune.h"
 
 #include <getopt.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,155 +52,108 @@ static void progress(void *ctx, const tune_trial_t *t, const tune_trial_t *best)
 
 enum { OPT_TRIALS = 256, OPT_BUDGET, OPT_FOLDS, OPT_THREADS };
 
+/* Takes tune's own options into to: 0 taken, -1 not one of them,
+ * EXIT_USAGE after printing why. */
+static int tune_option(int c, const char *arg, tune_opts_t *to, uint32_t *trials)
+{
+    switch (c) {
+    case OPT_TRIALS: return cli_opt_u32("tune", arg, trials, 1, UINT32_MAX, "--trials takes a positive count");
+    case OPT_BUDGET:
+        if (parse_duration(arg, &to->budget_s))
+            return cli_usage_error("tune", "--budget takes a duration such as 90s, 10m or 1h, not '%s'", arg);
+        return 0;
+    case OPT_FOLDS: return cli_opt_u32("tune", arg, &to->folds, 2, 20, "--folds takes 2..20");
+    case OPT_THREADS: return cli_opt_u32("tune", arg, &to->threads, 1, 64, "--threads takes 1..64");
+    default: return -1;
+    }
+}
+
+/* The search, then train_run with the winner and the model written:
+ * EXIT_OKAY or EXIT_FAIL (printed). */
+static int tune_and_save(const cli_data_opts_t *d, tune_opts_t *to, const rec_schema_t *schema)
+{
+    cli_run_t r = {0};
+    tune_trial_t best;
+    uint32_t ran;
+    char err[TRI_ERRLEN];
+    int rc = EXIT_FAIL;
+    if (cli_read_data("tune", &r.ds, d->files, d->nfiles, schema, NULL, 0))
+        goto out;
+    train_set_t set;
+    dataset_as_set(&r.ds, &set);
+    if (tune_run(to, &set, &best, &ran, err, sizeof err)) {
+        fprintf(stderr, "triage tune: %s\n", err);
+        goto out;
+    }
+    r.meta = dataset_meta(&r.ds, d->files, d->nfiles, schema, d->name ? d->name : "default",
+                          best.opts.tok.stopwords ? "en" : "none", best.opts.tok.stem[0] ? best.opts.tok.stem : "none");
+    json_t *jtune = json_pack("{s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:i}", "settings", best.desc, "trial",
+                              (json_int_t)best.index, "trials", (json_int_t)ran, "folds", (json_int_t)to->folds,
+                              "cv_accuracy", best.cv_accuracy, "cv_macro_f1", best.cv_macro_f1, "budget_s",
+                              to->budget_s, "seed", (int)d->seed);
+    if (!r.meta) {
+        json_decref(jtune);
+        goto out;
+    }
+    if (json_object_set_new(r.meta, "tune", jtune)) /* takes jtune, even on failure */
+        goto out;
+    json_t *mix = lang_mix_json(r.ds.text, r.ds.len, r.ds.n, LANG_MIN_SHARE_DEFAULT);
+    if (!mix || json_object_set_new(r.meta, "lang", mix))
+        goto out;
+    train_run_opts_t ro = {.fit = best.opts, .holdout = d->holdout, .seed = d->seed, .refit = 1, .meta = r.meta};
+    if (train_run(&ro, &set, &r.res, err, sizeof err)) {
+        fprintf(stderr, "triage tune: %s\n", err);
+        goto out;
+    }
+    if (model_save_file(d->out, r.res.bytes.p, r.res.bytes.len, err, sizeof err)) {
+        fprintf(stderr, "triage tune: %s\n", err);
+        goto out;
+    }
+    if (!d->quiet)
+        printf("%u trials, best trial %u: cv accuracy %.4f macro-F1 %.4f\n  %s\nwrote %s (%zu bytes)\n", ran,
+               best.index, best.cv_accuracy, best.cv_macro_f1, best.desc, d->out, r.res.bytes.len);
+    rc = EXIT_OKAY;
+out:
+    cli_run_free(&r);
+    return rc;
+}
+
 int cmd_tune(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},     {"label", required_argument, 0, 'l'},
-        {"text", required_argument, 0, 't'},     {"out", required_argument, 0, 'o'},
+        CLI_DATA_LONGOPTS,
         {"trials", required_argument, 0, OPT_TRIALS}, {"budget", required_argument, 0, OPT_BUDGET},
         {"folds", required_argument, 0, OPT_FOLDS}, {"threads", required_argument, 0, OPT_THREADS},
-        {"seed", required_argument, 0, 'r'},     {"holdout", required_argument, 0, 'H'},
-        {"name", required_argument, 0, 'N'},     {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    char **files = NULL;
-    size_t nfiles = 0;
-    const char *label = NULL, *out = NULL, *name = NULL;
-    char *text = NULL, *textlist = NULL;
-    uint32_t seed = 1, trials = 0;
-    double holdout = 0.1;
-    int quiet = 0, c, rc = EXIT_USAGE;
+    cli_data_opts_t d;
+    cli_data_init(&d);
+    uint32_t trials = 0;
+    int c, rc = EXIT_USAGE;
     tune_opts_t to = {.folds = 5, .threads = 2};
-    dataset_t ds = {0};
-    train_result_t res = {0};
-    json_t *meta = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:l:t:o:r:H:N:qh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            if (cli_add_arg(&files, &nfiles, optarg))
+    while ((c = getopt_long(argc, argv, CLI_DATA_SHORTOPTS "h", opts, NULL)) != -1) {
+        if ((rc = cli_data_option("tune", c, optarg, &d)) >= 0 || (rc = tune_option(c, optarg, &to, &trials)) >= 0) {
+            if (rc)
                 goto out;
-            break;
-        case 'l': label = optarg; break;
-        case 't': text = optarg; break;
-        case 'o': out = optarg; break;
-        case 'N': name = optarg; break;
-        case 'q': quiet = 1; break;
-        case OPT_TRIALS:
-            if (cli_parse_u32(optarg, &trials) || !trials) {
-                rc = cli_usage_error("tune", "--trials takes a positive count, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_BUDGET:
-            if (parse_duration(optarg, &to.budget_s)) {
-                rc = cli_usage_error("tune", "--budget takes a duration such as 90s, 10m or 1h, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_FOLDS:
-            if (cli_parse_u32(optarg, &to.folds) || to.folds < 2 || to.folds > 20) {
-                rc = cli_usage_error("tune", "--folds takes 2..20, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_THREADS:
-            if (cli_parse_u32(optarg, &to.threads) || !to.threads || to.threads > 64) {
-                rc = cli_usage_error("tune", "--threads takes 1..64, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'r':
-            if (cli_parse_u32(optarg, &seed)) {
-                rc = cli_usage_error("tune", "--seed takes a number, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'H':
-            if (cli_parse_double(optarg, &holdout) || holdout < 0 || holdout >= 1) {
-                rc = cli_usage_error("tune", "--holdout takes a fraction in [0,1), not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'h': usage(stdout); rc = EXIT_OKAY; goto out;
-        default: usage(stderr); goto out;
+            continue;
         }
-    }
-    if (optind < argc) {
-        rc = cli_usage_error("tune", "unexpected argument '%s'", argv[optind]);
+        rc = c == 'h' ? EXIT_OKAY : EXIT_USAGE;
+        usage(c == 'h' ? stdout : stderr);
         goto out;
     }
-    if (!nfiles || !label || !out) {
-        rc = cli_usage_error("tune", "--data, --label and --out are required");
-        goto out;
-    }
-    to.trials = trials ? trials : to.budget_s > 0 ? 0 : 20;
-    to.seed = seed;
-    cli_train_defaults(&to.base);
-    to.base.feat.seed = seed;
-    to.progress = progress;
-    to.progress_ctx = &quiet;
     rec_schema_t schema;
-    rec_schema_default(&schema);
-    schema.label_field = label;
-    char err[TRI_ERRLEN];
-    if (text) {
-        textlist = strdup(text);
-        if (!textlist || rec_schema_set_text(&schema, textlist, err, sizeof err)) {
-            rc = cli_usage_error("tune", "--text: %s", err);
-            goto out;
-        }
-    }
-    rc = EXIT_FAIL;
-    if (cli_read_data("tune", &ds, files, nfiles, &schema, NULL, 0))
+    if ((rc = cli_data_required("tune", argc, argv, &d)))
         goto out;
-    train_set_t set;
-    dataset_as_set(&ds, &set);
-    tune_trial_t best;
-    uint32_t ran;
-    if (tune_run(&to, &set, &best, &ran, err, sizeof err)) {
-        fprintf(stderr, "triage tune: %s\n", err);
+    to.trials = trials ? trials : to.budget_s > 0 ? 0 : 20;
+    to.seed = d.seed;
+    cli_train_defaults(&to.base);
+    to.base.feat.seed = d.seed;
+    to.progress = progress;
+    to.progress_ctx = &d.quiet;
+    if ((rc = cli_data_schema("tune", &d, &schema)))
         goto out;
-    }
-    json_t *jfiles = json_array(), *jtext = json_array();
-    for (size_t i = 0; i < nfiles; i++) {
-        char *dup = strdup(files[i]);
-        json_array_append_new(jfiles, json_string(dup ? basename(dup) : files[i]));
-        free(dup);
-    }
-    for (size_t i = 0; i < schema.ntext; i++)
-        json_array_append_new(jtext, json_string(schema.text_fields[i]));
-    meta = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:{s:o,s:s,s:I,s:I,s:I},s:{s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:i}}", "name",
-                     name ? name : "default", "triage_version", TRIAGE_VERSION, "stopwords",
-                     best.opts.tok.stopwords ? "en" : "none", "stem", best.opts.tok.stem[0] ? best.opts.tok.stem : "none",
-                     "label_field", label, "text_fields", jtext, "data", "files", jfiles, "digest", ds.digest,
-                     "records", (json_int_t)ds.n, "skipped_without_label", (json_int_t)ds.skipped_nolabel,
-                     "bad_records", (json_int_t)ds.bad, "tune", "settings", best.desc, "trial", (json_int_t)best.index,
-                     "trials", (json_int_t)ran, "folds", (json_int_t)to.folds, "cv_accuracy", best.cv_accuracy,
-                     "cv_macro_f1", best.cv_macro_f1, "budget_s", to.budget_s, "seed", (int)seed);
-    if (!meta)
-        goto out;
-    json_t *mix = lang_mix_json(ds.text, ds.len, ds.n, LANG_MIN_SHARE_DEFAULT);
-    if (!mix || json_object_set_new(meta, "lang", mix))
-        goto out;
-    train_run_opts_t ro = {.fit = best.opts, .holdout = holdout, .seed = seed, .refit = 1, .meta = meta};
-    if (train_run(&ro, &set, &res, err, sizeof err)) {
-        fprintf(stderr, "triage tune: %s\n", err);
-        goto out;
-    }
-    if (model_save_file(out, res.bytes.p, res.bytes.len, err, sizeof err)) {
-        fprintf(stderr, "triage tune: %s\n", err);
-        goto out;
-    }
-    if (!quiet)
-        printf("%u trials, best trial %u: cv accuracy %.4f macro-F1 %.4f\n  %s\nwrote %s (%zu bytes)\n", ran,
-               best.index, best.cv_accuracy, best.cv_macro_f1, best.desc, out, res.bytes.len);
-    rc = EXIT_OKAY;
+    rc = tune_and_save(&d, &to, &schema);
 out:
-    if (meta)
-        json_decref(meta);
-    train_result_free(&res);
-    dataset_free(&ds);
-    free(textlist);
-    free(files);
+    cli_data_free(&d);
     return rc;
 }

@@ -4,8 +4,10 @@
 #include "codec/jscan.h"
 #include "core/tri_err.h"
 #include "core/model.h"
+#include "core/version.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #define XXH_INLINE_ALL
@@ -244,4 +246,22 @@ void dataset_as_set(const dataset_t *ds, train_set_t *set)
 {
     *set = (train_set_t){ds->n, (const char *const *)ds->text, ds->len, ds->label, ds->nlabels,
                          (const char *const *)ds->labels};
+}
+
+json_t *dataset_meta(const dataset_t *ds, char *const *files, size_t nfiles, const rec_schema_t *schema,
+                     const char *name, const char *stopwords, const char *stem)
+{
+    json_t *jfiles = json_array(), *jtext = json_array();
+    for (size_t i = 0; i < nfiles; i++) {
+        char *dup = strdup(files[i]);
+        json_array_append_new(jfiles, json_string(dup ? basename(dup) : files[i]));
+        free(dup);
+    }
+    for (size_t i = 0; i < schema->ntext; i++)
+        json_array_append_new(jtext, json_string(schema->text_fields[i]));
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:{s:o,s:s,s:I,s:I,s:I}}", "name", name, "triage_version",
+                     TRIAGE_VERSION, "stopwords", stopwords, "stem", stem, "label_field", schema->label_field,
+                     "text_fields", jtext, "data", "files", jfiles, "digest", ds->digest, "records",
+                     (json_int_t)ds->n, "skipped_without_label", (json_int_t)ds->skipped_nolabel, "bad_records",
+                     (json_int_t)ds->bad);
 }

@@ -63,41 +63,6 @@ void train_out_spec(const train_out_t *o, const train_opts_t *opts, const train_
     spec->meta_json = meta_json;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Per-row statistics gathered from the documents. */
-typedef struct stats {
-    u32map_t rows;
-    uint32_t *cnt;   /* rows x L: occurrences (or presences) */
-    uint32_t *df;    /* rows x L: documents */
-    size_t cap;
-} stats_t;
-
-static int stats_grow(stats_t *s, size_t rows, uint32_t L)
-{
-    if (rows <= s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap * 2 : 65536;
-    while (cap < rows)
-        cap *= 2;
-    uint32_t *c = realloc(s->cnt, cap * L * sizeof *c);
-    if (!c)
-        return TRI_ENOMEM;
-    s->cnt = c;
-    uint32_t *d = realloc(s->df, cap * L * sizeof *d);
-    if (!d)
-        return TRI_ENOMEM;
-    s->df = d;
-    memset(s->cnt + s->cap * L, 0, (cap - s->cap) * L * sizeof *c);
-    memset(s->df + s->cap * L, 0, (cap - s->cap) * L * sizeof *d);
-    s->cap = cap;
-    return 0;
-}
-
 /* Names the top rows of each label by re-reading the documents until every
  * chosen bucket has met one n-gram that hashes to it. */
 static int name_features(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx,
@@ -144,8 +109,9 @@ static int cmp_pull_desc(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-int train_top_features(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx,
-                        tok_t *tok, train_out_t *out, const uint32_t *kept_df)
+/* Fills out->top_features from out's weights (kept_df: documents per row). */
+static int top_features(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, tok_t *tok,
+                        train_out_t *out, const uint32_t *kept_df)
 {
     uint32_t L = out->nlabels, K = o->top_features;
     out->top_features = json_object();
@@ -217,8 +183,15 @@ out:
     return rc;
 }
 
-static int fit_nb(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, train_out_t *out,
-                  char *err, size_t errlen);
+int train_finish(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, tok_t *tok,
+                 train_out_t *out, const uint32_t *kept_df, int rc, char *err, size_t errlen)
+{
+    if (!rc && (rc = top_features(o, set, idx, nidx, tok, out, kept_df)))
+        rc = tri_errf(err, errlen, rc, "out of memory naming features");
+    if (rc)
+        train_out_free(out);
+    return rc;
+}
 
 int train_fit(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, train_out_t *out,
               char *err, size_t errlen)
@@ -237,164 +210,7 @@ int train_fit(const train_opts_t *o, const train_set_t *set, const size_t *idx, 
         return train_fit_linear(o, set, idx, nidx, out, err, errlen);
     if (o->feat.mode == FEAT_SUBLINEAR)
         return tri_errf(err, errlen, TRI_EINVAL, "Naive Bayes takes presence or counts features, not sublinear");
-    return fit_nb(o, set, idx, nidx, out, err, errlen);
-}
-
-static int fit_nb(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx, train_out_t *out,
-                  char *err, size_t errlen)
-{
-    uint32_t L = set->nlabels;
-    if (!(o->alpha > 0))
-        return tri_errf(err, errlen, TRI_EINVAL, "alpha must be positive");
-    int rc;
-    tok_t *tok = NULL;
-    if ((rc = tok_new(&o->tok, &tok, err, errlen)))
-        return rc;
-
-    stats_t st = {0};
-    tok_list_t toks = {0};
-    feat_vec_t fv = {0};
-    feat_config_t fc = o->feat;
-    fc.mode = FEAT_COUNTS; /* gather occurrences; presence derives from them */
-    uint32_t *keep = NULL, *kept_df = NULL;
-    double *nc = NULL;
-    out->nlabels = L;
-    out->ndocs = nidx;
-    out->label_docs = calloc(L, sizeof *out->label_docs);
-    out->bias = calloc(L, sizeof *out->bias);
-    if (!out->label_docs || !out->bias)
-        goto oom;
-
-    for (size_t i = 0; i < nidx; i++) {
-        size_t d = idx ? idx[i] : i;
-        uint32_t y = set->label[d];
-        out->label_docs[y]++;
-        if (tok_run(tok, set->text[d], set->len[d], &toks) || feat_extract(&fc, &toks, &fv, 0))
-            goto oom;
-        qsort(fv.id, fv.n, sizeof *fv.id, cmp_u32);
-        for (size_t k = 0; k < fv.n;) {
-            size_t j = k;
-            while (j < fv.n && fv.id[j] == fv.id[k])
-                j++;
-            int64_t r = u32map_intern(&st.rows, fv.id[k], NULL);
-            if (r < 0 || stats_grow(&st, (size_t)r + 1, L))
-                goto oom;
-            st.df[(size_t)r * L + y]++;
-            st.cnt[(size_t)r * L + y] += o->feat.mode == FEAT_COUNTS && o->algo != TRAIN_BNB ? (uint32_t)(j - k) : 1;
-            k = j;
-        }
-    }
-    size_t R = st.rows.n;
-    out->candidates = R;
-
-    /* Feature selection. */
-    keep = malloc((R ? R : 1) * sizeof *keep);
-    kept_df = malloc((R ? R : 1) * sizeof *kept_df);
-    uint32_t *bucket_of = malloc((R ? R : 1) * sizeof *bucket_of);
-    if (!keep || !kept_df || !bucket_of) {
-        free(bucket_of);
-        goto oom;
-    }
-    for (size_t s = 0; s < st.rows.cap; s++)
-        if (st.rows.keys[s])
-            bucket_of[st.rows.vals[s]] = st.rows.keys[s] - 1;
-    uint32_t nk = 0;
-    for (size_t r = 0; r < R; r++) {
-        const uint32_t *df = st.df + r * L;
-        uint64_t tot = 0;
-        for (uint32_t c = 0; c < L; c++)
-            tot += df[c];
-        if (tot < o->min_df)
-            continue;
-        int ok = o->sb <= 0;
-        for (uint32_t c = 0; c < L && !ok; c++)
-            if (df[c] && (double)df[c] > o->sb * (double)(tot - df[c]))
-                ok = 1;
-        if (ok) {
-            kept_df[nk] = (uint32_t)tot;
-            keep[nk++] = (uint32_t)r;
-        }
-    }
-    out->nrows = nk;
-    out->buckets = malloc((nk ? nk : 1) * sizeof *out->buckets);
-    out->weights = malloc(((size_t)nk * L + 1) * sizeof *out->weights);
-    nc = calloc(L, sizeof *nc);
-    if (!out->buckets || !out->weights || !nc) {
-        free(bucket_of);
-        goto oom;
-    }
-    for (uint32_t k = 0; k < nk; k++)
-        out->buckets[k] = bucket_of[keep[k]];
-    free(bucket_of);
-
-    double V = nk ? nk : 1, a = o->alpha;
-    for (uint32_t k = 0; k < nk; k++)
-        for (uint32_t c = 0; c < L; c++)
-            nc[c] += st.cnt[(size_t)keep[k] * L + c];
-    for (uint32_t c = 0; c < L; c++)
-        out->bias[c] = (float)log((double)(out->label_docs[c] + 1e-9) / (double)nidx);
-
-    switch (o->algo) {
-    case TRAIN_NB:
-        for (uint32_t k = 0; k < nk; k++)
-            for (uint32_t c = 0; c < L; c++)
-                out->weights[(size_t)k * L + c] =
-                    (float)log((st.cnt[(size_t)keep[k] * L + c] + a) / (nc[c] + a * V));
-        break;
-    case TRAIN_BNB: {
-        /* score = log prior + sum_present log(p/(1-p)) + sum_all log(1-p):
-         * the last sum is a per-label constant folded into the bias. */
-        for (uint32_t k = 0; k < nk; k++)
-            for (uint32_t c = 0; c < L; c++) {
-                double pr = (st.df[(size_t)keep[k] * L + c] + a) / ((double)out->label_docs[c] + 2 * a);
-                out->weights[(size_t)k * L + c] = (float)(log(pr) - log1p(-pr));
-                out->bias[c] += (float)log1p(-pr);
-            }
-        break;
-    }
-    case TRAIN_CNB: {
-        double tot = 0;
-        for (uint32_t c = 0; c < L; c++)
-            tot += nc[c];
-        for (uint32_t k = 0; k < nk; k++) {
-            const uint32_t *cn = st.cnt + (size_t)keep[k] * L;
-            double rowtot = 0;
-            for (uint32_t c = 0; c < L; c++)
-                rowtot += cn[c];
-            for (uint32_t c = 0; c < L; c++)
-                out->weights[(size_t)k * L + c] =
-                    (float)-log((rowtot - cn[c] + a) / (tot - nc[c] + a * V));
-        }
-        /* Rennie et al. (2003) and scikit-learn drop the prior from complement
-         * NB; we keep the log prior as the bias so that a record with no known
-         * n-gram falls back to the most frequent label instead of label 0. */
-        break;
-    }
-    default:
-        rc = tri_errf(err, errlen, TRI_EINVAL, "unknown algorithm %d", o->algo);
-        goto fail;
-    }
-    if ((rc = train_top_features(o, set, idx, nidx, tok, out, kept_df))) {
-        rc = tri_errf(err, errlen, rc, "out of memory naming features");
-        goto fail;
-    }
-    rc = 0;
-    goto done;
-oom:
-    rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
-fail:
-    train_out_free(out);
-done:
-    free(keep);
-    free(kept_df);
-    free(nc);
-    free(st.cnt);
-    free(st.df);
-    u32map_free(&st.rows);
-    tok_list_free(&toks);
-    feat_vec_free(&fv);
-    tok_free(tok);
-    return rc;
+    return train_fit_nb(o, set, idx, nidx, out, err, errlen);
 }
 
 /* Mean negative log-likelihood of softmax(raw / T). */

@@ -84,38 +84,18 @@ static void bag_free(bag_t *b)
     free(b->off);
 }
 
-int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx,
-                     train_out_t *out, char *err, size_t errlen)
+/* Document frequency per distinct bucket (ids are distinct per document),
+ * the rows kept (min-df), in bucket order, and their IDF weights. *keep_of:
+ * the kept row of each distinct bucket (UINT32_MAX: dropped), *kept_df: the
+ * documents of each kept row. 0 or TRI_ENOMEM. */
+static int select_rows(const train_opts_t *o, const bag_t *bag, size_t nidx, u32map_t *rows, uint32_t **keep_of_out,
+                       uint32_t **kept_df_out, train_out_t *out)
 {
-    uint32_t L = set->nlabels;
-    if (!(o->C > 0))
-        return tri_errf(err, errlen, TRI_EINVAL, "C must be positive");
-    if (o->feat.mode == FEAT_COUNTS)
-        return tri_errf(err, errlen, TRI_EINVAL, "lr and svm take presence or sublinear features, not counts");
-    pthread_once(&quiet_once, make_quiet);
-    tok_t *tok = NULL;
-    int rc = tok_new(&o->tok, &tok, err, errlen);
-    if (rc)
-        return rc;
-    bag_t bag = {0};
-    u32map_t rows = {0};
     uint32_t *df = NULL, *keep_of = NULL, *kept_df = NULL;
-    struct feature_node *nodes = NULL;
-    struct feature_node **x = NULL;
-    double *y = NULL;
-    struct model *lm = NULL;
-    int *lab_of = NULL;
-
-    out->nlabels = L;
-    out->ndocs = nidx;
-    out->label_docs = calloc(L, sizeof *out->label_docs);
-    out->bias = calloc(L, sizeof *out->bias);
-    if (!out->label_docs || !out->bias || (rc = bag_collect(o, set, idx, nidx, tok, &bag)))
-        goto oom;
-    /* Document frequency per distinct bucket (ids are distinct per document). */
+    int rc = TRI_ENOMEM;
     size_t dfcap = 0;
-    for (size_t k = 0; k < bag.n; k++) {
-        int64_t r = u32map_intern(&rows, bag.bucket[k], NULL);
+    for (size_t k = 0; k < bag->n; k++) {
+        int64_t r = u32map_intern(rows, bag->bucket[k], NULL);
         if (r < 0)
             goto oom;
         if ((size_t)r >= dfcap) {
@@ -129,7 +109,7 @@ int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t
         }
         df[r]++;
     }
-    size_t R = rows.n;
+    size_t R = rows->n;
     out->candidates = R;
     keep_of = malloc((R + 1) * sizeof *keep_of);
     kept_df = malloc((R + 1) * sizeof *kept_df);
@@ -138,14 +118,14 @@ int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t
         goto oom;
     uint32_t K = 0;
     /* Rows in bucket order, so the model does not depend on hash-map layout. */
-    for (size_t sl = 0; sl < rows.cap; sl++)
-        if (rows.keys[sl] && df[rows.vals[sl]] >= o->min_df)
-            out->buckets[K++] = rows.keys[sl] - 1;
+    for (size_t sl = 0; sl < rows->cap; sl++)
+        if (rows->keys[sl] && df[rows->vals[sl]] >= o->min_df)
+            out->buckets[K++] = rows->keys[sl] - 1;
     qsort(out->buckets, K, sizeof *out->buckets, cmp_bucket);
     for (size_t r = 0; r < R; r++)
         keep_of[r] = UINT32_MAX;
     for (uint32_t k = 0; k < K; k++) {
-        int64_t r = u32map_get(&rows, out->buckets[k]);
+        int64_t r = u32map_get(rows, out->buckets[k]);
         keep_of[r] = k;
         kept_df[k] = df[r];
     }
@@ -157,14 +137,30 @@ int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t
         for (uint32_t k = 0; k < K; k++)
             out->idf[k] = (float)(log((1.0 + (double)nidx) / (1.0 + kept_df[k])) + 1.0);
     }
+    rc = 0;
+oom:
+    free(df);
+    *keep_of_out = keep_of;
+    *kept_df_out = kept_df;
+    return rc;
+}
 
-    /* LIBLINEAR's problem: per document its kept features valued as the
-     * scorer will value them, then the bias node and the terminator. */
-    nodes = malloc((bag.n + 2 * nidx + 1) * sizeof *nodes);
-    x = malloc(nidx * sizeof *x);
-    y = malloc(nidx * sizeof *y);
+/* LIBLINEAR's problem: per document its kept features valued as the scorer
+ * will value them, then the bias node and the terminator. Counts the
+ * documents per label into out. 0 or TRI_ENOMEM. */
+static int build_problem(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx,
+                         const bag_t *bag, const u32map_t *rows, const uint32_t *keep_of, train_out_t *out,
+                         struct feature_node **nodes_out, struct feature_node ***x_out, double **y_out)
+{
+    uint32_t K = out->nrows;
+    struct feature_node *nodes = malloc((bag->n + 2 * nidx + 1) * sizeof *nodes);
+    struct feature_node **x = malloc(nidx * sizeof *x);
+    double *y = malloc(nidx * sizeof *y);
+    *nodes_out = nodes;
+    *x_out = x;
+    *y_out = y;
     if (!nodes || !x || !y)
-        goto oom;
+        return TRI_ENOMEM;
     size_t nn = 0;
     for (size_t i = 0; i < nidx; i++) {
         size_t d = idx ? idx[i] : i;
@@ -175,15 +171,15 @@ int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t
         size_t first = nn;
         /* Norms per family (words, characters), as model_score applies them. */
         float norm2[2] = {0, 0};
-        for (size_t k = bag.off[i]; k < bag.off[i + 1]; k++) {
-            uint32_t kk = keep_of[u32map_get(&rows, bag.bucket[k])];
+        for (size_t k = bag->off[i]; k < bag->off[i + 1]; k++) {
+            uint32_t kk = keep_of[u32map_get(rows, bag->bucket[k])];
             if (kk == UINT32_MAX)
                 continue;
-            float v = feat_tf_weight(&o->feat, bag.cnt[k]);
+            float v = feat_tf_weight(&o->feat, bag->cnt[k]);
             if (out->idf)
                 v *= out->idf[kk];
             nodes[nn++] = (struct feature_node){(int)kk + 1, v};
-            norm2[feat_is_char(&o->feat, bag.bucket[k])] += v * v;
+            norm2[feat_is_char(&o->feat, bag->bucket[k])] += v * v;
         }
         if (o->feat.l2) {
             float scale[2] = {norm2[0] > 0 ? 1.0f / sqrtf(norm2[0]) : 1.0f,
@@ -195,25 +191,16 @@ int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t
         nodes[nn++] = (struct feature_node){(int)K + 1, 1.0};
         nodes[nn++] = (struct feature_node){-1, 0};
     }
-    struct problem prob = {.l = (int)nidx, .n = (int)K + 1, .y = y, .x = x, .bias = 1.0};
-    /* Primal (trust-region Newton) solvers: LIBLINEAR's dual solvers draw
-     * from the process-wide rand(), which would make models depend on other
-     * threads' training and tune's results on scheduling. */
-    struct parameter par = {.solver_type = o->algo == TRAIN_LR ? L2R_LR : L2R_L2LOSS_SVC, .eps = 0.01, .C = o->C};
-    const char *why = check_parameter(&prob, &par);
-    if (why) {
-        rc = tri_errf(err, errlen, TRI_EINVAL, "LIBLINEAR: %s", why);
-        goto fail;
-    }
-    lm = train(&prob, &par);
-    if (!lm)
-        goto oom;
-    int ncls = get_nr_class(lm);
-    if (ncls < 2) {
-        rc = tri_errf(err, errlen, TRI_EINVAL, "the training documents carry only one label");
-        goto fail;
-    }
-    lab_of = malloc(L * sizeof *lab_of);
+    return 0;
+}
+
+/* LIBLINEAR's weight vectors into the linear-scorer shape (labels in the
+ * set's order). 0 or TRI_ENOMEM. */
+static int copy_weights(const struct model *lm, uint32_t L, train_out_t *out)
+{
+    uint32_t K = out->nrows;
+    int ncls = get_nr_class(lm), rc = TRI_ENOMEM;
+    int *lab_of = malloc(L * sizeof *lab_of);
     int *labs = malloc((size_t)ncls * sizeof *labs);
     if (!lab_of || !labs) {
         free(labs);
@@ -239,24 +226,72 @@ int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t
         for (uint32_t k = 0; k < K; k++)
             out->weights[(size_t)k * L + c] = lab_of[c] >= 0 ? (float)get_decfun_coef(lm, (int)k + 1, lab_of[c]) : 0;
     }
-    if ((rc = train_top_features(o, set, idx, nidx, tok, out, kept_df))) {
-        rc = tri_errf(err, errlen, rc, "out of memory naming features");
-        goto fail;
+    rc = 0;
+oom:
+    free(lab_of);
+    return rc;
+}
+
+int train_fit_linear(const train_opts_t *o, const train_set_t *set, const size_t *idx, size_t nidx,
+                     train_out_t *out, char *err, size_t errlen)
+{
+    uint32_t L = set->nlabels;
+    if (!(o->C > 0))
+        return tri_errf(err, errlen, TRI_EINVAL, "C must be positive");
+    if (o->feat.mode == FEAT_COUNTS)
+        return tri_errf(err, errlen, TRI_EINVAL, "lr and svm take presence or sublinear features, not counts");
+    pthread_once(&quiet_once, make_quiet);
+    tok_t *tok = NULL;
+    int rc = tok_new(&o->tok, &tok, err, errlen);
+    if (rc)
+        return rc;
+    bag_t bag = {0};
+    u32map_t rows = {0};
+    uint32_t *keep_of = NULL, *kept_df = NULL;
+    struct feature_node *nodes = NULL;
+    struct feature_node **x = NULL;
+    double *y = NULL;
+    struct model *lm = NULL;
+
+    out->nlabels = L;
+    out->ndocs = nidx;
+    out->label_docs = calloc(L, sizeof *out->label_docs);
+    out->bias = calloc(L, sizeof *out->bias);
+    if (!out->label_docs || !out->bias || (rc = bag_collect(o, set, idx, nidx, tok, &bag)) ||
+        select_rows(o, &bag, nidx, &rows, &keep_of, &kept_df, out) ||
+        build_problem(o, set, idx, nidx, &bag, &rows, keep_of, out, &nodes, &x, &y))
+        goto oom;
+    uint32_t K = out->nrows;
+    struct problem prob = {.l = (int)nidx, .n = (int)K + 1, .y = y, .x = x, .bias = 1.0};
+    /* Primal (trust-region Newton) solvers: LIBLINEAR's dual solvers draw
+     * from the process-wide rand(), which would make models depend on other
+     * threads' training and tune's results on scheduling. */
+    struct parameter par = {.solver_type = o->algo == TRAIN_LR ? L2R_LR : L2R_L2LOSS_SVC, .eps = 0.01, .C = o->C};
+    const char *why = check_parameter(&prob, &par);
+    if (why) {
+        rc = tri_errf(err, errlen, TRI_EINVAL, "LIBLINEAR: %s", why);
+        goto done;
     }
+    lm = train(&prob, &par);
+    if (!lm)
+        goto oom;
+    if (get_nr_class(lm) < 2) {
+        rc = tri_errf(err, errlen, TRI_EINVAL, "the training documents carry only one label");
+        goto done;
+    }
+    if (copy_weights(lm, L, out))
+        goto oom;
     rc = 0;
     goto done;
 oom:
     rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
-fail:
-    train_out_free(out);
 done:
+    rc = train_finish(o, set, idx, nidx, tok, out, kept_df, rc, err, errlen);
     if (lm)
         free_and_destroy_model(&lm);
-    free(lab_of);
     free(nodes);
     free(x);
     free(y);
-    free(df);
     free(keep_of);
     free(kept_df);
     u32map_free(&rows);
