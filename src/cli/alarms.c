@@ -16,13 +16,15 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: triage alarms --replay FILE [--label FIELD] [--window DURATION] [--by account]\n"
-               "                     [--scales LIST] [--fdr Q] [--p P] [--min-count N] [--min-history N] [--json]\n"
+               "                     [--scales LIST] [--fdr Q] [--p P] [--min-count N] [--min-history N] [--no-profiles]\n"
+               "                     [--json]\n"
                "Replays labeled JSONL (the daemon's output records, or records with their true label via\n"
                "--label) in event-time order (`ts`) through the daemon's alarm detector and prints the\n"
                "alarms and clears it would have raised. Records with an \"error\" field count as dead letters.\n"
                "Rate alarms are explained from the records' \"excerpt\" (the daemon's output.excerpt.bytes).\n"
                "DURATION: 30m, 1h (default), 1d. LIST: the scales at which shares are tested, whole\n"
-               "windows (default 1h,6h,24h). Q: Benjamini-Hochberg level of each evaluation (0.001).\n");
+               "windows (default 1h,6h,24h). Q: Benjamini-Hochberg level of each evaluation (0.001).\n"
+               "--no-profiles: expected shares without the hour-of-day and weekday profiles.\n");
 }
 
 typedef struct item {
@@ -185,6 +187,7 @@ int cmd_alarms(int argc, char **argv)
         {"p", required_argument, 0, 'p'},        {"min-count", required_argument, 0, 'c'},
         {"scales", required_argument, 0, 's'},   {"fdr", required_argument, 0, 'f'},
         {"min-history", required_argument, 0, 'H'}, {"json", no_argument, 0, 'j'},
+        {"no-profiles", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *file = NULL;
     rctx_t rc = {.field = "label", .rec = REC_LABELED_INIT};
@@ -194,7 +197,7 @@ int cmd_alarms(int argc, char **argv)
     out_t out = {0};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:l:w:b:p:c:H:s:f:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:l:w:b:p:c:H:s:f:jPh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': file = optarg; break;
         case 'l': rc.field = optarg; break;
@@ -233,6 +236,7 @@ int cmd_alarms(int argc, char **argv)
                 return cli_usage_error("alarms", "--fdr takes a probability, not '%s'", optarg);
             break;
         case 'j': out.json = 1; break;
+        case 'P': ao.profiles = 0; break;
         case 'h': usage(stdout); return EXIT_OKAY;
         default: usage(stderr); return EXIT_USAGE;
         }

@@ -309,6 +309,7 @@ static detector_opts_t opts_from(const cfg_t *c)
     o.alpha = cfg_double(c, "alarms.alpha");
     o.by_account = (int)cfg_int(c, "alarms.by.account");
     o.seasonal = (int)cfg_int(c, "alarms.seasonal");
+    o.profiles = (int)cfg_int(c, "alarms.profiles");
     o.drop_ratio = cfg_double(c, "alarms.drop.ratio");
     o.quality_min = cfg_double(c, "alarms.quality.min");
     o.oov_max = cfg_double(c, "alarms.oov.max");

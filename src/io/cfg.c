@@ -132,6 +132,9 @@ static const def_t defs[] = {
     {"alarms.alpha", T_DOUBLE, "0.1", 0.001, 1, NULL,
      "Weight of the newest window in a series' expected count (exponentially weighted mean and variance)."},
     {"alarms.by.account", T_BOOL, "true", 0, 0, NULL, "Also watch each (account, label) series."},
+    {"alarms.profiles", T_BOOL, "true", 0, 0, NULL,
+     "Expected label shares follow each series' own hour of day, and its hour of weekday once two\n"
+     "weeks are seen (a label that is always higher at night does not alarm at night)."},
     {"alarms.seasonal", T_BOOL, "true", 0, 0, NULL,
      "Expected counts follow the time of day, learned from the total volume (windows that divide a day)."},
     {"alarms.spike.ratio", T_DOUBLE, "2", 1, 1000, NULL,
