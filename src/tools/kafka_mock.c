@@ -11,6 +11,14 @@
  *
  * Caveat: the mock keeps at most 5 MB or 100,000 messages per partition and
  * silently drops the oldest beyond that, so tests must stay below it.
+ * Caveat: it checks producer sequence numbers only for transactional
+ * producers. With a Produce error injected while an idempotent producer has
+ * several requests in flight, a later request for the same partition
+ * succeeds, and librdkafka takes that as proof the failed one was stored
+ * ("implicitly acked"): it reports as delivered messages the mock never
+ * wrote. A real broker refuses the later request as out of order. Tests that
+ * inject Produce errors and count deliveries set
+ * max.in.flight.requests.per.connection=1 on their producers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +59,11 @@ static const char usage[] =
     "  count TOPIC                       messages ever written to TOPIC\n"
     "Unknown topics are auto-created with 4 partitions when a client asks.\n"
     "LIMIT: the mock keeps at most 5 MB or 100,000 messages per partition and\n"
-    "silently drops the oldest beyond that.\n";
+    "silently drops the oldest beyond that.\n"
+    "LIMIT: it checks sequence numbers of transactional producers only: with\n"
+    "Produce errors injected, an idempotent producer with several requests in\n"
+    "flight may report messages as delivered that were never stored (use\n"
+    "max.in.flight.requests.per.connection=1 where deliveries are counted).\n";
 
 static const struct { const char *name; int16_t key; } apikeys[] = {
     {"Produce", 0},       {"Fetch", 1},           {"ListOffsets", 2},
