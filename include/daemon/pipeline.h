@@ -21,10 +21,13 @@
  * offsets are committed before the partitions go; a lost assignment commits
  * nothing. The revoke runs inside librdkafka's rebalance callback and BLOCKS
  * THE LOOP for at most one batch's classification plus
- * output.flush.timeout.ms (less once a stop's deadline has passed). /healthz
- * stays answered meanwhile (the admin server has its own thread) and reports
- * healthy while the block is shorter than ADMIN_STALL_MS, which the default
- * output.flush.timeout.ms (10 s) does not exceed.
+ * output.flush.timeout.ms (less once a stop's deadline has passed), plus the
+ * synchronous commit. /healthz stays answered meanwhile (the admin server has
+ * its own thread) and reports healthy while the block is shorter than
+ * ADMIN_STALL_MS. So that it is, with the admin server on, start-up and
+ * --check-config refuse an output.flush.timeout.ms above
+ * PIPELINE_MAX_FLUSH_MS, which leaves PIPELINE_REVOKE_MARGIN_MS of the stall
+ * limit for the batch being classified and the commit.
  *
  * Errors: a fatal error (librdkafka fatal, out of memory) stops the input and
  * is reported once through hooks.fatal, on the loop thread, from inside the
@@ -42,9 +45,13 @@
 #include "daemon/metrics.h"
 #include <jansson.h>
 #include "daemon/registry.h"
+#include "io/admin.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#define PIPELINE_REVOKE_MARGIN_MS 2000
+#define PIPELINE_MAX_FLUSH_MS (ADMIN_STALL_MS - PIPELINE_REVOKE_MARGIN_MS)
 
 typedef struct pipeline pipeline_t;
 

@@ -65,6 +65,13 @@ typedef struct reg registry_t;
  * (required; a store URL must open: scheme, bucket, credentials), model.name.
  * For --check-config; registry_new runs it too. */
 int registry_check_config(const cfg_t *cfg, char *err, size_t errlen);
+/* For --check-config, after registry_check_config: with a model file as
+ * model.source (not a store URL), loads and verifies it as start-up does
+ * (the model's checks, then its probe texts). A start does not stop on this:
+ * it logs model_unavailable and stays not ready until a good file appears;
+ * --check-config, whose question is whether the configuration would serve,
+ * refuses it. A store is not reached (its URL was checked above). */
+int registry_check_source(const cfg_t *cfg, char *err, size_t errlen);
 int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const registry_hooks_t *hooks, registry_t **out, char *err,
             size_t errlen);
 /* Checks the source now (SIGHUP) instead of at the next poll. */

@@ -483,6 +483,22 @@ int registry_check_config(const cfg_t *cfg, char *err, size_t errlen)
     return rc;
 }
 
+int registry_check_source(const cfg_t *cfg, char *err, size_t errlen)
+{
+    const char *src = cfg_str(cfg, "model.source");
+    if (is_store_url(src))
+        return 0;
+    model_t *m = NULL;
+    const char *reason = NULL;
+    char e[TRI_ERRLEN];
+    int rc = registry_load_verified(src, &m, &reason, e, sizeof e);
+    model_unref(m);
+    if (rc)
+        return tri_errf(err, errlen, rc, "%s: model.source: %s (a start would wait, not ready, until the file loads)",
+                        cfg_origin(cfg, "model.source"), e);
+    return 0;
+}
+
 int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const registry_hooks_t *hooks, registry_t **out, char *err,
             size_t errlen)
 {

@@ -215,7 +215,7 @@ static void write_last_good(const char *cache, const char *dir, const char *vers
 }
 
 /* Loads and smoke-tests a model file; on failure *reason says why. */
-static int load_verified(const char *path, model_t **out, const char **reason, char *err, size_t errlen)
+int registry_load_verified(const char *path, model_t **out, const char **reason, char *err, size_t errlen)
 {
     model_fault_t fault;
     int rc = model_load_file_why(path, out, &fault, err, errlen);
@@ -268,7 +268,7 @@ static void load_work_store(job_t *j)
             const char *cache_reason;
             if (rc != TRI_ENOENT && j->may_fall_back && !read_last_good(r->cache_dir, j->dir, v, sizeof v) && strcmp(v, j->version)) {
                 snprintf(path, sizeof path, "%s/%s.tmodel", dirpath, v);
-                if (!load_verified(path, &j->model, &cache_reason, j->err, sizeof j->err)) {
+                if (!registry_load_verified(path, &j->model, &cache_reason, j->err, sizeof j->err)) {
                     snprintf(j->version, sizeof j->version, "%s", v);
                     j->from_cache = 1;
                     j->rc = 0;
@@ -277,7 +277,7 @@ static void load_work_store(job_t *j)
             return;
         }
     }
-    if ((j->rc = load_verified(path, &j->model, &j->reason, j->err, sizeof j->err))) {
+    if ((j->rc = registry_load_verified(path, &j->model, &j->reason, j->err, sizeof j->err))) {
         unlink(path); /* never keep a refused file as a cache hit */
         return;
     }
@@ -290,7 +290,7 @@ void registry_job_work(uv_work_t *w)
     if (j->kind == J_CHECK)
         check_work_store(j);
     else if (j->file_mode) {
-        j->rc = load_verified(j->reg->source, &j->model, &j->reason, j->err, sizeof j->err);
+        j->rc = registry_load_verified(j->reg->source, &j->model, &j->reason, j->err, sizeof j->err);
         if (!j->rc)
             registry_file_version(j->model, j->version, sizeof j->version);
     } else

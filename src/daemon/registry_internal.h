@@ -111,5 +111,8 @@ struct reg {
 int registry_mkdirs(const char *path);
 /* The thread-pool side of a job (uv_work_cb). */
 void registry_job_work(uv_work_t *w);
+/* Loads the model file at path and smoke-tests it on its probe texts, as
+ * every version is before it serves; *reason is the refusal reason. */
+int registry_load_verified(const char *path, model_t **out, const char **reason, char *err, size_t errlen);
 
 #endif

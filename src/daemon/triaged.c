@@ -122,8 +122,18 @@ static int check_config(const daemon_t *d, char *err, size_t errlen)
                         "producer's message.max.bytes %zu",
                         cfg_origin(cfg, "output.dlq.payload.max.bytes"), dlq_max, REC_DEAD_OVERHEAD, max_message);
     const char *listen = cfg_str(cfg, "admin.listen");
-    if (strcmp(listen, "off") && *listen && admin_check_listen(listen, e, sizeof e))
+    int admin_on = strcmp(listen, "off") && *listen;
+    if (admin_on && admin_check_listen(listen, e, sizeof e))
         return tri_errf(err, errlen, TRI_EINVAL, "%s: %s", cfg_origin(cfg, "admin.listen"), e);
+    /* A revoke blocks the loop for up to the flush timeout (pipeline.h);
+     * /healthz must stay 200 through it. */
+    long long flush = (long long)cfg_int(cfg, "output.flush.timeout.ms");
+    if (d->classify && admin_on && flush > PIPELINE_MAX_FLUSH_MS)
+        return tri_errf(err, errlen, TRI_EINVAL,
+                        "%s: output.flush.timeout.ms %lld is above %d: a rebalance blocks the event loop for this "
+                        "wait plus a batch's classification, and /healthz reports a loop silent for %d ms as "
+                        "unhealthy (admin.listen = off lifts the limit)",
+                        cfg_origin(cfg, "output.flush.timeout.ms"), flush, PIPELINE_MAX_FLUSH_MS, ADMIN_STALL_MS);
     return 0;
 }
 
@@ -390,6 +400,19 @@ out:
     return rc;
 }
 
+/* The end of --check-config: the model file a start would load (start-up
+ * waits for a missing or refused file; the check refuses it), then "ok". */
+static int check_source(const daemon_t *d)
+{
+    char err[TRI_ERRLEN];
+    if (*cfg_str(d->cfg, "model.source") && registry_check_source(d->cfg, err, sizeof err)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        return 2;
+    }
+    printf("configuration ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     daemon_t d = {0};
@@ -423,8 +446,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (check_only) {
-        printf("configuration ok\n");
-        rc = 0;
+        rc = check_source(&d);
         goto out;
     }
 

@@ -72,8 +72,9 @@ static const def_t defs[] = {
     {"output.headers", T_STR, "*", 0, 0, NULL,
      "Kafka headers of the input copied to its output and dead-letter records: * for all, \"\" for\n"
      "none, or a comma-separated list of header names."},
-    {"output.flush.timeout.ms", T_MS, "10000", 0, 3600000, NULL,
-     "How long shutdown and revocation wait for outstanding deliveries."},
+    {"output.flush.timeout.ms", T_MS, "8000", 0, 3600000, NULL,
+     "How long shutdown and revocation wait for outstanding deliveries. A revocation blocks the event\n"
+     "loop meanwhile, so with the admin server on it is at most 8000 (/healthz must keep answering)."},
 
     {"batch.size", T_INT, "500", 1, 100000, NULL, "Records per classification batch."},
     {"batch.max.bytes", T_BYTES, "16MB", 1024, 1e9, NULL,

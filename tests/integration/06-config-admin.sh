@@ -8,7 +8,8 @@ TD=$BIN/triaged
 
 echo "-- configuration"
 check "conf/triaged.conf is what --config-doc prints" cmp -s "$ROOT/conf/triaged.conf" <("$TD" --config-doc)
-expect_status "the example config checks (with a model)" 0 "$TD" -c "$ROOT/conf/triaged.conf" --set model.source=x --check-config
+"$TRIAGE" train --data "$ROOT/data/sample/airline-tweets.jsonl" --label category --out "$TMP/m1.tmodel" -q
+expect_status "the example config checks (with a model)" 0 "$TD" -c "$ROOT/conf/triaged.conf" --set model.source="$TMP/m1.tmodel" --check-config
 printf '[input]\ntopics = in\ntopicz = in\n' >"$TMP/c1.conf"
 expect_status "unknown key" 2 "$TD" -c "$TMP/c1.conf" --set model.source=x
 expect_eq "one line naming file and line" "$(cat "$TMP/err")" "triaged: $TMP/c1.conf:3: unknown key 'input.topicz', did you mean 'input.topics'? (triaged --config-doc lists them)"
@@ -35,7 +36,6 @@ TRIAGE_TEST_SECRET=hunter2 "$TD" -c "$TMP/c7.conf" --set model.source=x --print-
 check "secrets are redacted in the effective config" bash -c "grep -q 'sasl.password = (redacted)' '$TMP/eff.txt' && ! grep -q hunter2 '$TMP/eff.txt'"
 
 echo "-- a worker without a model"
-"$TRIAGE" train --data "$ROOT/data/sample/airline-tweets.jsonl" --label category --out "$TMP/m1.tmodel" -q
 start_kafka --brokers 1 --topic in:2 --topic out:2 --topic dlq:1
 worker_conf "$TMP/w.conf" admin "$TMP/live.tmodel" "poll.interval = 500ms"
 start_triaged w "$TMP/w.conf"
