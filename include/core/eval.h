@@ -47,6 +47,16 @@ struct json_t *eval_report_json(const eval_t *e, const char *const *labels);
 int eval_projection(const double *precision, const uint64_t *counts, size_t nperiods, uint32_t nlabels,
                      double *mean, double *q_lo, double *q_hi, double *per_period);
 
+/* The projection per day (month = 0) or month of event time: records
+ * (truth[i], pred[i], ts[i]; INT64_MIN = no time, counted in *no_ts and left
+ * out) grouped by period, each period's accuracy projected from e's
+ * per-label precision (eval_projection) and measured. Returns the object
+ * `triage eval --by` reports: {period: by, mean, band: [lo, hi],
+ * records_without_ts, periods: [{start, records, projected_accuracy,
+ * actual_accuracy}] in time order}; NULL when out of memory. */
+struct json_t *eval_by_period(const eval_t *e, const uint32_t *truth, const uint32_t *pred, const int64_t *ts,
+                              size_t n, const char *by, size_t *no_ts);
+
 /* Expected calibration error: records binned by confidence (conf[i], the
  * probability of the chosen label, into nbins equal-width bins); the
  * record-weighted mean over bins of |accuracy - mean confidence|. When bins

@@ -87,6 +87,64 @@ static void classify_line(cctx_t *c, const line_t *l)
     c->done++;
 }
 
+/* Each label of m pre-escaped as a JSON string, into c. 0 or -1. */
+static int escape_labels(const model_t *m, cctx_t *cx)
+{
+    uint32_t L = model_nlabels(m);
+    cx->label_json = calloc(L, sizeof *cx->label_json);
+    cx->label_json_len = calloc(L, sizeof *cx->label_json_len);
+    if (!cx->label_json || !cx->label_json_len)
+        return -1;
+    for (uint32_t i = 0; i < L; i++) {
+        buf_t b = BUF_INIT;
+        jscan_put_str(&b, model_label(m, i), strlen(model_label(m, i)));
+        cx->label_json_len[i] = b.len;
+        cx->label_json[i] = b.p;
+        if (b.oom)
+            return -1;
+    }
+    return 0;
+}
+
+/* Reads `in` BATCH lines at a time (lines: BATCH reusable buffers),
+ * classifies them and writes their output in order. 0, or -1 when out of
+ * memory or stdout fails (printed); a read error is left to ferror(in). */
+static int run_batches(cctx_t *cx, FILE *in, line_t *lines)
+{
+    size_t lineno = 0;
+    int eof = 0;
+    while (!eof) {
+        size_t n = 0;
+        while (n < BATCH) {
+            ssize_t k = getline(&lines[n].p, &lines[n].cap, in);
+            if (k < 0) {
+                eof = 1;
+                break;
+            }
+            size_t len = (size_t)k;
+            if (len && lines[n].p[len - 1] == '\n')
+                len--;
+            if (len && lines[n].p[len - 1] == '\r')
+                len--;
+            lines[n].len = len;
+            lines[n].lineno = ++lineno;
+            n++;
+        }
+        buf_reset(&cx->out);
+        for (size_t i = 0; i < n; i++)
+            classify_line(cx, &lines[i]);
+        if (cx->out.oom) {
+            fprintf(stderr, "triage classify: out of memory\n");
+            return -1;
+        }
+        if (cx->out.len && fwrite(cx->out.p, 1, cx->out.len, stdout) != cx->out.len) {
+            fprintf(stderr, "triage classify: write error: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int cmd_classify(int argc, char **argv)
 {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
@@ -136,19 +194,8 @@ int cmd_classify(int argc, char **argv)
         fprintf(stderr, "triage classify: %s\n", err);
         goto out;
     }
-    uint32_t L = model_nlabels(m);
-    cx.label_json = calloc(L, sizeof *cx.label_json);
-    cx.label_json_len = calloc(L, sizeof *cx.label_json_len);
-    if (!cx.label_json || !cx.label_json_len)
+    if (escape_labels(m, &cx))
         goto out;
-    for (uint32_t i = 0; i < L; i++) {
-        buf_t b = BUF_INIT;
-        jscan_put_str(&b, model_label(m, i), strlen(model_label(m, i)));
-        cx.label_json_len[i] = b.len;
-        cx.label_json[i] = b.p;
-        if (b.oom)
-            goto out;
-    }
     in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!in) {
         fprintf(stderr, "triage classify: %s: %s\n", path, strerror(errno));
@@ -158,39 +205,8 @@ int cmd_classify(int argc, char **argv)
     static char outbuf[1 << 16];
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     lines = calloc(BATCH, sizeof *lines);
-    if (!lines)
+    if (!lines || run_batches(&cx, in, lines))
         goto out;
-    size_t lineno = 0;
-    int eof = 0;
-    while (!eof) {
-        size_t n = 0;
-        while (n < BATCH) {
-            ssize_t k = getline(&lines[n].p, &lines[n].cap, in);
-            if (k < 0) {
-                eof = 1;
-                break;
-            }
-            size_t len = (size_t)k;
-            if (len && lines[n].p[len - 1] == '\n')
-                len--;
-            if (len && lines[n].p[len - 1] == '\r')
-                len--;
-            lines[n].len = len;
-            lines[n].lineno = ++lineno;
-            n++;
-        }
-        buf_reset(&cx.out);
-        for (size_t i = 0; i < n; i++)
-            classify_line(&cx, &lines[i]);
-        if (cx.out.oom) {
-            fprintf(stderr, "triage classify: out of memory\n");
-            goto out;
-        }
-        if (cx.out.len && fwrite(cx.out.p, 1, cx.out.len, stdout) != cx.out.len) {
-            fprintf(stderr, "triage classify: write error: %s\n", strerror(errno));
-            goto out;
-        }
-    }
     if (ferror(in)) {
         fprintf(stderr, "triage classify: %s: read error\n", cx.path);
         goto out;

@@ -3,7 +3,6 @@
 #include "cli.h"
 #include "core/eval.h"
 #include "core/tri_err.h"
-#include "core/tstamp.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -46,16 +45,121 @@ static void usage(FILE *f)
                "from per-label precision and each period's predicted label mix.\n");
 }
 
-typedef struct period {
-    int64_t start;
-    uint64_t *pred_counts;  /* nlabels */
-    uint64_t n, correct;
-} period_t;
+/* What eval prints besides the report: calibration, coverage, review, and
+ * the projection by period. */
+typedef struct summary {
+    double bins[EVAL_ECE_BINS * 3], ece, at[4];
+    float rb;          /* the model's review threshold, 0 for none */
+    size_t nrev, okrev; /* records marked for review; correct among the others */
+    json_t *byj;       /* eval_by_period's object, or NULL without --by */
+    size_t no_ts;
+} summary_t;
 
-static int cmp_period(const void *a, const void *b)
+static const double coverage[] = {0.5, 0.8, 0.9, 1.0};
+
+static void summarize(const model_t *m, const dataset_t *ds, const float *conf, const uint8_t *correct, summary_t *s)
 {
-    const period_t *x = a, *y = b;
-    return x->start < y->start ? -1 : x->start > y->start;
+    /* Calibration of `score` and what abstaining buys. */
+    s->ece = eval_ece(conf, correct, ds->n, EVAL_ECE_BINS, s->bins);
+    for (int k = 0; k < 4; k++)
+        s->at[k] = eval_accuracy_at_coverage(conf, correct, ds->n, coverage[k]);
+    s->rb = model_review_below(m);
+    for (size_t i = 0; s->rb > 0 && i < ds->n; i++)
+        if (conf[i] < s->rb)
+            s->nrev++;
+        else
+            s->okrev += correct[i];
+}
+
+static double not_reviewed_accuracy(const summary_t *s, size_t n)
+{
+    return n > s->nrev ? (double)s->okrev / (double)(n - s->nrev) : 0.0;
+}
+
+static void print_json(const char *model_path, const dataset_t *ds, const eval_t *e, summary_t *s)
+{
+    json_t *o = eval_report_json(e, (const char *const *)ds->labels);
+    json_object_set_new(o, "model", json_string(model_path));
+    json_object_set_new(o, "skipped_without_label", json_integer((json_int_t)ds->skipped_nolabel));
+    json_object_set_new(o, "bad_records", json_integer((json_int_t)ds->bad));
+    if (s->byj)
+        json_object_set_new(o, "by", s->byj);
+    s->byj = NULL;
+    json_t *rel = json_array(), *cov = json_object();
+    const double *bins = s->bins;
+    for (int b = 0; b < EVAL_ECE_BINS; b++)
+        json_array_append_new(rel, json_pack("{s:f,s:f,s:I,s:f,s:f}", "from", (double)b / EVAL_ECE_BINS, "to",
+                                             (double)(b + 1) / EVAL_ECE_BINS, "records", (json_int_t)bins[3 * b],
+                                             "mean_score", bins[3 * b + 1], "accuracy", bins[3 * b + 2]));
+    for (int k = 0; k < 4; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "%.0f%%", coverage[k] * 100);
+        json_object_set_new(cov, key, json_real(s->at[k]));
+    }
+    json_object_set_new(o, "ece", json_real(s->ece));
+    json_object_set_new(o, "reliability", rel);
+    json_object_set_new(o, "accuracy_at_coverage", cov);
+    if (s->rb > 0)
+        json_object_set_new(o, "review", json_pack("{s:f,s:f,s:f}", "below", (double)s->rb, "share",
+                                                   (double)s->nrev / (double)ds->n, "accuracy_not_reviewed",
+                                                   not_reviewed_accuracy(s, ds->n)));
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    fputc('\n', stdout);
+    json_decref(o);
+}
+
+static void print_periods(const char *by, const summary_t *s)
+{
+    json_t *periods = json_object_get(s->byj, "periods");
+    printf("projected accuracy by %s: mean %.4f, band [%.4f, %.4f] (34.1%%-65.9%% quantiles of %zu periods)\n", by,
+           json_real_value(json_object_get(s->byj, "mean")),
+           json_real_value(json_array_get(json_object_get(s->byj, "band"), 0)),
+           json_real_value(json_array_get(json_object_get(s->byj, "band"), 1)), json_array_size(periods));
+    size_t k;
+    json_t *p;
+    json_array_foreach(periods, k, p)
+        printf("  %s  %6lld records  projected %.4f  actual %.4f\n", json_string_value(json_object_get(p, "start")),
+               (long long)json_integer_value(json_object_get(p, "records")),
+               json_real_value(json_object_get(p, "projected_accuracy")),
+               json_real_value(json_object_get(p, "actual_accuracy")));
+    if (s->no_ts)
+        printf("  (%zu records without a usable ts left out)\n", s->no_ts);
+}
+
+static void print_text(const char *model_path, const char *by, const dataset_t *ds, const eval_t *e,
+                       const summary_t *s)
+{
+    printf("model %s on %zu labeled records (%zu without label skipped, %zu bad)\n", model_path, ds->n,
+           ds->skipped_nolabel, ds->bad);
+    cli_report_print(stdout, e, ds->labels, 1);
+    printf("accuracy at coverage (most confident first): 50%% %.4f  80%% %.4f  90%% %.4f  100%% %.4f\n", s->at[0],
+           s->at[1], s->at[2], s->at[3]);
+    printf("calibration: expected calibration error of score %.4f (%d bins)\n", s->ece, EVAL_ECE_BINS);
+    if (s->rb > 0)
+        printf("review below %.4f: %zu records (%.1f%%) marked; the others %.4f accurate\n", (double)s->rb, s->nrev,
+               100.0 * (double)s->nrev / (double)ds->n, not_reviewed_accuracy(s, ds->n));
+    if (s->byj)
+        print_periods(by, s);
+}
+
+/* Reads the data with the model's labels first: 0 or -1 (printed). */
+static int read_data(model_t *m, dataset_t *ds, char **files, size_t nfiles, const rec_schema_t *schema)
+{
+    uint32_t L = model_nlabels(m);
+    const char **names = malloc(L * sizeof *names);
+    if (!names)
+        return -1;
+    for (uint32_t i = 0; i < L; i++)
+        names[i] = model_label(m, i);
+    int drc = cli_read_data("eval", ds, files, nfiles, schema, names, L);
+    free(names);
+    if (drc)
+        return -1;
+    if (!ds->n) {
+        fprintf(stderr, "triage eval: no labeled records in the data\n");
+        return -1;
+    }
+    return 0;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -76,8 +180,7 @@ int cmd_eval(int argc, char **argv)
     uint32_t *pred = NULL;
     float *conf = NULL;
     uint8_t *correct = NULL;
-    period_t *per = NULL;
-    size_t nper = 0;
+    summary_t s = {0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:d:l:t:b:jh", opts, NULL)) != -1) {
         switch (c) {
@@ -115,22 +218,8 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "triage eval: refusing model: %s\n", err);
         goto out;
     }
-    if (cli_model_schema("eval", m, &schema, text != NULL))
+    if (cli_model_schema("eval", m, &schema, text != NULL) || read_data(m, &ds, files, nfiles, &schema))
         goto out;
-    uint32_t L = model_nlabels(m);
-    const char **names = malloc(L * sizeof *names);
-    if (!names)
-        goto out;
-    for (uint32_t i = 0; i < L; i++)
-        names[i] = model_label(m, i);
-    int drc = cli_read_data("eval", &ds, files, nfiles, &schema, names, L);
-    free(names);
-    if (drc)
-        goto out;
-    if (!ds.n) {
-        fprintf(stderr, "triage eval: no labeled records in the data\n");
-        goto out;
-    }
     /* Labels seen in the data but unknown to the model stay in the matrix
      * (every such record is an error) after the model's own labels. */
     e = eval_new(ds.nlabels);
@@ -143,144 +232,17 @@ int cmd_eval(int argc, char **argv)
         eval_add(e, ds.label[i], pred[i]);
         correct[i] = pred[i] == ds.label[i];
     }
-    /* Calibration of `score` and what abstaining buys. */
-    double bins[EVAL_ECE_BINS * 3], ece = eval_ece(conf, correct, ds.n, EVAL_ECE_BINS, bins);
-    static const double coverage[] = {0.5, 0.8, 0.9, 1.0};
-    double at[4];
-    for (int k = 0; k < 4; k++)
-        at[k] = eval_accuracy_at_coverage(conf, correct, ds.n, coverage[k]);
-    float rb = model_review_below(m);
-    size_t nrev = 0, okrev = 0;
-    for (size_t i = 0; rb > 0 && i < ds.n; i++)
-        if (conf[i] < rb)
-            nrev++;
-        else
-            okrev += correct[i];
-
-    json_t *byj = NULL;
-    size_t no_ts = 0;
-    if (by) {
-        int month = !strcmp(by, "month");
-        for (size_t i = 0; i < ds.n; i++) {
-            if (ds.ts[i] == INT64_MIN) {
-                no_ts++;
-                continue;
-            }
-            int64_t s = month ? tstamp_floor_month(ds.ts[i]) : tstamp_floor_day(ds.ts[i]);
-            size_t k = 0;
-            while (k < nper && per[k].start != s)
-                k++;
-            if (k == nper) {
-                period_t *p = realloc(per, (nper + 1) * sizeof *p);
-                if (!p)
-                    goto out;
-                per = p;
-                per[nper] = (period_t){s, calloc(ds.nlabels, sizeof(uint64_t)), 0, 0};
-                if (!per[nper].pred_counts)
-                    goto out;
-                nper++;
-            }
-            per[k].pred_counts[pred[i]]++;
-            per[k].n++;
-            per[k].correct += pred[i] == ds.label[i];
-        }
-        qsort(per, nper, sizeof *per, cmp_period);
-        eval_report_t r;
-        if (eval_compute(e, &r))
-            goto out;
-        double *prec = malloc(ds.nlabels * sizeof *prec);
-        uint64_t *counts = malloc((nper ? nper : 1) * ds.nlabels * sizeof *counts);
-        double *am = malloc((nper ? nper : 1) * sizeof *am);
-        if (!prec || !counts || !am) {
-            free(prec);
-            free(counts);
-            free(am);
-            eval_report_free(&r);
-            goto out;
-        }
-        for (uint32_t i = 0; i < ds.nlabels; i++)
-            prec[i] = r.labels[i].precision;
-        for (size_t k = 0; k < nper; k++)
-            memcpy(counts + k * ds.nlabels, per[k].pred_counts, ds.nlabels * sizeof *counts);
-        double mean, lo, hi;
-        eval_projection(prec, counts, nper, ds.nlabels, &mean, &lo, &hi, am);
-        byj = json_pack("{s:s,s:f,s:[f,f],s:I,s:[]}", "period", by, "mean", mean, "band", lo, hi, "records_without_ts",
-                        (json_int_t)no_ts, "periods");
-        json_t *arr = json_object_get(byj, "periods");
-        for (size_t k = 0; k < nper; k++) {
-            char t[40];
-            tstamp_format(per[k].start, t, sizeof t);
-            json_array_append_new(arr, json_pack("{s:s,s:I,s:f,s:f}", "start", t, "records", (json_int_t)per[k].n,
-                                                 "projected_accuracy", am[k], "actual_accuracy",
-                                                 per[k].n ? (double)per[k].correct / (double)per[k].n : 0.0));
-        }
-        free(prec);
-        free(counts);
-        free(am);
-        eval_report_free(&r);
-    }
-
-    if (json) {
-        json_t *o = eval_report_json(e, (const char *const *)ds.labels);
-        json_object_set_new(o, "model", json_string(model_path));
-        json_object_set_new(o, "skipped_without_label", json_integer((json_int_t)ds.skipped_nolabel));
-        json_object_set_new(o, "bad_records", json_integer((json_int_t)ds.bad));
-        if (byj)
-            json_object_set_new(o, "by", byj);
-        json_t *rel = json_array(), *cov = json_object();
-        for (int b = 0; b < EVAL_ECE_BINS; b++)
-            json_array_append_new(rel, json_pack("{s:f,s:f,s:I,s:f,s:f}", "from", (double)b / EVAL_ECE_BINS, "to",
-                                                 (double)(b + 1) / EVAL_ECE_BINS, "records",
-                                                 (json_int_t)bins[3 * b], "mean_score", bins[3 * b + 1],
-                                                 "accuracy", bins[3 * b + 2]));
-        for (int k = 0; k < 4; k++) {
-            char key[16];
-            snprintf(key, sizeof key, "%.0f%%", coverage[k] * 100);
-            json_object_set_new(cov, key, json_real(at[k]));
-        }
-        json_object_set_new(o, "ece", json_real(ece));
-        json_object_set_new(o, "reliability", rel);
-        json_object_set_new(o, "accuracy_at_coverage", cov);
-        if (rb > 0)
-            json_object_set_new(o, "review", json_pack("{s:f,s:f,s:f}", "below", (double)rb, "share",
-                                                       (double)nrev / (double)ds.n, "accuracy_not_reviewed",
-                                                       ds.n > nrev ? (double)okrev / (double)(ds.n - nrev) : 0.0));
-        json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        fputc('\n', stdout);
-        json_decref(o);
-    } else {
-        printf("model %s on %zu labeled records (%zu without label skipped, %zu bad)\n", model_path, ds.n,
-               ds.skipped_nolabel, ds.bad);
-        cli_report_print(stdout, e, ds.labels, 1);
-        printf("accuracy at coverage (most confident first): 50%% %.4f  80%% %.4f  90%% %.4f  100%% %.4f\n", at[0],
-               at[1], at[2], at[3]);
-        printf("calibration: expected calibration error of score %.4f (%d bins)\n", ece, EVAL_ECE_BINS);
-        if (rb > 0)
-            printf("review below %.4f: %zu records (%.1f%%) marked; the others %.4f accurate\n", (double)rb, nrev,
-                   100.0 * (double)nrev / (double)ds.n, ds.n > nrev ? (double)okrev / (double)(ds.n - nrev) : 0.0);
-        if (byj) {
-            printf("projected accuracy by %s: mean %.4f, band [%.4f, %.4f] (34.1%%-65.9%% quantiles of %zu periods)\n",
-                   by, json_real_value(json_object_get(byj, "mean")),
-                   json_real_value(json_array_get(json_object_get(byj, "band"), 0)),
-                   json_real_value(json_array_get(json_object_get(byj, "band"), 1)), nper);
-            size_t k;
-            json_t *p;
-            json_array_foreach(json_object_get(byj, "periods"), k, p)
-                printf("  %s  %6lld records  projected %.4f  actual %.4f\n",
-                       json_string_value(json_object_get(p, "start")),
-                       (long long)json_integer_value(json_object_get(p, "records")),
-                       json_real_value(json_object_get(p, "projected_accuracy")),
-                       json_real_value(json_object_get(p, "actual_accuracy")));
-            if (no_ts)
-                printf("  (%zu records without a usable ts left out)\n", no_ts);
-            json_decref(byj);
-        }
-    }
+    summarize(m, &ds, conf, correct, &s);
+    if (by && !(s.byj = eval_by_period(e, ds.label, pred, ds.ts, ds.n, by, &s.no_ts)))
+        goto out;
+    if (json)
+        print_json(model_path, &ds, e, &s);
+    else
+        print_text(model_path, by, &ds, e, &s);
     rc = EXIT_OKAY;
 out:
-    for (size_t k = 0; k < nper; k++)
-        free(per[k].pred_counts);
-    free(per);
+    if (s.byj)
+        json_decref(s.byj);
     free(pred);
     free(conf);
     free(correct);

@@ -37,96 +37,71 @@ static void print_lang_mix(const json_t *meta)
            100 * mix.min_share);
 }
 
-int cmd_inspect(int argc, char **argv)
+/* The model as `--json` prints it (sum: the checksum in hex). */
+static void print_json(const model_t *m, const char *path, uint32_t top, const char *sum)
 {
-    static const struct option opts[] = {{"top", required_argument, 0, 'n'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    uint32_t top = 10;
-    int json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "n:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (cli_parse_u32(optarg, &top))
-                return cli_usage_error("inspect", "--top takes a count, not '%s'", optarg);
-            break;
-        case 'j': json = 1; break;
-        case 'h': usage(stdout); return EXIT_OKAY;
-        default: usage(stderr); return EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1)
-        return cli_usage_error("inspect", "give exactly one MODEL");
-    const char *path = argv[optind];
-    model_t *m;
-    char err[TRI_ERRLEN];
-    if (model_load_file(path, &m, err, sizeof err)) {
-        fprintf(stderr, "triage inspect: refusing model: %s\n", err);
-        return EXIT_FAIL;
-    }
     json_t *meta = model_meta(m);
     const tok_config_t *tc = model_tok_config(m);
     const feat_config_t *fc = model_feat_config(m);
     uint32_t L = model_nlabels(m);
-    char sum[24];
-    snprintf(sum, sizeof sum, "%016" PRIx64, model_checksum(m));
     json_t *tf = json_object_get(meta, "top_features");
-
-    if (json) {
-        json_t *labels = json_array(), *topj = json_object();
-        for (uint32_t i = 0; i < L; i++) {
-            json_array_append_new(labels, json_string(model_label(m, i)));
-            json_t *arr = json_array(), *src = json_object_get(tf, model_label(m, i));
-            size_t k;
-            json_t *v;
-            json_array_foreach(src, k, v)
-            {
-                if (k >= top)
-                    break;
-                json_array_append(arr, v);
-            }
-            json_object_set_new(topj, model_label(m, i), arr);
+    char err[TRI_ERRLEN];
+    json_t *labels = json_array(), *topj = json_object();
+    for (uint32_t i = 0; i < L; i++) {
+        json_array_append_new(labels, json_string(model_label(m, i)));
+        json_t *arr = json_array(), *src = json_object_get(tf, model_label(m, i));
+        size_t k;
+        json_t *v;
+        json_array_foreach(src, k, v)
+        {
+            if (k >= top)
+                break;
+            json_array_append(arr, v);
         }
-        json_t *meta_copy = json_deep_copy(meta);
-        json_object_del(meta_copy, "top_features");
-        json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o,s:{s:s,s:I,s:[i,i],s:i,s:s,s:I},s:f,s:I,s:o,s:o}", "file", path,
-                              "format_version", (int)model_format_version(m), "bytes", (json_int_t)model_bytes(m), "checksum", sum, "labels",
-                              labels, "config", "stem", tc->stem[0] ? tc->stem : "none", "stopwords",
-                              (json_int_t)(tc->stopwords_len ? 1 : 0), "ngrams", (int)fc->ngram_min,
-                              (int)fc->ngram_max, "bits", (int)fc->bits, "features",
-                              feat_mode_name(fc->mode), "seed", (json_int_t)fc->seed,
-                              "temperature", (double)model_temperature(m), "rows", (json_int_t)model_nrows(m),
-                              "meta", meta_copy, "top", topj);
-        json_t *cfg = json_object_get(o, "config");
-        json_object_set_new(cfg, "chars", fc->char_max ? json_pack("[i,i]", (int)fc->char_min, (int)fc->char_max)
-                                                       : json_null());
-        json_object_set_new(cfg, "idf", json_boolean(fc->idf));
-        json_object_set_new(cfg, "norm", json_string(fc->l2 ? "l2" : "none"));
-        if (model_review_below(m) > 0)
-            json_object_set_new(o, "review_below", json_real(model_review_below(m)));
-        /* stopwords: report the count of words rather than a flag */
-        tok_t *t;
-        if (o && !tok_new(tc, &t, err, sizeof err)) {
-            json_object_set_new(json_object_get(o, "config"), "stopwords",
-                                json_integer((json_int_t)tok_stopword_count(t)));
-            tok_free(t);
-        }
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
-        fputc('\n', stdout);
-        json_decref(o);
-        model_unref(m);
-        return EXIT_OKAY;
+        json_object_set_new(topj, model_label(m, i), arr);
     }
+    json_t *meta_copy = json_deep_copy(meta);
+    json_object_del(meta_copy, "top_features");
+    json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o,s:{s:s,s:I,s:[i,i],s:i,s:s,s:I},s:f,s:I,s:o,s:o}", "file", path,
+                          "format_version", (int)model_format_version(m), "bytes", (json_int_t)model_bytes(m), "checksum", sum, "labels",
+                          labels, "config", "stem", tc->stem[0] ? tc->stem : "none", "stopwords",
+                          (json_int_t)(tc->stopwords_len ? 1 : 0), "ngrams", (int)fc->ngram_min,
+                          (int)fc->ngram_max, "bits", (int)fc->bits, "features",
+                          feat_mode_name(fc->mode), "seed", (json_int_t)fc->seed,
+                          "temperature", (double)model_temperature(m), "rows", (json_int_t)model_nrows(m),
+                          "meta", meta_copy, "top", topj);
+    json_t *cfg = json_object_get(o, "config");
+    json_object_set_new(cfg, "chars", fc->char_max ? json_pack("[i,i]", (int)fc->char_min, (int)fc->char_max)
+                                                   : json_null());
+    json_object_set_new(cfg, "idf", json_boolean(fc->idf));
+    json_object_set_new(cfg, "norm", json_string(fc->l2 ? "l2" : "none"));
+    if (model_review_below(m) > 0)
+        json_object_set_new(o, "review_below", json_real(model_review_below(m)));
+    /* stopwords: report the count of words rather than a flag */
+    tok_t *t;
+    if (o && !tok_new(tc, &t, err, sizeof err)) {
+        json_object_set_new(json_object_get(o, "config"), "stopwords",
+                            json_integer((json_int_t)tok_stopword_count(t)));
+        tok_free(t);
+    }
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    fputc('\n', stdout);
+    json_decref(o);
+}
 
+/* The text report's first part: what the model is and how it scores. */
+static void print_model(const model_t *m, const char *path, const char *sum)
+{
+    json_t *meta = model_meta(m);
+    const tok_config_t *tc = model_tok_config(m);
+    const feat_config_t *fc = model_feat_config(m);
+    char err[TRI_ERRLEN];
     /* Metadata strings are the file's, not ours: never raw to a terminal. */
     printf("model     %s (format %u, %zu bytes, checksum %s)\n", cli_printable(path), model_format_version(m),
            model_bytes(m), sum);
     printf("name      %s, trained %s by triage %s\n", cli_printable(json_string_value(json_object_get(meta, "name"))),
            cli_printable(json_string_value(json_object_get(meta, "created_at"))),
            cli_printable(json_string_value(json_object_get(meta, "triage_version"))));
-    json_t *data = json_object_get(meta, "data");
     const char *algo = cli_printable(json_string_value(json_object_get(meta, "algo")));
     if (json_object_get(meta, "C"))
         printf("algorithm %s (LIBLINEAR), C %g, temperature %.3f\n", algo, json_number_value(json_object_get(meta, "C")),
@@ -162,6 +137,15 @@ int cmd_inspect(int argc, char **argv)
     printf("features  word n-grams %u-%u, %s, %s%s%s, 2^%u buckets, seed %" PRIu64 ", %u rows kept\n", fc->ngram_min,
            fc->ngram_max, chars, feat_mode_name(fc->mode), fc->idf ? " tf x idf" : "", fc->l2 ? ", L2 per family" : "",
            fc->bits, fc->seed, model_nrows(m));
+}
+
+/* The text report's second part: what it was trained on and learned. */
+static void print_training(const model_t *m, uint32_t top)
+{
+    json_t *meta = model_meta(m);
+    uint32_t L = model_nlabels(m);
+    json_t *tf = json_object_get(meta, "top_features");
+    json_t *data = json_object_get(meta, "data");
     if (data)
         printf("data      %" JSON_INTEGER_FORMAT " records, digest %s\n",
                json_integer_value(json_object_get(data, "records")),
@@ -195,6 +179,45 @@ int cmd_inspect(int argc, char **argv)
                    cli_printable(json_string_value(json_object_get(v, "ngram"))),
                    json_integer_value(json_object_get(v, "docs")));
         }
+    }
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    static const struct option opts[] = {{"top", required_argument, 0, 'n'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    uint32_t top = 10;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (cli_parse_u32(optarg, &top))
+                return cli_usage_error("inspect", "--top takes a count, not '%s'", optarg);
+            break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return EXIT_OKAY;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("inspect", "give exactly one MODEL");
+    const char *path = argv[optind];
+    model_t *m;
+    char err[TRI_ERRLEN];
+    if (model_load_file(path, &m, err, sizeof err)) {
+        fprintf(stderr, "triage inspect: refusing model: %s\n", err);
+        return EXIT_FAIL;
+    }
+    char sum[24];
+    snprintf(sum, sizeof sum, "%016" PRIx64, model_checksum(m));
+    if (json)
+        print_json(m, path, top, sum);
+    else {
+        print_model(m, path, sum);
+        print_training(m, top);
     }
     model_unref(m);
     return EXIT_OKAY;

@@ -1,9 +1,11 @@
 #include "core/eval.h"
 #include "core/tri_err.h"
+#include "core/tstamp.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 eval_t *eval_new(uint32_t nlabels)
 {
@@ -201,4 +203,90 @@ double eval_accuracy_at_coverage(const float *conf, const uint8_t *correct, size
         ok += v[i].ok;
     free(v);
     return (double)ok / (double)(k < n ? k : n);
+}
+
+typedef struct period {
+    int64_t start;
+    uint64_t *pred_counts; /* nlabels */
+    uint64_t n, correct;
+} period_t;
+
+static int cmp_period(const void *a, const void *b)
+{
+    const period_t *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Groups the records by period (*per: *nper of them, in time order). */
+static int group_periods(uint32_t L, const uint32_t *truth, const uint32_t *pred, const int64_t *ts, size_t n,
+                         int month, period_t **per, size_t *nper, size_t *no_ts)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ts[i] == INT64_MIN) {
+            (*no_ts)++;
+            continue;
+        }
+        int64_t s = month ? tstamp_floor_month(ts[i]) : tstamp_floor_day(ts[i]);
+        size_t k = 0;
+        while (k < *nper && (*per)[k].start != s)
+            k++;
+        if (k == *nper) {
+            period_t *p = realloc(*per, (*nper + 1) * sizeof *p);
+            if (!p)
+                return TRI_ENOMEM;
+            *per = p;
+            p[*nper] = (period_t){s, calloc(L, sizeof(uint64_t)), 0, 0};
+            if (!p[*nper].pred_counts)
+                return TRI_ENOMEM;
+            (*nper)++;
+        }
+        (*per)[k].pred_counts[pred[i]]++;
+        (*per)[k].n++;
+        (*per)[k].correct += pred[i] == truth[i];
+    }
+    qsort(*per, *nper, sizeof **per, cmp_period);
+    return 0;
+}
+
+json_t *eval_by_period(const eval_t *e, const uint32_t *truth, const uint32_t *pred, const int64_t *ts, size_t n,
+                       const char *by, size_t *no_ts)
+{
+    uint32_t L = e->n;
+    period_t *per = NULL;
+    size_t nper = 0;
+    json_t *byj = NULL;
+    eval_report_t r;
+    *no_ts = 0;
+    if (group_periods(L, truth, pred, ts, n, !strcmp(by, "month"), &per, &nper, no_ts) || eval_compute(e, &r))
+        goto out;
+    double *prec = malloc(L * sizeof *prec);
+    uint64_t *counts = malloc((nper ? nper : 1) * L * sizeof *counts);
+    double *am = malloc((nper ? nper : 1) * sizeof *am);
+    if (prec && counts && am) {
+        for (uint32_t i = 0; i < L; i++)
+            prec[i] = r.labels[i].precision;
+        for (size_t k = 0; k < nper; k++)
+            memcpy(counts + k * L, per[k].pred_counts, L * sizeof *counts);
+        double mean, lo, hi;
+        eval_projection(prec, counts, nper, L, &mean, &lo, &hi, am);
+        byj = json_pack("{s:s,s:f,s:[f,f],s:I,s:[]}", "period", by, "mean", mean, "band", lo, hi,
+                        "records_without_ts", (json_int_t)*no_ts, "periods");
+        json_t *arr = json_object_get(byj, "periods");
+        for (size_t k = 0; byj && k < nper; k++) {
+            char t[40];
+            tstamp_format(per[k].start, t, sizeof t);
+            json_array_append_new(arr, json_pack("{s:s,s:I,s:f,s:f}", "start", t, "records", (json_int_t)per[k].n,
+                                                 "projected_accuracy", am[k], "actual_accuracy",
+                                                 per[k].n ? (double)per[k].correct / (double)per[k].n : 0.0));
+        }
+    }
+    free(prec);
+    free(counts);
+    free(am);
+    eval_report_free(&r);
+out:
+    for (size_t k = 0; k < nper; k++)
+        free(per[k].pred_counts);
+    free(per);
+    return byj;
 }
