@@ -546,6 +546,72 @@ static size_t scan_word(const unsigned char *s, size_t i, size_t len, buf_t *tex
     return i;
 }
 
+/* "@handle" or "#tag" at s[*pi]: a token, *pi past it and *prev_word set;
+ * a lone '@' or '#' is skipped. 0 or an error. */
+static int take_tag(tok_list_t *out, const unsigned char *s, size_t len, size_t *pi, int *prev_word)
+{
+    size_t i = *pi, off = out->text.len;
+    unsigned char c = s[i];
+    buf_putc(&out->text, (char)c);
+    size_t j = i + 1;
+    if (c == '@') {
+        /* Handles are ASCII; a longer run than any real handle is
+         * cut, and the rest of it skipped, not made a word. */
+        for (; j < len && s[j] < 128 && (ascii_cls[s[j]] & (C_AL | C_DG)); j++)
+            if (j - i <= 50)
+                buf_putc(&out->text, (char)ascii_lower[s[j]]);
+    } else {
+        int kind;
+        j = scan_word(s, j, len, &out->text, off + 1, off, &kind);
+    }
+    if (out->text.oom)
+        return TRI_ENOMEM;
+    if (out->text.len > off + 1) {
+        *pi = j;
+        *prev_word = 1;
+        return push_span(out, off, out->text.len - off, c == '@' ? TOK_MENTION : TOK_HASHTAG);
+    }
+    out->text.len = off;
+    *pi = i + 1;
+    return 0;
+}
+
+/* The character outside ASCII at s[*pi]: skipped, or the start of a word,
+ * or "...", a CJK character or an emoji as a token; *pi moves past what was
+ * taken and *prev_word says whether it continued a word. 0 or TRI_ENOMEM. */
+static int take_unicode(tok_t *t, tok_list_t *out, const unsigned char *s, size_t len, size_t *pi, int *prev_word)
+{
+    size_t i = *pi;
+    int32_t cp;
+    size_t n = decode(s, i, len, &cp);
+    if (cp == 0xFFFD || is_vs_or_joiner(cp) || is_space_cp(cp)) {
+        *pi = i + n;
+        *prev_word = 0;
+        return 0;
+    }
+    if (is_word_cp(cp)) {
+        size_t off = out->text.len;
+        int kind;
+        *pi = scan_word(s, i, len, &out->text, off, off, &kind);
+        if (out->text.oom || finish_word(t, out, off, kind))
+            return TRI_ENOMEM;
+        *prev_word = 1;
+        return 0;
+    }
+    *pi = i + n;
+    *prev_word = 0;
+    if (cp == 0x2026)
+        return emit_lit(out, "...", 3, TOK_ELLIPSIS);
+    if (is_cjk(cp) || is_emoji(cp)) {
+        size_t off = out->text.len;
+        put_folded(&out->text, cp);
+        if (out->text.oom || push_span(out, off, out->text.len - off, is_cjk(cp) ? TOK_CJK : TOK_EMOJI))
+            return TRI_ENOMEM;
+        *prev_word = is_cjk(cp);
+    }
+    return 0;
+}
+
 int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out)
 {
     const unsigned char *s = (const unsigned char *)text;
@@ -602,30 +668,8 @@ int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out)
                 continue;
             }
             if ((c == '@' || c == '#') && !prev_word && i + 1 < len) {
-                size_t off = out->text.len;
-                buf_putc(&out->text, (char)c);
-                size_t j = i + 1;
-                if (c == '@') {
-                    /* Handles are ASCII; a longer run than any real handle is
-                     * cut, and the rest of it skipped, not made a word. */
-                    for (; j < len && s[j] < 128 && (ascii_cls[s[j]] & (C_AL | C_DG)); j++)
-                        if (j - i <= 50)
-                            buf_putc(&out->text, (char)ascii_lower[s[j]]);
-                } else {
-                    int kind;
-                    j = scan_word(s, j, len, &out->text, off + 1, off, &kind);
-                }
-                if (out->text.oom)
-                    return TRI_ENOMEM;
-                if (out->text.len > off + 1) {
-                    if ((rc = push_span(out, off, out->text.len - off, c == '@' ? TOK_MENTION : TOK_HASHTAG)))
-                        return rc;
-                    i = j;
-                    prev_word = 1;
-                    continue;
-                }
-                out->text.len = off;
-                i++;
+                if ((rc = take_tag(out, s, len, &i, &prev_word)))
+                    return rc;
                 continue;
             }
             if (c == '.') {
@@ -666,39 +710,8 @@ int tok_run(tok_t *t, const char *text, size_t len, tok_list_t *out)
             prev_word = 0;
             continue;
         }
-        int32_t cp;
-        size_t n = decode(s, i, len, &cp);
-        if (cp == 0xFFFD || is_vs_or_joiner(cp) || is_space_cp(cp)) {
-            i += n;
-            prev_word = 0;
-            continue;
-        }
-        if (is_word_cp(cp)) {
-            size_t off = out->text.len;
-            int kind;
-            i = scan_word(s, i, len, &out->text, off, off, &kind);
-            if (out->text.oom || (rc = finish_word(t, out, off, kind)))
-                return TRI_ENOMEM;
-            prev_word = 1;
-            continue;
-        }
-        i += n;
-        prev_word = 0;
-        if (cp == 0x2026) {
-            if ((rc = emit_lit(out, "...", 3, TOK_ELLIPSIS)))
-                return rc;
-        } else if (is_cjk(cp)) {
-            size_t off = out->text.len;
-            put_folded(&out->text, cp);
-            if (out->text.oom || (rc = push_span(out, off, out->text.len - off, TOK_CJK)))
-                return TRI_ENOMEM;
-            prev_word = 1;
-        } else if (is_emoji(cp)) {
-            size_t off = out->text.len;
-            put_folded(&out->text, cp);
-            if (out->text.oom || (rc = push_span(out, off, out->text.len - off, TOK_EMOJI)))
-                return TRI_ENOMEM;
-        }
+        if ((rc = take_unicode(t, out, s, len, &i, &prev_word)))
+            return rc;
     }
     return 0;
 }
