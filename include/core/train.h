@@ -151,4 +151,14 @@ float train_review_threshold(const float *score, const uint8_t *correct, size_t 
 void train_shuffle(size_t *idx, size_t n, uint64_t seed);
 uint64_t train_splitmix(uint64_t *state);
 
+/* LIBLINEAR's dual solvers draw their visiting order from rand(); triage
+ * defines rand() per thread (train_linear.c) and reseeds it before every
+ * training. This reseeds the calling thread's sequence the same way, so a
+ * test can run LIBLINEAR's train() on the same problem and get the same model. */
+void train_linear_reseed(void);
+
+/* The LIBLINEAR solver and stopping tolerance lr and svm train with. */
+int train_linear_solver(int algo);
+double train_linear_eps(void);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include <linear.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,8 @@ static void check_matches_liblinear(int algo, uint32_t nlabels)
         y[i] = labels[i];
     }
     struct problem prob = {.l = NDOCS, .n = (int)model_nrows(m) + 1, .y = y, .x = x, .bias = 1};
-    struct parameter par = {.solver_type = algo == TRAIN_LR ? L2R_LR : L2R_L2LOSS_SVC, .eps = 0.01, .C = 1.0};
+    struct parameter par = {.solver_type = train_linear_solver(algo), .eps = train_linear_eps(), .C = 1.0};
+    train_linear_reseed();
     struct model *lm = train(&prob, &par);
     assert_non_null(lm);
     clf_t *cl;
@@ -191,6 +193,72 @@ static void test_two_labels_match_liblinear(void **state)
 {
     (void)state;
     check_matches_liblinear(TRAIN_SVM, 2);
+}
+
+/* The dual solvers shuffle with rand(): a model must not depend on what
+ * trained before it or beside it. libc's one process-wide sequence fails
+ * this (the second fit starts where the first left off). */
+typedef struct fit_job {
+    const train_opts_t *o;
+    const train_set_t *set;
+    train_out_t out;
+    int rc;
+} fit_job_t;
+
+static void *fit_thread(void *arg)
+{
+    fit_job_t *j = arg;
+    char err[TRI_ERRLEN];
+    for (int k = 0; k < 3 && !j->rc; k++) {
+        if (k)
+            train_out_free(&j->out);
+        j->rc = train_fit(j->o, j->set, NULL, 0, &j->out, err, sizeof err);
+    }
+    return NULL;
+}
+
+static void assert_same_fit(const train_out_t *a, const train_out_t *b)
+{
+    assert_int_equal(a->nrows, b->nrows);
+    assert_memory_equal(a->weights, b->weights, (size_t)a->nrows * a->nlabels * sizeof *a->weights);
+    assert_memory_equal(a->bias, b->bias, a->nlabels * sizeof *a->bias);
+}
+
+static void test_linear_deterministic(void **state)
+{
+    (void)state;
+    size_t len[NDOCS];
+    uint32_t labels[NDOCS];
+    train_set_t set = toy_set(len, 3, labels);
+    for (int algo = TRAIN_SVM; ; algo = TRAIN_LR) {
+        train_opts_t o = linear_opts(algo, 1.0);
+        fit_job_t first = {.o = &o, .set = &set}, again = {.o = &o, .set = &set};
+        fit_thread(&first);
+        assert_int_equal(first.rc, 0);
+        /* rand() drawn in between by someone else changes nothing either. */
+        for (int k = 0; k < 7; k++)
+            (void)rand();
+        fit_thread(&again);
+        assert_int_equal(again.rc, 0);
+        assert_same_fit(&first.out, &again.out);
+        /* Two threads training at once. */
+        fit_job_t t1 = {.o = &o, .set = &set}, t2 = {.o = &o, .set = &set};
+        pthread_t a, b;
+        assert_int_equal(pthread_create(&a, NULL, fit_thread, &t1), 0);
+        assert_int_equal(pthread_create(&b, NULL, fit_thread, &t2), 0);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        assert_int_equal(t1.rc, 0);
+        assert_int_equal(t2.rc, 0);
+        assert_same_fit(&first.out, &t1.out);
+        assert_same_fit(&first.out, &t2.out);
+        train_out_free(&first.out);
+        train_out_free(&again.out);
+        train_out_free(&t1.out);
+        train_out_free(&t2.out);
+        if (algo == TRAIN_LR)
+            break;
+    }
 }
 
 static void test_linear_errors(void **state)
@@ -373,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_svm_matches_liblinear),
         cmocka_unit_test(test_lr_matches_liblinear),
         cmocka_unit_test(test_two_labels_match_liblinear),
+        cmocka_unit_test(test_linear_deterministic),
         cmocka_unit_test(test_linear_errors),
         cmocka_unit_test(test_review_threshold),
         cmocka_unit_test(test_review_flag),
