@@ -228,7 +228,7 @@ void cli_train_defaults(train_opts_t *to)
     to->algo = train_algo_parse(CLI_DEF_ALGO);
     to->C = atof(CLI_DEF_C);
     to->alpha = 0.25;
-    to->min_df = 2;
+    to->min_df = CLI_DEF_MIN_DF;
     to->top_features = 25;
     to->feat.bits = 22;
     to->feat.seed = 1;

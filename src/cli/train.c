@@ -5,6 +5,9 @@
 #include "core/tri_err.h"
 #include "core/tune.h"
 
+/* --min-df not given: the default depends on the algorithm. */
+#define MIN_DF_UNSET UINT32_MAX
+
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -79,7 +82,8 @@ static void usage(FILE *f)
             "                                     of the second label (in sorted order); sets the decision\n"
             "         [--sb RATIO]                keep n-grams whose signal/background ratio exceeds\n"
             "                                     RATIO for some label (default 0: off; 4 = published setup)\n"
-            "         [--min-df N]                keep n-grams seen in at least N documents (default 2)\n"
+            "         [--min-df N]                keep n-grams seen in at least N documents\n"
+            "                                     (default 1 for svm/lr, 2 for NB)\n"
             "         [--alpha A]                 Lidstone smoothing (default 0.25)\n"
             "         [--holdout FRACTION]        held out to measure (default 0.1; 0 disables)\n"
             "         [--seed N]                  seed of the split and of the hash (default 1)\n"
@@ -112,7 +116,7 @@ static int fit_option(int c, const char *arg, train_opts_t *to)
         if (cli_parse_double(arg, &to->sb) || to->sb < 0)
             return cli_usage_error("train", "--sb takes a non-negative ratio, not '%s'", arg);
         return 0;
-    case 'D': return cli_opt_u32("train", arg, &to->min_df, 0, UINT32_MAX, "--min-df takes a count");
+    case 'D': return cli_opt_u32("train", arg, &to->min_df, 0, MIN_DF_UNSET - 1, "--min-df takes a count");
     case 'A':
         if (cli_parse_double(arg, &to->alpha) || !(to->alpha > 0))
             return cli_usage_error("train", "--alpha takes a positive number, not '%s'", arg);
@@ -217,6 +221,10 @@ static int check_args(int argc, char **argv, args_t *a, char **stopwords, rec_sc
         return rc;
     if (cli_feature_options("train", to, a->chars, a->features, a->idf, a->norm))
         return EXIT_USAGE;
+    /* Naive Bayes keeps its own default: its models store a row per n-gram,
+     * and a once-seen n-gram's smoothed estimate is mostly the prior. */
+    if (to->min_df == MIN_DF_UNSET)
+        to->min_df = to->algo == TRAIN_SVM || to->algo == TRAIN_LR ? CLI_DEF_MIN_DF : CLI_DEF_NB_MIN_DF;
     if (a->review_below && a->review_precision)
         return cli_usage_error("train", "give --review-below or --review-precision, not both");
     if (a->review_precision && a->d.holdout <= 0)
@@ -335,6 +343,7 @@ int cmd_train(int argc, char **argv)
                 .jobs = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN), .lang_min_share = LANG_MIN_SHARE_DEFAULT};
     cli_data_init(&a.d);
     cli_train_defaults(&a.to);
+    a.to.min_df = MIN_DF_UNSET; /* resolved by algorithm in check_args */
     char *stopwords = NULL;
     rec_schema_t schema;
     int rc = parse_args(argc, argv, &a);
