@@ -62,6 +62,7 @@ typedef struct model_spec {
     const float *idf;        /* nrows IDF weights when feat.idf, else NULL */
     float review_below;      /* mark records whose top score is below it for review; 0: never */
     const float *decision;   /* nlabels offsets for the decision (cost-weighted), or NULL */
+    int weights_q8;          /* store weights as int8, one scale per row (its max |w| / 127) */
 } model_spec_t;
 
 /* Serializes spec into out (appended). Returns 0 or an error. */
@@ -128,6 +129,8 @@ const float *model_idf(const model_t *m);
 float model_review_below(const model_t *m);
 const float *model_decision(const model_t *m);
 uint32_t model_format_version(const model_t *m);
+/* 1 when the file stores int8 weights (model_row gives them expanded). */
+int model_weights_q8(const model_t *m);
 
 /* Raw scores of the features fv (extracted with the model's feat config):
  * scores[c] = bias[c] + sum over known features of value * weight[c], value

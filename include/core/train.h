@@ -45,6 +45,8 @@ typedef struct train_opts {
     tok_config_t tok;
     feat_config_t feat;
     uint32_t top_features;  /* n-grams named per label for `triage inspect` */
+    uint32_t weights_q8;    /* lr and svm: store weights as int8 with a scale per label
+                               (a quarter of the size; the holdout and calibration see them so) */
 } train_opts_t;
 
 typedef struct train_set {

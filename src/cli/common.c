@@ -230,6 +230,9 @@ void cli_train_defaults(train_opts_t *to)
     to->alpha = 0.25;
     to->min_df = CLI_DEF_MIN_DF;
     to->top_features = 25;
+    /* The reason model with every n-gram kept is 7.8 MB in f32, 3.9 MB in
+     * int8, with the same test decisions to within a record or two. */
+    to->weights_q8 = 1;
     to->feat.bits = 22;
     to->feat.seed = 1;
     cli_parse_range(CLI_DEF_NGRAMS, &to->feat.ngram_min, &to->feat.ngram_max);

@@ -64,6 +64,7 @@ void model_destroy(model_t *m)
         free(m->labels);
     }
     free((void *)m->row_bucket);
+    free(m->weights_owned);
     free(m->fused);
     free((void *)m->tok.stopwords);
     if (m->meta)
@@ -105,6 +106,8 @@ const float *model_idf(const model_t *m) { return m->idf; }
 float model_review_below(const model_t *m) { return m->review_below; }
 const float *model_decision(const model_t *m) { return m->decision; }
 uint32_t model_format_version(const model_t *m) { return m->version; }
+
+int model_weights_q8(const model_t *m) { return m->wq8; }
 
 int model_label_index(const model_t *m, const char *name)
 {

@@ -30,7 +30,7 @@
  *   5 TABL  u32 capacity (a power of two), u32 nrows, then capacity slots
  *           {u32 bucket+1 (0: empty), u32 row}; linear probing from slot bucket & (capacity-1);
  *           nrows < capacity, exactly nrows slots used, rows distinct and < nrows
- *   6 WGHT  nrows * nlabels f32, row-major
+ *   6 WGHT  nrows * nlabels f32, row-major (scales and int8 with the WQ8 setting)
  *   7 META  a JSON object (training time, data digest, counts, metrics, probes, top features)
  *   8 SETT  (version 2, required) settings the scorer applies, as entries
  *           {u32 key, u32 flags, u32 length, length bytes, zero padding to 4}; keys ascending,
@@ -42,6 +42,9 @@
  *                        it are marked for review
  *             3 DECISION required, nlabels f32: offsets added to score/temperature when choosing
  *                        the label (cost-weighted decisions); probabilities are not changed
+ *             4 WQ8      required, 0 bytes: WGHT holds nrows f32 scales > 0, then
+ *                        nrows * nlabels int8 in -127..127, row-major: weight = q * scale[row]
+ *                        (about a quarter of the bytes; the loader expands them to f32)
  *           New settings (text preparation, language mix, ...) take the next key numbers.
  *   9 IDFW  (present exactly when FEAT says idf) nrows f32 > 0: each row's IDF weight
  *
@@ -66,7 +69,7 @@
 
 enum { SEC_CONF = 1, SEC_STOP, SEC_LABL, SEC_BIAS, SEC_TABL, SEC_WGHT, SEC_META, SEC_SETT, SEC_IDFW,
        SEC_COUNT = SEC_IDFW, SEC_COUNT_V1 = SEC_META };
-enum { SET_FEAT = 1, SET_REVIEW = 2, SET_DECISION = 3 };
+enum { SET_FEAT = 1, SET_REVIEW = 2, SET_DECISION = 3, SET_WQ8 = 4 };
 #define SET_REQUIRED 1u
 
 struct model {
@@ -84,6 +87,8 @@ struct model {
     const uint32_t *table;
     uint32_t nrows;
     const float *weights;
+    float *weights_owned;      /* the expanded int8 weights (WQ8), else NULL */
+    int wq8;                   /* WQ8 setting present */
     const float *idf;          /* nrows, or NULL */
     float review_below;        /* 0: none */
     const float *decision;     /* nlabels, or NULL */

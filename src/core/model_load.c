@@ -64,6 +64,11 @@ static int parse_settings(model_t *m, const unsigned char *p, uint64_t left, mod
                 if (!isfinite(m->decision[i]))
                     BAD("decision offset %u is not finite", i);
             break;
+        case SET_WQ8:
+            if (len)
+                BAD("WQ8 setting is %u bytes, expected 0", len);
+            m->wq8 = 1;
+            break;
         default:
             if (flags & SET_REQUIRED)
                 BAD("model needs setting %u, which this build does not know: upgrade triage", key);
@@ -320,6 +325,32 @@ fail:
     return rc;
 }
 
+/* WQ8's WGHT (nrows f32 scales, then nrows * nlabels int8) into f32 weights
+ * the model owns; their range is checked with the others'. */
+static int expand_q8(model_t *m, const unsigned char *w, model_fault_t *fault, char *err, size_t errlen)
+{
+    int rc = 0;
+    const int8_t *q = (const int8_t *)(w + (size_t)m->nrows * 4);
+    size_t nw = (size_t)m->nrows * m->nlabels;
+    if (!(m->weights_owned = malloc((nw + 1) * sizeof *m->weights_owned)))
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    m->weights = m->weights_owned;
+    for (uint32_t r = 0; r < m->nrows; r++) {
+        float f;
+        memcpy(&f, w + (size_t)r * 4, 4);
+        if (!(f > 0) || !isfinite(f))
+            BAD("weight scale of row %u is not a positive number", r);
+        for (uint32_t l = 0; l < m->nlabels; l++) {
+            size_t i = (size_t)r * m->nlabels + l;
+            if (q[i] == -128)
+                BAD("int8 weight %zu is -128 (the range is -127..127)", i);
+            m->weights_owned[i] = (float)q[i] * f;
+        }
+    }
+fail:
+    return rc;
+}
+
 /* IDFW, the DECISION size, WGHT (values in range) and META (a JSON object). */
 static int parse_weights(model_t *m, const unsigned char *const *sec, const uint64_t *slen, model_fault_t *fault,
                          char *err, size_t errlen)
@@ -340,9 +371,14 @@ static int parse_weights(model_t *m, const unsigned char *const *sec, const uint
         BAD("DECISION setting size does not match %u labels", m->nlabels);
 
     /* WGHT */
-    if (slen[SEC_WGHT] != (uint64_t)m->nrows * m->nlabels * 4)
+    if (slen[SEC_WGHT] != (uint64_t)m->nrows * (m->wq8 ? 4 + (uint64_t)m->nlabels : 4 * (uint64_t)m->nlabels))
         BAD("WGHT section size does not match %u rows x %u labels", m->nrows, m->nlabels);
-    m->weights = (const float *)sec[SEC_WGHT];
+    if (m->wq8) {
+        if ((rc = expand_q8(m, sec[SEC_WGHT], fault, err, errlen)))
+            goto fail;
+    } else {
+        m->weights = (const float *)sec[SEC_WGHT];
+    }
     if ((rc = model_check_values(m->temperature, m->bias, m->nlabels, m->weights, (uint64_t)m->nrows * m->nlabels, err,
                            errlen)))
         goto fail;

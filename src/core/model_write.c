@@ -98,8 +98,39 @@ static int write_slots(const model_spec_t *sp, uint32_t cap, uint32_t **out, cha
     return 0;
 }
 
+/* int8 weights: one scale per row, its largest |weight| / 127 (a row's
+ * weights are of one size; a label's span the rare and the common n-grams,
+ * and a scale per label left the small ones 1 or 2 steps). *scale (nrows)
+ * and *q8 (nrows * nlabels) are the caller's to free. */
+static int quantise(const model_spec_t *sp, float **scale, int8_t **q8, char *err, size_t errlen)
+{
+    *scale = malloc(((size_t)sp->nrows + 1) * sizeof **scale);
+    *q8 = malloc((size_t)sp->nrows * sp->nlabels + 1);
+    if (!*scale || !*q8)
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    for (uint32_t r = 0; r < sp->nrows; r++) {
+        const float *w = sp->weights + (size_t)r * sp->nlabels;
+        float mx = 0;
+        for (uint32_t c = 0; c < sp->nlabels; c++)
+            mx = fmaxf(mx, fabsf(w[c]));
+        float sc = mx > 0 ? mx / 127.0f : 1.0f;
+        (*scale)[r] = sc;
+        for (uint32_t c = 0; c < sp->nlabels; c++) {
+            long q = lrintf(w[c] / sc);
+            (*q8)[(size_t)r * sp->nlabels + c] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+        }
+    }
+    return 0;
+}
+
+typedef struct wq8 {
+    float *scale;
+    int8_t *q;
+} wq8_t;
+
 /* Appends section s's bytes. */
-static void write_section(buf_t *out, const model_spec_t *sp, int s, uint32_t cap, const uint32_t *slots)
+static void write_section(buf_t *out, const model_spec_t *sp, int s, uint32_t cap, const uint32_t *slots,
+                          const wq8_t *q8)
 {
     static const char z[64];
     size_t stop_len = sp->tok.stopwords ? sp->tok.stopwords_len : 0;
@@ -142,7 +173,12 @@ static void write_section(buf_t *out, const model_spec_t *sp, int s, uint32_t ca
         buf_append(out, slots, (size_t)cap * 8);
         break;
     case SEC_WGHT:
-        buf_append(out, sp->weights, (size_t)sp->nrows * sp->nlabels * 4);
+        if (q8->q) {
+            buf_append(out, q8->scale, (size_t)sp->nrows * 4);
+            buf_append(out, q8->q, (size_t)sp->nrows * sp->nlabels);
+        } else {
+            buf_append(out, sp->weights, (size_t)sp->nrows * sp->nlabels * 4);
+        }
         break;
     case SEC_META:
         buf_append(out, meta, strlen(meta));
@@ -167,6 +203,11 @@ static void write_section(buf_t *out, const model_spec_t *sp, int s, uint32_t ca
             wr32(out, sp->nlabels * 4);
             buf_append(out, sp->decision, (size_t)sp->nlabels * 4);
         }
+        if (q8->q) {
+            wr32(out, SET_WQ8);
+            wr32(out, SET_REQUIRED);
+            wr32(out, 0);
+        }
         break;
     case SEC_IDFW:
         buf_append(out, sp->idf, (size_t)sp->nrows * 4);
@@ -182,6 +223,13 @@ int model_write(const model_spec_t *sp, buf_t *out, char *err, size_t errlen)
         return rc;
     if ((rc = write_slots(sp, cap, &slots, err, errlen)))
         return rc;
+    wq8_t q8 = {NULL, NULL};
+    if (sp->weights_q8 && (rc = quantise(sp, &q8.scale, &q8.q, err, errlen))) {
+        free(q8.scale);
+        free(q8.q);
+        free(slots);
+        return rc;
+    }
 
     size_t base = out->len;
     size_t table_off = base + HDR_SIZE;
@@ -203,11 +251,13 @@ int model_write(const model_spec_t *sp, buf_t *out, char *err, size_t errlen)
     for (int s = 1; s <= nsec; s++) {
         pad8(out, base);
         size_t start = out->len;
-        write_section(out, sp, s, cap, slots);
+        write_section(out, sp, s, cap, slots, &q8);
         offs[s] = start - base;
         lens[s] = out->len - start;
     }
     free(slots);
+    free(q8.scale);
+    free(q8.q);
     if (out->oom)
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     unsigned char *h = (unsigned char *)out->p + base;

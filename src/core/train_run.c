@@ -131,6 +131,9 @@ int train_build_model(const train_out_t *fit, const train_opts_t *to, const trai
     train_out_spec(fit, to, set, cal->temperature, mj, &spec);
     spec.review_below = cal->review_below;
     spec.decision = cal->decision;
+    /* Linear weights are all of one scale per label and survive int8 (Naive
+     * Bayes' log-probabilities span orders of magnitude: they stay f32). */
+    spec.weights_q8 = to->weights_q8 && (to->algo == TRAIN_SVM || to->algo == TRAIN_LR);
     buf_reset(bytes);
     int rc = model_write(&spec, bytes, err, errlen);
     free(mj);

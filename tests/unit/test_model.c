@@ -282,6 +282,73 @@ static void test_round_trip_variants(void **state)
     free(w);
 }
 
+/* Weights stored as int8 with one scale per row (max |w| / 127): each
+ * loads as the nearest step q * scale, exactly; the file is smaller by
+ * nearly 3 bytes a weight; an all-zero row loads as zeros. */
+static void test_q8_weights(void **state)
+{
+    (void)state;
+    char err[TRI_ERRLEN];
+    model_spec_t s = small_spec();
+    buf_t f32 = BUF_INIT, q8 = BUF_INIT;
+    assert_int_equal(model_write(&s, &f32, err, sizeof err), 0);
+    s.weights_q8 = 1;
+    assert_int_equal(model_write(&s, &q8, err, sizeof err), 0);
+    model_t *m;
+    if (load_exact(q8.p, q8.len, &m, err, sizeof err))
+        fail_msg("load: %s", err);
+    assert_true(model_weights_q8(m));
+    for (uint32_t r = 0; r < NR; r++) {
+        float mx = 0;
+        for (uint32_t c = 0; c < NL; c++)
+            mx = fmaxf(mx, fabsf(WEIGHTS[r * NL + c]));
+        float scale = mx / 127.0f;
+        uint32_t b;
+        const float *w = model_row(m, r, &b);
+        assert_int_equal(b, BUCKETS[r]);
+        for (uint32_t c = 0; c < NL; c++) {
+            float want = roundf(WEIGHTS[r * NL + c] / scale) * scale;
+            if (fabsf(w[c] - want) > 1e-6f * mx)
+                fail_msg("row %u label %u: %g, want %g (from %g)", r, c, w[c], want, WEIGHTS[r * NL + c]);
+            assert_true(fabsf(w[c] - WEIGHTS[r * NL + c]) <= scale / 2 + 1e-6f);
+        }
+    }
+    /* Each row's largest weight is exact; 0.125 beside 2 and -3 is the
+     * nearest step of 3/127, and 0.25 beside 1.5 is one of 1.5/127. */
+    assert_true(model_row(m, 3, &(uint32_t){0})[0] == 4.0f);
+    assert_true(model_row(m, 1, &(uint32_t){0})[0] == -3.0f);
+    assert_true(fabsf(model_row(m, 1, &(uint32_t){0})[2] - 5 * 3.0f / 127) < 1e-6f);
+    assert_true(fabsf(model_row(m, 0, &(uint32_t){0})[0] - 21 * 1.5f / 127) < 1e-6f);
+    /* Scores are the expanded weights' sums. */
+    float sc[NL];
+    uint32_t known;
+    const uint32_t ids[] = {5, 37};
+    model_score(m, ids, 2, sc, &known);
+    assert_int_equal(known, 2);
+    assert_true(fabsf(sc[0] - (-1.0f + 21 * 1.5f / 127 + 4.0f)) < 1e-5f);
+    size_t nw = (size_t)NR * NL;
+    assert_true(q8.len < f32.len && f32.len - q8.len >= 3 * nw - 4 * NR - 8 - 12);
+    model_unref(m);
+    /* A row whose weights are all zero. */
+    float zw[NR * NL];
+    memcpy(zw, WEIGHTS, sizeof zw);
+    for (uint32_t c = 0; c < NL; c++)
+        zw[2 * NL + c] = 0;
+    s.weights = zw;
+    buf_reset(&q8);
+    assert_int_equal(model_write(&s, &q8, err, sizeof err), 0);
+    assert_int_equal(load_exact(q8.p, q8.len, &m, err, sizeof err), 0);
+    for (uint32_t c = 0; c < NL; c++)
+        assert_true(model_row(m, 2, &(uint32_t){0})[c] == 0.0f);
+    model_unref(m);
+    /* Float models say so. */
+    assert_int_equal(load_exact(f32.p, f32.len, &m, err, sizeof err), 0);
+    assert_false(model_weights_q8(m));
+    model_unref(m);
+    buf_free(&f32);
+    buf_free(&q8);
+}
+
 static void test_write_errors(void **state)
 {
     (void)state;
@@ -1363,6 +1430,7 @@ int main(void)
         cmocka_unit_test(test_load_fault_codes),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_variants),
+        cmocka_unit_test(test_q8_weights),
         cmocka_unit_test(test_write_errors),
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_every_bit_flip),
