@@ -113,12 +113,13 @@ static int doc_nodes(const model_t *m, const feat_config_t *fc, tok_t *tok, cons
     return n;
 }
 
-static void check_matches_liblinear(int algo, uint32_t nlabels)
+static void check_matches_liblinear(int algo, uint32_t nlabels, int q8)
 {
     size_t len[NDOCS];
     uint32_t labels[NDOCS];
     train_set_t set = toy_set(len, nlabels, labels);
     train_opts_t o = linear_opts(algo, 1.0);
+    o.weights_q8 = (uint32_t)q8;
     model_t *m = fit_model(&o, &set);
     char err[TRI_ERRLEN];
     tok_t *tok;
@@ -161,7 +162,9 @@ static void check_matches_liblinear(int algo, uint32_t nlabels)
         get_labels(lm, lab);
         for (int k = 0; k < (nlabels == 2 ? 1 : (int)nlabels); k++) {
             float mine = nlabels == 2 ? r.raw[lab[0]] : r.raw[lab[k]];
-            if (fabs(mine - dec[k]) > 1e-3)
+            /* int8 weights: each off by at most half its row's step (max/254),
+             * and the document's values sum to at most sqrt(2 * nnz). */
+            if (fabs(mine - dec[k]) > (q8 ? 0.03 : 1e-3))
                 fail_msg("'%s': raw score %g, LIBLINEAR decision value %g", t, mine, dec[k]);
         }
         agree++;
@@ -178,13 +181,22 @@ static void check_matches_liblinear(int algo, uint32_t nlabels)
 static void test_svm_matches_liblinear(void **state)
 {
     (void)state;
-    check_matches_liblinear(TRAIN_SVM, 3);
+    check_matches_liblinear(TRAIN_SVM, 3, 0);
+}
+
+/* The same with the weights stored as int8 (the default for lr and svm). */
+static void test_q8_matches_liblinear(void **state)
+{
+    (void)state;
+    check_matches_liblinear(TRAIN_SVM, 3, 1);
+    check_matches_liblinear(TRAIN_LR, 3, 1);
+    check_matches_liblinear(TRAIN_SVM, 2, 1);
 }
 
 static void test_lr_matches_liblinear(void **state)
 {
     (void)state;
-    check_matches_liblinear(TRAIN_LR, 3);
+    check_matches_liblinear(TRAIN_LR, 3, 0);
 }
 
 /* Two labels: LIBLINEAR keeps one vector w for its first label; the model
@@ -192,7 +204,7 @@ static void test_lr_matches_liblinear(void **state)
 static void test_two_labels_match_liblinear(void **state)
 {
     (void)state;
-    check_matches_liblinear(TRAIN_SVM, 2);
+    check_matches_liblinear(TRAIN_SVM, 2, 0);
 }
 
 /* The dual solvers shuffle with rand(): a model must not depend on what
@@ -441,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_svm_matches_liblinear),
         cmocka_unit_test(test_lr_matches_liblinear),
         cmocka_unit_test(test_two_labels_match_liblinear),
+        cmocka_unit_test(test_q8_matches_liblinear),
         cmocka_unit_test(test_linear_deterministic),
         cmocka_unit_test(test_linear_errors),
         cmocka_unit_test(test_review_threshold),

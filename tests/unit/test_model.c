@@ -349,6 +349,68 @@ static void test_q8_weights(void **state)
     buf_free(&q8);
 }
 
+/* Start of section id in a written file (its table entry's offset). */
+static size_t section_at(const unsigned char *f, uint32_t id, size_t *len)
+{
+    uint32_t n = rd32(f + 32);
+    for (uint32_t i = 0; i < n; i++) {
+        const unsigned char *e = f + 64 + 24 * (size_t)i;
+        if (rd32(e) == id) {
+            *len = (size_t)rd64(e + 16);
+            return (size_t)rd64(e + 8);
+        }
+    }
+    fail_msg("no section %u", id);
+    return 0;
+}
+
+/* Damaged int8 weights are refused, each for its own reason. */
+static void test_q8_refused(void **state)
+{
+    (void)state;
+    char err[TRI_ERRLEN];
+    model_spec_t s = small_spec();
+    s.weights_q8 = 1;
+    buf_t b = BUF_INIT;
+    assert_int_equal(model_write(&s, &b, err, sizeof err), 0);
+    size_t wlen, wat = section_at((unsigned char *)b.p, 6, &wlen);
+    assert_int_equal(wlen, NR * 4 + NR * NL);
+    /* Patches (offset from the WGHT start, bytes) and the reason given. */
+    static const struct {
+        size_t off;
+        unsigned char v[2];
+        size_t n;
+        const char *why;
+    } cases[] = {
+        {2, {0x80, 0xBF}, 2, "scale of row 0"},           /* row 0's scale becomes -1.0... */
+        {4 * 2 + 2, {0xC0, 0x7F}, 2, "scale of row 2"},   /* a quiet NaN */
+        {4 * NR + 1, {0x80}, 1, "-128"},
+    };
+    model_t *m;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        unsigned char *f = malloc(b.len);
+        memcpy(f, b.p, b.len);
+        memcpy(f + wat + cases[k].off, cases[k].v, cases[k].n);
+        fix_checksum(f, b.len);
+        assert_int_equal(load_exact(f, b.len, &m, err, sizeof err), TRI_EFORMAT);
+        if (!strstr(err, cases[k].why))
+            fail_msg("case %zu: '%s' does not say '%s'", k, err, cases[k].why);
+        free(f);
+    }
+    /* The WQ8 setting carries no bytes. */
+    size_t slen, sat = section_at((unsigned char *)b.p, 8, &slen);
+    unsigned char *f = malloc(b.len);
+    memcpy(f, b.p, b.len);
+    size_t at = sat;
+    while (rd32(f + at) != 4)
+        at += 12 + ((rd32(f + at + 8) + 3) & ~3u);
+    wr32(f + at + 8, 4);
+    fix_checksum(f, b.len);
+    assert_int_equal(load_exact(f, b.len, &m, err, sizeof err), TRI_EFORMAT);
+    free(f);
+    buf_free(&b);
+}
+
 static void test_write_errors(void **state)
 {
     (void)state;
@@ -1431,6 +1493,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_variants),
         cmocka_unit_test(test_q8_weights),
+        cmocka_unit_test(test_q8_refused),
         cmocka_unit_test(test_write_errors),
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_every_bit_flip),
