@@ -5,14 +5,14 @@
 #include "core/tri_err.h"
 #include "core/tune.h"
 
-/* --min-df not given: the default depends on the algorithm. */
-#define MIN_DF_UNSET UINT32_MAX
-
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* --min-df not given: the default depends on the algorithm. */
+#define MIN_DF_UNSET UINT32_MAX
 
 #define DEF_ALGO CLI_DEF_ALGO
 #define DEF_C CLI_DEF_C
