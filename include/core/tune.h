@@ -41,10 +41,19 @@ typedef struct tune_opts {
     void *progress_ctx;
 } tune_opts_t;
 
-/* Runs the search; *best gets the winner (highest mean fold accuracy, the
- * earlier trial on ties) and *ran the number of trials. */
+/* Runs the search; *best gets the winner and *ran the number of trials. A
+ * trial replaces the best so far only when it beats it by more than noise
+ * (tune_beats on their fold predictions): the defaults (trial 0) stay unless
+ * some setting is clearly better, since a CV edge of a few records among
+ * hundreds of trials is mostly luck and does not carry to new data. */
 int tune_run(const tune_opts_t *o, const train_set_t *set, tune_trial_t *best, uint32_t *ran, char *err,
              size_t errlen);
+
+/* 1 when a beats b on the same records (right[i] 1 or 0 each): a is right
+ * where b is wrong more often than the reverse by more than one standard
+ * error of that paired difference (the square root of the records where
+ * they disagree, as in McNemar's test). */
+int tune_beats(const uint32_t *a, const uint32_t *b, size_t n);
 
 /* Trial i's settings (i = 0: base). */
 void tune_sample(const train_opts_t *base, uint64_t seed, uint32_t i, train_opts_t *out);

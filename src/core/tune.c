@@ -113,7 +113,7 @@ typedef struct pool {
     uint32_t reported;       /* trials handed to on_trial, in index order */
     int rc;                  /* out of memory opening a trial, or on_trial's refusal */
     char err[TRI_ERRLEN];
-    int (*on_trial)(void *ctx, const tune_trial_t *t);
+    int (*on_trial)(void *ctx, const tune_trial_t *t, const uint32_t *right, size_t n);
     void *ctx;
 } pool_t;
 
@@ -158,7 +158,7 @@ static void report_ready(pool_t *p)
             snprintf(err, sizeof err, "trial %u (%.200s): %.250s", r->t.index, r->t.desc, r->err);
         else if ((rc = trial_score(p, r)))
             snprintf(err, sizeof err, "out of memory");
-        else if ((rc = p->on_trial(p->ctx, &r->t)))
+        else if ((rc = p->on_trial(p->ctx, &r->t, r->pred, p->set->n)))
             snprintf(err, sizeof err, "trial %u refused", r->t.index);
         free(r->pred);
         free(r);
@@ -250,6 +250,9 @@ static int trial_score(const pool_t *p, trial_run_t *r)
         return TRI_ENOMEM;
     for (size_t i = 0; i < p->set->n; i++)
         eval_add(e, p->set->label[p->perm[i]], r->pred[i]);
+    /* The predictions become right (1) or wrong (0) per record, for comparing trials. */
+    for (size_t i = 0; i < p->set->n; i++)
+        r->pred[i] = r->pred[i] == p->set->label[p->perm[i]];
     eval_report_t rep;
     int rc = eval_compute(e, &rep) ? TRI_ENOMEM : 0;
     if (!rc) {
@@ -263,7 +266,7 @@ static int trial_score(const pool_t *p, trial_run_t *r)
 
 /* Runs trials 0.. (at most limit, or until the budget) of base/seed on
  * threads; on_trial sees each in index order, on the calling thread. */
-typedef int (*trial_fn)(void *ctx, const tune_trial_t *t);
+typedef int (*trial_fn)(void *ctx, const tune_trial_t *t, const uint32_t *right, size_t n);
 
 static int pool_run(const train_opts_t *base, uint64_t seed, const train_set_t *set, uint32_t folds,
                     uint32_t threads, uint32_t limit, double budget_s, trial_fn on_trial, void *ctx, char *err,
@@ -312,8 +315,10 @@ static int pool_run(const train_opts_t *base, uint64_t seed, const train_set_t *
     return rc;
 }
 
-static int keep_one(void *ctx, const tune_trial_t *t)
+static int keep_one(void *ctx, const tune_trial_t *t, const uint32_t *right, size_t n)
 {
+    (void)right;
+    (void)n;
     *(tune_trial_t *)ctx = *t;
     return 0;
 }
@@ -330,17 +335,30 @@ int tune_cv(const train_opts_t *opts, const train_set_t *set, uint32_t folds, ui
     return rc;
 }
 
+int tune_beats(const uint32_t *a, const uint32_t *b, size_t n)
+{
+    size_t only_a = 0, only_b = 0;
+    for (size_t i = 0; i < n; i++) {
+        only_a += a[i] && !b[i];
+        only_b += b[i] && !a[i];
+    }
+    return only_a > only_b && (double)(only_a - only_b) > sqrt((double)(only_a + only_b));
+}
+
 typedef struct search {
     const tune_opts_t *o;
     tune_trial_t *best;
     uint32_t *ran;
+    uint32_t *best_right;    /* the best's right/wrong per record */
 } search_t;
 
-static int take_trial(void *ctx, const tune_trial_t *t)
+static int take_trial(void *ctx, const tune_trial_t *t, const uint32_t *right, size_t n)
 {
     search_t *s = ctx;
-    if (t->cv_accuracy > s->best->cv_accuracy)
+    if (s->best->cv_accuracy < 0 || tune_beats(right, s->best_right, n)) {
         *s->best = *t;
+        memcpy(s->best_right, right, n * sizeof *right);
+    }
     (*s->ran)++;
     if (s->o->progress)
         s->o->progress(s->o->progress_ctx, t, s->best);
@@ -355,7 +373,11 @@ int tune_run(const tune_opts_t *o, const train_set_t *set, tune_trial_t *best, u
     *ran = 0;
     memset(best, 0, sizeof *best);
     best->cv_accuracy = -1;
-    search_t s = {o, best, ran};
-    return pool_run(&o->base, o->seed, set, o->folds, o->threads, o->trials, o->budget_s, take_trial, &s, err,
-                    errlen);
+    search_t s = {o, best, ran, malloc((set->n + 1) * sizeof *s.best_right)};
+    if (!s.best_right)
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    int rc = pool_run(&o->base, o->seed, set, o->folds, o->threads, o->trials, o->budget_s, take_trial, &s, err,
+                      errlen);
+    free(s.best_right);
+    return rc;
 }

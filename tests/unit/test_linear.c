@@ -397,6 +397,31 @@ static void test_cost_decision(void **state)
 
 /* Tune: same seed, same trials, same winner and scores on 1 or 2 threads;
  * trial 0 is the base; another seed samples other settings. */
+/* A trial replaces the best only by more than noise: 5 right where the
+ * best is wrong against 3 the other way (2 < sqrt(8)) is not enough (a
+ * plain accuracy comparison would take it), 12 against 1 (11 > sqrt(13)) is. */
+static void test_tune_beats(void **state)
+{
+    (void)state;
+    uint32_t a[40], b[40];
+    for (int i = 0; i < 40; i++)
+        a[i] = b[i] = i % 3 != 0;
+    assert_false(tune_beats(a, b, 40));
+    for (int i = 0; i < 5; i++)
+        a[i] = 1, b[i] = 0;
+    for (int i = 5; i < 8; i++)
+        a[i] = 0, b[i] = 1;
+    assert_false(tune_beats(a, b, 40));
+    assert_false(tune_beats(b, a, 40));
+    for (int i = 8; i < 13; i++)
+        a[i] = 1, b[i] = 0;
+    for (int i = 5; i < 7; i++)
+        a[i] = 1, b[i] = 0;
+    /* now 12 one way (0-4, 5-6, 8-12) against 1 (7) */
+    assert_true(tune_beats(a, b, 40));
+    assert_false(tune_beats(b, a, 40));
+}
+
 static void test_tune_deterministic(void **state)
 {
     (void)state;
@@ -459,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_review_threshold),
         cmocka_unit_test(test_review_flag),
         cmocka_unit_test(test_cost_decision),
+        cmocka_unit_test(test_tune_beats),
         cmocka_unit_test(test_tune_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
