@@ -327,7 +327,10 @@ static void job_after(uv_work_t *w, int status)
                 after_load(r, j, s);
         }
     }
+    int load = j->kind == J_LOAD;
     job_free(j);
+    if (load)
+        registry_heap_release(); /* the loader's buffers, on a pool thread's arena */
     if (!r->closing)
         run_next(r);
 }

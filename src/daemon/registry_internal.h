@@ -115,4 +115,7 @@ void registry_job_work(uv_work_t *w);
  * every version is before it serves; *reason is the refusal reason. */
 int registry_load_verified(const char *path, model_t **out, const char **reason, char *err, size_t errlen);
 
+/* Returns the allocator's free pages to the system (registry_model.c). */
+void registry_heap_release(void);
+
 #endif

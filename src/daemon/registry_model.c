@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static char *json_str(const char *s, size_t *len)
 {
@@ -98,8 +101,22 @@ registry_model_t *registry_model_ref(registry_model_t *m)
 
 void registry_model_unref(registry_model_t *m)
 {
-    if (m && --m->refs == 0)
+    if (m && --m->refs == 0) {
         entry_free(m);
+        registry_heap_release();
+    }
+}
+
+/* A model and its loader's buffers are allocated on a libuv pool thread,
+ * from that thread's glibc arena; freed, they can leave whole free pages
+ * inside the arena (triaged.c fixes the thresholds that govern its top).
+ * malloc_trim returns those pages of every arena; it runs only when a model
+ * or a load's buffers were freed, which is rare. */
+void registry_heap_release(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 const model_t *registry_model_model(const registry_model_t *m) { return m->model; }
