@@ -109,7 +109,7 @@ void rec_put_key(const rec_t *r, buf_t *out);
  *    "review":true,"review_reason":"lang"|"score" (only when the language is
  *    one the model was not trained on, or else the score is below the
  *    model's review threshold),
- *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N,
+ *    "model":"NAME@VERSION","account":...|null,"ts":"RFC 3339","known":N,"features":N,
  *    "excerpt":"..." (the start of r->prepared, at most s->excerpt_bytes
  *    as encoded, cut between characters; absent when 0 or no text),
  *    PASSTHROUGH...,"schema":2}
@@ -145,7 +145,7 @@ void rec_put_dead(buf_t *out, int status, const char *detail, const char *topic,
  *     strings or null; each at most REC_LABELED_FIELD_MAX bytes decoded and
  *     without NUL;
  *   - "ts" an RFC 3339 string or integer epoch milliseconds (absent: -1, the
- *     caller picks a time); "known" an integer in [0, 2^31); "score" a number
+ *     caller picks a time); "known" and "features" integers in [0, 2^31); "score" a number
  *     in [0, 1];
  *   - "excerpt" a string or absent (one longer than REC_LABELED_EXCERPT_MAX
  *     decoded is cut between characters); "id" a string or integer of at most
@@ -172,6 +172,7 @@ typedef struct rec_labeled {
     const char *account;       /* NULL when absent or null */
     const char *model;         /* NULL when absent or null */
     int known;                 /* n-grams known to the model; -1 when absent */
+    int features;              /* n-grams of the record; -1 when absent */
     double score;              /* -1 when absent */
     const char *id;            /* NULL when absent or unusable */
     const char *excerpt;       /* NULL when absent */
@@ -179,7 +180,7 @@ typedef struct rec_labeled {
     buf_t buf;
 } rec_labeled_t;
 
-#define REC_LABELED_INIT {0, -1, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, BUF_INIT}
+#define REC_LABELED_INIT {0, -1, NULL, NULL, NULL, -1, -1, -1, NULL, NULL, 0, BUF_INIT}
 
 /* Decodes data[0..len) with the label read from label_field ("label" for the
  * daemon's records). Returns RECL_OK or the enum rec_labeled_status saying

@@ -32,6 +32,18 @@ typedef struct clf_result {
     const float *raw;             /* raw scores, valid until the next call */
 } clf_result_t;
 
+/* Whether a text is one the model does not know: fewer than CLF_KNOWN_MIN_SHARE
+ * of its features have a row in the model (features < 0: count not available,
+ * then only "none known" counts). Features are hashed, so a text in a language
+ * the model never saw still lands a few of its n-grams on kept rows by
+ * collision (a model keeping ~100,000 rows of 2^22 buckets: ~2.4% of any
+ * text's n-grams); "no feature known" alone would call such text known. */
+#define CLF_KNOWN_MIN_SHARE 0.05
+static inline int clf_text_unknown(long long known, long long features)
+{
+    return known == 0 || (features > 0 && (double)known < CLF_KNOWN_MIN_SHARE * (double)features);
+}
+
 typedef struct clf clf_t;
 
 int clf_new(model_t *m, clf_t **out, char *err, size_t errlen);

@@ -179,6 +179,7 @@ typedef struct detector_rec {
     double score;
     const char *id, *text;
     size_t text_len;
+    int features;           /* the record's n-grams; <= 0 when unknown (then only known == 0 is "unknown text") */
 } detector_rec_t;
 int detector_add_rec(detector_t *a, const detector_rec_t *r);
 /* One dead-lettered record. Returns enum detector_added. */

@@ -48,7 +48,7 @@ typedef struct batch_rec {
     int16_t status;            /* REC_OK: labeled; else dead-lettered */
     int16_t bare;              /* own is a dead letter without payload: nothing smaller */
     int32_t label;             /* predicted label, -1 when dead-lettered */
-    uint32_t nknown;
+    uint32_t nknown, nfeatures;
     uint32_t mi;               /* index into b->models */
 } batch_rec_t;
 

@@ -31,7 +31,7 @@ typedef struct item {
     int64_t ts;
     char *label, *account, *model, *id, *text; /* id, text: the record's excerpt, to explain alarms */
     size_t text_len;
-    int known, dead;
+    int known, features, dead;
     double score;
 } item_t;
 
@@ -91,6 +91,7 @@ static int read_item(const char *line, size_t len, size_t lineno, void *vctx)
     it->ts = c->rec.ts_ms;
     it->dead = c->rec.dead;
     it->known = c->rec.known;
+    it->features = c->rec.features;
     it->score = c->rec.score;
     int oom = 0;
     it->label = sdup(c->rec.label, &oom);
@@ -263,7 +264,7 @@ int cmd_alarms(int argc, char **argv)
             detector_add_dead(a, it->ts);
         else
             detector_add_rec(a, &(detector_rec_t){it->ts, it->label, it->account, it->model, it->known, it->score,
-                                                  it->id, it->text, it->text_len});
+                                                  it->id, it->text, it->text_len, it->features});
     }
     detector_flush(a);
     detector_stats_t st = detector_stats(a);

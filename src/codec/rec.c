@@ -99,7 +99,7 @@ static int scalar_text(const jscan_val_t *v, buf_t *out)
     return out->oom ? TRI_ENOMEM : 0;
 }
 
-static const char *const output_fields[] = {"id", "label", "score", "top", "model", "account", "ts", "known",
+static const char *const output_fields[] = {"id", "label", "score", "top", "model", "account", "ts", "known", "features",
                                             "schema", "lang", "review", "review_reason", "excerpt",
                                             NULL};
 
@@ -306,7 +306,7 @@ void rec_put_labeled(buf_t *o, const rec_schema_t *s, const rec_t *r, const clf_
         buf_append(o, "null", 4);
     char ts[40];
     tstamp_format(ts_ms, ts, sizeof ts);
-    buf_printf(o, ",\"ts\":\"%s\",\"known\":%u", ts, res->nknown);
+    buf_printf(o, ",\"ts\":\"%s\",\"known\":%u,\"features\":%u", ts, res->nknown, res->nfeatures);
     if (s->excerpt_bytes && r->prepared && r->prepared_len) {
         /* The prepared text is valid UTF-8 (the input was); cut as encoded. */
         buf_append(o, ",\"excerpt\":", 11);
@@ -409,7 +409,20 @@ static int take_ts(const jscan_val_t *v, buf_t *b, int64_t *ts)
 }
 
 /* The members rec_decode_labeled reads, in this order. */
-enum { L_LABEL, L_ACCOUNT, L_TS, L_MODEL, L_KNOWN, L_SCORE, L_ERROR, L_ID, L_EXCERPT, L_N };
+enum { L_LABEL, L_ACCOUNT, L_TS, L_MODEL, L_KNOWN, L_SCORE, L_ERROR, L_ID, L_EXCERPT, L_FEATURES, L_N };
+
+/* An optional count: a non-negative integer below 2^31, -1 when absent. */
+static int take_count(const jscan_val_t *v, int *out)
+{
+    if (v->type == JSCAN_MISSING)
+        return 0;
+    char *end;
+    long long n = jscan_num_is_int(v) ? strtoll(v->raw, &end, 10) : -1;
+    if (n < 0 || n > INT32_MAX)
+        return RECL_BAD_FIELD;
+    *out = (int)n;
+    return 0;
+}
 
 /* The id as text, when it is a usable one (it only names examples). */
 static size_t take_id(const jscan_val_t *v, buf_t *b)
@@ -465,13 +478,8 @@ static int take_labeled(const jscan_val_t *v, rec_labeled_t *r)
         return RECL_BAD_FIELD;
     if (!r->buf.p[lo])
         return RECL_BAD_FIELD;
-    if (v[L_KNOWN].type != JSCAN_MISSING) {
-        char *end;
-        long long known = jscan_num_is_int(&v[L_KNOWN]) ? strtoll(v[L_KNOWN].raw, &end, 10) : -1;
-        if (known < 0 || known > INT32_MAX)
-            return RECL_BAD_FIELD;
-        r->known = (int)known;
-    }
+    if (take_count(&v[L_KNOWN], &r->known) || take_count(&v[L_FEATURES], &r->features))
+        return RECL_BAD_FIELD;
     if (v[L_SCORE].type != JSCAN_MISSING) {
         /* strtod stops at the delimiter that follows the number */
         double score = v[L_SCORE].type == JSCAN_NUM ? strtod(v[L_SCORE].raw, NULL) : -1;
@@ -490,7 +498,7 @@ static int take_labeled(const jscan_val_t *v, rec_labeled_t *r)
 
 int rec_decode_labeled(const char *data, size_t len, const char *label_field, rec_labeled_t *r)
 {
-    const char *const keys[L_N] = {label_field, "account", "ts", "model", "known", "score", "error", "id", "excerpt"};
+    const char *const keys[L_N] = {label_field, "account", "ts", "model", "known", "score", "error", "id", "excerpt", "features"};
     jscan_val_t v[L_N];
     buf_reset(&r->buf);
     r->dead = 0;
@@ -498,6 +506,7 @@ int rec_decode_labeled(const char *data, size_t len, const char *label_field, re
     r->label = r->account = r->model = r->id = r->excerpt = NULL;
     r->excerpt_len = 0;
     r->known = -1;
+    r->features = -1;
     r->score = -1;
     int rc = jscan_scan_object(data, len, keys, L_N, v, NULL);
     if (rc)

@@ -1,6 +1,7 @@
 #include "detector_int.h"
 #include "core/tri_err.h"
 #include "core/tstamp.h"
+#include "core/clf.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -540,7 +541,7 @@ static void count_in(detector_t *a, window_t *w, const char *label, const char *
 int detector_add(detector_t *a, int64_t ts, const char *label, const char *account, const char *model, int known,
                  double score)
 {
-    detector_rec_t r = {ts, label, account, model, known, score, NULL, NULL, 0};
+    detector_rec_t r = {ts, label, account, model, known, score, NULL, NULL, 0, -1};
     return detector_add_rec(a, &r);
 }
 
@@ -567,7 +568,7 @@ int detector_add_rec(detector_t *a, const detector_rec_t *r)
         }
         if (known >= 0) {
             w->known_n++;
-            w->known0 += known == 0;
+            w->known0 += clf_text_unknown(known, r->features);
         }
         if (score >= 0) {
             w->score_n++;

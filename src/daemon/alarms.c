@@ -120,7 +120,7 @@ static int count_record(alarms_t *a, const rd_kafka_message_t *m, int64_t kts)
         return REJ_UNKNOWN_LABEL;
     else
         rc = detector_add_rec(a->det, &(detector_rec_t){ts, r->label, r->account, r->model, r->known, r->score, r->id,
-                                                        r->excerpt, r->excerpt_len});
+                                                        r->excerpt, r->excerpt_len, r->features});
     return rc == DETECTOR_BAD_TS ? REJ_BAD_TS : rc == DETECTOR_LATE ? REJ_LATE : 0;
 }
 

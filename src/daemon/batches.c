@@ -262,6 +262,7 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
     buf_t *a = &b->arena;
     r->label = -1;
     r->nknown = 0;
+    r->nfeatures = 0;
     int st = rec_decode(o->schema, m->payload, m->len, &b->rec, detail, sizeof detail);
     if (st == REC_OK) {
         clf_result_t res;
@@ -298,6 +299,7 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
             } else {
                 r->label = (int32_t)res.label;
                 r->nknown = res.nknown;
+                r->nfeatures = res.nfeatures;
             }
         }
     }

@@ -148,7 +148,7 @@ static void count_labels(pipeline_t *pl, const batch_t *b)
         if (r->label < 0)
             continue;
         pl->counts[base[r->mi] + (uint32_t)r->label]++;
-        unknown += !r->nknown;
+        unknown += clf_text_unknown(r->nknown, r->nfeatures);
     }
     for (size_t k = 0; k < b->nmodels; k++) {
         const model_t *m = registry_model_model(b->models[k]);
@@ -418,7 +418,7 @@ static int register_metrics(pipeline_t *pl, metrics_t *met)
     pl->f_labels = metrics_family(met, METRICS_COUNTER, "triage_labels_total",
                                   "Records classified, by predicted label.", "label", NULL, 0);
     pl->f_unknown = metrics_family(met, METRICS_COUNTER, "triage_unknown_text_total",
-                                   "Records with no n-gram known to the model.", NULL, NULL, 0);
+                                   "Records the model does not know: fewer than 5% of their n-grams known.", NULL, NULL, 0);
     pl->f_lag = metrics_family(met, METRICS_GAUGE, "triage_consumer_lag", "Records behind the high watermark.",
                                "topic,partition", NULL, 0);
     pl->f_assigned = metrics_family(met, METRICS_GAUGE, "triage_assigned_partitions",

@@ -36,6 +36,7 @@ static void test_reads_what_the_daemon_writes(void **state)
     res.label = 1;
     res.score = 0.75f;
     res.nknown = 3;
+    res.nfeatures = 70;
     res.ntop = 1;
     res.top[0] = 1;
     res.top_score[0] = 0.75f;
@@ -52,6 +53,7 @@ static void test_reads_what_the_daemon_writes(void **state)
     assert_string_equal(r.model, "m@v1");
     assert_true(r.ts_ms == 1700000000123);
     assert_int_equal(r.known, 3);
+    assert_int_equal(r.features, 70);
     assert_true(r.score > 0.74 && r.score < 0.76);
     rec_labeled_free(&r);
     buf_free(&out);
@@ -116,6 +118,8 @@ static void test_hostile_fields(void **state)
     assert_int_equal(dec("{\"label\":\"a\",\"known\":\"many\"}", &r), RECL_BAD_FIELD);
     assert_int_equal(dec("{\"label\":\"a\",\"known\":1e300}", &r), RECL_BAD_FIELD);
     assert_int_equal(dec("{\"label\":\"a\",\"known\":-1}", &r), RECL_BAD_FIELD);
+    assert_int_equal(dec("{\"label\":\"a\",\"features\":-1}", &r), RECL_BAD_FIELD);
+    assert_int_equal(dec("{\"label\":\"a\",\"features\":\"x\"}", &r), RECL_BAD_FIELD);
     assert_int_equal(dec("{\"label\":\"a\",\"score\":7}", &r), RECL_BAD_FIELD);
     assert_int_equal(dec("{\"label\":\"a\",\"score\":\"0.5\"}", &r), RECL_BAD_FIELD);
     snprintf(big, sizeof big, "{\"label\":\"%0*d\"}", REC_LABELED_FIELD_MAX + 1, 0);

@@ -129,11 +129,12 @@ static void test_passthrough_and_schema(void **state)
     char *labels[] = {"\"a\"", "\"b\""};
     size_t label_len[] = {3, 3};
     clf_result_t res = {.label = 0, .score = 0.5f, .ntop = 1, .top = {0}, .top_score = {0.5f}, .nknown = 2,
+                        .nfeatures = 40,
                         .lang = "de", .lang_reliable = 1};
     buf_t out = BUF_INIT;
     rec_put_labeled(&out, &s, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
     assert_string_equal(buf_cstr(&out), "{\"id\":\"x1\",\"label\":\"a\",\"score\":0.5000,\"top\":[{\"label\":\"a\",\"score\":0.5000}],"
-                                        "\"lang\":\"de\",\"model\":\"m@1\",\"account\":null,\"ts\":\"1970-01-01T00:00:00Z\",\"known\":2,"
+                                        "\"lang\":\"de\",\"model\":\"m@1\",\"account\":null,\"ts\":\"1970-01-01T00:00:00Z\",\"known\":2,\"features\":40,"
                                         "\"channel\":\"email\",\"ticket_id\":12345678901234567890,\"meta\":{\"a\":[1,true,null]},"
                                         "\"schema\":2}");
     assert_int_equal(REC_OUTPUT_SCHEMA, 2);
@@ -144,7 +145,7 @@ static void test_passthrough_and_schema(void **state)
     r.prepared_len = strlen(r.prepared);
     buf_reset(&out);
     rec_put_labeled(&out, &s, &r, &res, labels, label_len, "\"m@1\"", 5, 0);
-    assert_non_null(strstr(buf_cstr(&out), ",\"known\":2,\"excerpt\":\"say \\\"caf\",\"channel\""));
+    assert_non_null(strstr(buf_cstr(&out), ",\"known\":2,\"features\":40,\"excerpt\":\"say \\\"caf\",\"channel\""));
     /* no prepared text, or excerpts off: no field */
     s.excerpt_bytes = 0;
     buf_reset(&out);
