@@ -61,7 +61,7 @@
  * watermark lies beyond now plus the skew is refused for the same reason.
  *
  * Data quality per window (at least quality_min records): the share of
- * records with no n-gram known to the model, of low-confidence predictions
+ * records the model does not know (clf_text_unknown: under 5% of n-grams known), of low-confidence predictions
  * (score < low_score) and of dead-lettered records raise `quality` alarms
  * when above their thresholds with 95% confidence (so a small window's noise
  * does not); the low-confidence threshold follows the model's own held-out

@@ -372,7 +372,7 @@ int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
     a->f_late = metrics_family(met, METRICS_COUNTER, "triage_alarm_late_records_total",
                            "Records that arrived after their window had closed (not counted).", NULL, NULL, 0);
     a->f_quality = metrics_family(met, METRICS_GAUGE, "triage_quality_ratio",
-                              "Shares of the last closed window's records: with no n-gram the model knows "
+                              "Shares of the last closed window's records: with under 5% of their n-grams known to the model "
                               "(unknown_text), predicted below alarms.low.score (low_confidence), dead-lettered "
                               "(dead_letter).",
                               "figure", NULL, 0);
