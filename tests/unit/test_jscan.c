@@ -883,6 +883,7 @@ static void test_rec_output(void **state)
     res.top[1] = 0;
     res.top_score[1] = 0.25f;
     res.nknown = 4;
+    res.nfeatures = 9;
     char *lj[2] = {"\"neg\"", "\"pos\""};
     size_t ljl[2] = {5, 5};
     buf_reset(&b);
@@ -894,7 +895,7 @@ static void test_rec_output(void **state)
     rec_put_labeled(&b, &s, &r, &res, lj, ljl, "\"m@3\"", 5, 1424129760123LL);
     assert_string_equal(buf_cstr(&b), "{\"id\":\"a\xC3\xA9\\\"1\",\"label\":\"pos\",\"score\":0.7500,"
                                       "\"top\":[{\"label\":\"pos\",\"score\":0.7500},{\"label\":\"neg\",\"score\":0.2500}],\"lang\":\"und\","
-                                      "\"model\":\"m@3\",\"account\":\"united\",\"ts\":\"2015-02-16T23:36:00.123Z\",\"known\":4,\"schema\":2}");
+                                      "\"model\":\"m@3\",\"account\":\"united\",\"ts\":\"2015-02-16T23:36:00.123Z\",\"known\":4,\"features\":9,\"schema\":2}");
     assert_int_equal(scan_exact(b.p, b.len, NULL, 0, NULL, NULL, NULL), JSCAN_OK);
 
     /* Integer id, no account. */
@@ -908,7 +909,7 @@ static void test_rec_output(void **state)
     rec_put_labeled(&b, &s, &r, &res, lj, ljl, "\"m@3\"", 5, 0);
     assert_string_equal(buf_cstr(&b), "{\"id\":-12,\"label\":\"pos\",\"score\":0.7500,"
                                       "\"top\":[{\"label\":\"pos\",\"score\":0.7500}],\"lang\":\"und\","
-                                      "\"model\":\"m@3\",\"account\":null,\"ts\":\"1970-01-01T00:00:00Z\",\"known\":4,\"schema\":2}");
+                                      "\"model\":\"m@3\",\"account\":null,\"ts\":\"1970-01-01T00:00:00Z\",\"known\":4,\"features\":9,\"schema\":2}");
 
     /* Dead letters: UTF-8 payload as a string, cut at a character boundary. */
     buf_reset(&b);
