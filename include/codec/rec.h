@@ -95,6 +95,17 @@ void rec_free(rec_t *r);
  * missing ones with p == NULL). Fills out[0..s->ntext) and returns s->ntext. */
 struct prep_field;
 size_t rec_prep_fields(const rec_schema_t *s, const rec_t *r, struct prep_field *out);
+/* Classifies the decoded record r with c (and, when explain is not NULL,
+ * explains it into *explain: the caller's reference) and points r->prepared
+ * at the text c prepared, for the excerpt rec_put_labeled writes. Returns
+ * REC_OK, REC_NO_TEXT (nothing left after preparation) or REC_BAD_FIELD (out
+ * of memory), with detail filled on failure. The one path by which the
+ * pipeline and the admin API's POST /classify turn a record into a label. */
+struct clf;
+struct clf_result;
+struct json_t;
+int rec_classify(const rec_schema_t *s, rec_t *r, struct clf *c, struct clf_result *res, struct json_t **explain,
+                 char *detail, size_t detaillen);
 
 /* Stable snake_case code of a status ("not_json", "missing_id", ...). */
 const char *rec_status_code(int st);

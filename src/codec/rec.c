@@ -1,5 +1,6 @@
 #include "codec/rec.h"
 #include "core/clf.h"
+#include "core/clf_explain.h"
 #include "core/tri_err.h"
 #include "core/tstamp.h"
 
@@ -53,6 +54,24 @@ size_t rec_prep_fields(const rec_schema_t *s, const rec_t *r, prep_field_t *out)
         out[k].len = r->field_has[k] ? r->field_len[k] : 0;
     }
     return s->ntext;
+}
+
+int rec_classify(const rec_schema_t *s, rec_t *r, clf_t *c, clf_result_t *res, json_t **explain, char *detail,
+                 size_t detaillen)
+{
+    prep_field_t fields[REC_MAX_TEXT_FIELDS];
+    size_t nf = rec_prep_fields(s, r, fields);
+    int rc = explain ? clf_explain(c, fields, nf, CLF_EXPLAIN_TOP, res, explain) : clf_classify_fields(c, fields, nf, res);
+    if (rc == CLF_NO_TEXT) {
+        snprintf(detail, detaillen, "no text left after %s preparation", prep_mode_name(clf_prep_mode(c)));
+        return REC_NO_TEXT;
+    }
+    if (rc) {
+        snprintf(detail, detaillen, "out of memory while classifying");
+        return REC_BAD_FIELD;
+    }
+    r->prepared = clf_prepared(c, &r->prepared_len);
+    return REC_OK;
 }
 
 const char *rec_status_code(int st)

@@ -267,17 +267,8 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
     if (st == REC_OK) {
         clf_result_t res;
         registry_model_t *rm = b->models[r->mi];
-        prep_field_t fields[REC_MAX_TEXT_FIELDS];
-        size_t nf = rec_prep_fields(o->schema, &b->rec, fields);
-        int crc = clf_classify_fields(b->clfs[r->mi], fields, nf, &res);
-        if (crc == CLF_NO_TEXT) {
-            st = REC_NO_TEXT;
-            snprintf(detail, sizeof detail, "no text left after %s preparation",
-                     prep_mode_name(clf_prep_mode(b->clfs[r->mi])));
-        } else if (crc) {
-            st = REC_BAD_FIELD;
-            snprintf(detail, sizeof detail, "out of memory while classifying");
-        } else {
+        st = rec_classify(o->schema, &b->rec, b->clfs[r->mi], &res, NULL, detail, sizeof detail);
+        if (st == REC_OK) {
             int64_t ts = b->rec.has_ts ? b->rec.ts_ms : rd_kafka_message_timestamp(m, NULL);
             if (ts < 0)
                 ts = tstamp_now_ms();
@@ -286,7 +277,6 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
             r->key_len = a->len - r->key_off;
             r->out_off = a->len;
             const registry_json_t *j = registry_model_json(rm);
-            b->rec.prepared = clf_prepared(b->clfs[r->mi], &b->rec.prepared_len);
             rec_put_labeled(a, o->schema, &b->rec, &res, j->label, j->label_len, j->tag, j->tag_len, ts);
             r->out_len = a->len - r->out_off;
             /* The producer would refuse it for good (and a retried refusal

@@ -158,24 +158,18 @@ static int answer(classify_api_t *api, model_t *m, const char *tag, size_t tag_l
 {
     if (scorer_for(api, m))
         return error_reply(out, 500, "out_of_memory", "out of memory");
-    prep_field_t fields[REC_MAX_TEXT_FIELDS];
-    size_t nf = rec_prep_fields(&api->schema, &api->rec, fields);
     clf_result_t r;
     json_t *ex = NULL;
-    int rc = explain ? clf_explain(api->clf, fields, nf, CLF_EXPLAIN_TOP, &r, &ex)
-                     : clf_classify_fields(api->clf, fields, nf, &r);
-    if (rc == CLF_NO_TEXT) {
-        char d[96];
-        snprintf(d, sizeof d, "no text left after %s preparation", prep_mode_name(clf_prep_mode(api->clf)));
+    char d[96];
+    int st = rec_classify(&api->schema, &api->rec, api->clf, &r, explain ? &ex : NULL, d, sizeof d);
+    if (st == REC_NO_TEXT)
         return error_reply(out, 422, "no_text", d);
-    }
     char *js = ex ? json_dumps(ex, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(ex);
-    if (rc || (explain && !js)) {
+    if (st || (explain && !js)) {
         free(js);
         return error_reply(out, 500, "out_of_memory", "out of memory");
     }
-    api->rec.prepared = clf_prepared(api->clf, &api->rec.prepared_len);
     int64_t ts = api->rec.has_ts ? api->rec.ts_ms : tstamp_now_ms();
     rec_put_labeled(out, &api->schema, &api->rec, &r, api->label_json, api->label_json_len, tag, tag_len, ts);
     if (js) {
