@@ -3,12 +3,22 @@
  * daemon publishes; each input is sent as raw bytes on a fresh connection,
  * the write side is closed, and the reply read to the end. The server must
  * answer or close every connection (a read that waits 5 s means it hung), and
- * any reply must start with an HTTP status line. */
+ * any reply must start with an HTTP status line.
+ *
+ * The harness writes first and closes its write side first, so every input
+ * leaves a client socket in TIME_WAIT for 60 s. At thousands of inputs a
+ * second that exhausts the ~28,000 ephemeral ports of one source address
+ * unless the kernel reuses TIME_WAIT ports on loopback (net.ipv4.tcp_tw_reuse,
+ * 2 on most machines, 0 on CI's): connect() then fails with EADDRNOTAVAIL.
+ * Each connection therefore comes from the next of 65,024 loopback source
+ * addresses (127.1.0.1 ... 127.1.254.254, port chosen at connect time). */
 #include "io/admin.h"
 #include "core/tri_err.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,6 +31,30 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static admin_t *adm;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fuzz_admin: %s: %s\n", what, strerror(errno));
+    abort();
+}
+
+/* A socket bound to the next loopback source address (see the top). */
+static int client_socket(void)
+{
+    static unsigned next;
+    unsigned n = next++ % (254u * 254u);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket");
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one))
+        die("IP_BIND_ADDRESS_NO_PORT");
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | ((n / 254 + 1) << 8) | (n % 254 + 1));
+    if (bind(fd, (struct sockaddr *)&src, sizeof src))
+        die("bind to a loopback source address");
+    return fd;
+}
 
 /* A POST route like the daemon's /classify: echoes what it was given. */
 static int echo(void *ctx, const admin_req_t *req, buf_t *out, const char **type)
@@ -55,13 +89,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!adm)
         start();
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        abort();
+    int fd = client_socket();
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)admin_port(adm))};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa))
-        abort();
+        die("connect");
     /* The server may reply and close before reading everything (405, 413):
      * a failed write is not a finding. */
     for (size_t off = 0; off < size;) {
