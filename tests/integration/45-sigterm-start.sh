@@ -51,6 +51,15 @@ wait "${runs[@]}"
 codes=$(cat "$TMP"/c*.rc "$TMP"/d*.rc | sort | uniq -c | awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }')
 echo "   exit statuses: $codes"
 echo "   closed before their first assignment (waited for it): $(grep -l 'event=consumer_close_waits' "$TMP"/c*.log 2>/dev/null | wc -l)"
+# A non-zero exit is diagnosed here, not later: the temporary directory (and
+# the sanitizer's report in the run's log) is gone once the suite ends.
+for rc in "$TMP"/c*.rc "$TMP"/d*.rc; do
+    [ "$(cat "$rc")" = 0 ] && continue
+    log=${rc%.rc}.log
+    echo "   ${log##*/} exited $(cat "$rc"); its report:"
+    grep -m20 -E 'ERROR|SUMMARY|Assertion|^ +#[0-9]+ |event=(error|fatal)' "$log" | sed 's/^/     | /'
+    tail -n 5 "$log" | sed 's/^/     > /'
+done
 expect_eq "every start-then-SIGTERM (cooperative-sticky) exits 0" "$(cat "$TMP"/c*.rc | grep -cv '^0$')" 0
 expect_eq "every start-then-SIGTERM (default assignor) exits 0" "$(cat "$TMP"/d*.rc | grep -cv '^0$')" 0
 expect_eq "no assertion failed" "$(cat "$TMP"/c*.log "$TMP"/d*.log | grep -c 'Assertion')" 0
