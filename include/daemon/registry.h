@@ -18,6 +18,14 @@
  * start, the last good version in the cache serves; with neither, no model
  * is current (the daemon stays not ready and consumes nothing).
  *
+ * The challenger (model.challenger: a VERSION, or next = the newest version
+ * after the one serving) is a second slot for the default's directory: loaded,
+ * verified and refused by the same rules (a refused challenger is counted
+ * and never touches the champion; a cached last good never serves as one),
+ * reloaded when the store names another, dropped when it names none. When a
+ * promote makes the loaded challenger the champion, it is swapped in at that
+ * check without a reload.
+ *
  * Per-account models are loaded on first use (registry_for_account says "wait",
  * for a bounded time) and evicted least-recently-used beyond
  * model.cache.max.bytes.
@@ -82,6 +90,9 @@ void registry_free(registry_t *r);
 
 /* The default version serving now, or NULL before the first successful load. */
 registry_model_t *registry_current(registry_t *r);
+/* The challenger (model.challenger) loaded now, or NULL: a version of the
+ * default model other than the one serving, scored in the shadow only. */
+registry_model_t *registry_challenger(registry_t *r);
 /* Whether any account has a model of its own (else callers skip the lookup). */
 int registry_has_accounts(const registry_t *r);
 /* The model for a record of this account: its own when loaded, the default

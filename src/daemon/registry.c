@@ -96,7 +96,7 @@ static size_t account_bytes(const registry_t *r)
     return b;
 }
 
-static void slot_unload(registry_t *r, slot_t *s)
+void registry_slot_unload(registry_t *r, slot_t *s)
 {
     if (!s->loaded)
         return;
@@ -121,7 +121,7 @@ static void evict(registry_t *r, const slot_t *keep)
         log_event(LOG_LEVEL_INFO, "account_model_evicted", "account=%s version=%s bytes=%zu budget=%zu",
              log_q(victim->account), log_q(victim->loaded->version), r->account_bytes, r->max_bytes);
         metrics_inc(metrics_series0(r->f_evictions), 1);
-        slot_unload(r, victim);
+        registry_slot_unload(r, victim);
     }
     acct_gauges(r);
 }
@@ -151,10 +151,9 @@ static void enqueue(registry_t *r, job_t *j)
     run_next(r);
 }
 
-/* Splits "DIR/FILE" listings into per-directory versions and pins. */
 static void start_load(registry_t *r, slot_t *s, const char *version);
 
-static void publish_info(registry_t *r)
+void registry_publish_info(registry_t *r)
 {
     metrics_reset_family(r->f_info);
     registry_model_t *m = r->def.loaded;
@@ -167,7 +166,7 @@ static void publish_info(registry_t *r)
     metrics_set(metrics_series0(r->f_loaded_at), (double)m->loaded_ms / 1000.0);
 }
 
-static void note_error(registry_t *r, const char *reason)
+void registry_note_error(registry_t *r, const char *reason)
 {
     metrics_reset_family(r->f_last_error);
     metrics_set(metrics_series1(r->f_last_error, reason), (double)tstamp_now_ms() / 1000.0);
@@ -177,7 +176,7 @@ static void after_check(registry_t *r, job_t *j)
 {
     if (j->rc) {
         metrics_inc(metrics_series0(r->f_store_errors), 1);
-        note_error(r, "store");
+        registry_note_error(r, "store");
         if (!r->store_down)
             log_event(LOG_LEVEL_WARN, "store_unreachable", "source=%s msg=%s serving=%s", log_q(store_url(r->store)),
                  log_q(j->err), r->def.loaded ? log_q(r->def.loaded->version) : "none");
@@ -203,8 +202,10 @@ static void after_check(registry_t *r, job_t *j)
     /* Default model. */
     const char *def_target = "";
     uint64_t def_size = 0;
+    const cat_ent_t *def_ent = NULL;
     for (size_t i = 0; i < j->ncat; i++)
         if (!strcmp(j->cat[i].dir, r->def.dir)) {
+            def_ent = &j->cat[i];
             def_target = j->cat[i].unreadable ? r->def.target : j->cat[i].target;
             def_size = j->cat[i].unreadable ? r->def.target_size : j->cat[i].size;
         }
@@ -235,10 +236,11 @@ static void after_check(registry_t *r, job_t *j)
         if (s && !s->present && s->loaded) {
             log_event(LOG_LEVEL_INFO, "account_model_removed", "account=%s", log_q(s->account));
             s->target[0] = '\0';
-            slot_unload(r, s);
+            registry_slot_unload(r, s);
         } else if (s && !s->present)
             s->target[0] = '\0';
     }
+    registry_challenger_after_check(r, def_ent, def_target);
     /* Refresh what is loaded; accounts not loaded wait for their first record. */
     if (*def_target && (!r->def.loaded || strcmp(r->def.loaded->version, def_target)) &&
         strcmp(r->def.failed, def_target))
@@ -262,7 +264,7 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
     if (j->rc) {
         metrics_inc(metrics_series1(r->f_loads, "refused"), 1);
         metrics_inc(metrics_series1(r->f_refusals, j->reason), 1);
-        note_error(r, j->reason);
+        registry_note_error(r, j->reason);
         /* A refused version is not fetched again (versions are immutable);
          * a store failure is retried at the next check. */
         if (strcmp(j->reason, "store") && strcmp(j->reason, "missing"))
@@ -291,7 +293,7 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
          log_q(name), log_q(e->version), j->from_cache ? "cache" : r->file_mode ? "file" : "store",
          model_nlabels(e->model), model_nrows(e->model), model_bytes(e->model), secs,
          s->loaded ? log_q(s->loaded->version) : "none");
-    slot_unload(r, s);
+    registry_slot_unload(r, s);
     s->loaded = e;
     if (s->account) {
         s->last_used = ++r->clock;
@@ -299,7 +301,7 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
         if (r->hooks.account_ready)
             r->hooks.account_ready(r->hooks.ctx);
     } else {
-        publish_info(r);
+        registry_publish_info(r);
         if (r->hooks.changed)
             r->hooks.changed(r->hooks.ctx, e);
     }
@@ -321,6 +323,9 @@ static void job_after(uv_work_t *w, int status)
         if (j->kind == J_CHECK) {
             r->check_queued = 0;
             after_check(r, j);
+            metrics_inc(metrics_series1(r->f_checks, j->rc ? "failed" : "ok"), 1);
+        } else if (j->challenger) {
+            registry_challenger_after_load(r, j);
         } else {
             slot_t *s = slot_for_dir(r, j->dir);
             if (s)
@@ -352,6 +357,8 @@ static void run_next(registry_t *r)
     }
 }
 
+void registry_start_load(registry_t *r, slot_t *s, const char *version) { start_load(r, s, version); }
+
 static void start_load(registry_t *r, slot_t *s, const char *version)
 {
     if (s->loading)
@@ -364,7 +371,8 @@ static void start_load(registry_t *r, slot_t *s, const char *version)
     snprintf(j->dir, sizeof j->dir, "%s", s->dir);
     snprintf(j->version, sizeof j->version, "%s", version);
     j->size = strcmp(version, s->target) ? 0 : s->target_size;
-    j->may_fall_back = !s->loaded;
+    j->challenger = s == &r->chal;
+    j->may_fall_back = !s->loaded && !j->challenger; /* a challenger never serves from the cache's last good */
     s->loading = 1;
     enqueue(r, j);
 }
@@ -478,8 +486,9 @@ int registry_check_config(const cfg_t *cfg, char *err, size_t errlen)
     if (!*name || strchr(name, '/') || !strcmp(name, "accounts") || !strcmp(name, ".") || !strcmp(name, ".."))
         return tri_errf(err, errlen, TRI_EINVAL, "%s: model.name '%s' must be a plain name other than 'accounts'",
                         cfg_origin(cfg, "model.name"), name);
-    if (!is_store_url(src))
-        return 0;
+    int crc = registry_challenger_check_config(cfg, !is_store_url(src), err, errlen);
+    if (crc || !is_store_url(src))
+        return crc;
     store_t *st = NULL;
     int rc = open_store(cfg, &st, err, errlen);
     store_close(st);
@@ -560,8 +569,13 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
                                   "batch waits for the load), default_while_loading (waited model.account.wait: the "
                                   "default labels it), default (no model of its own, or one that cannot load).",
                                   "result", NULL, 0);
+    r->f_checks = metrics_family(met, METRICS_COUNTER, "triage_model_checks_total",
+                                 "Store checks completed, by result (a PIN or version pushed before a check began "
+                                 "is in effect when it completes).",
+                                 "result", NULL, 0);
     int rc = 0;
-    if (!r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_lookups || !r->pins) {
+    if (!r->f_checks || !r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_lookups || !r->pins ||
+        registry_challenger_init(r, cfg, met)) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }
@@ -609,17 +623,19 @@ void registry_free(registry_t *r)
 {
     if (!r)
         return;
-    slot_unload(r, &r->def);
+    registry_slot_unload(r, &r->def);
     for (size_t i = 0; i < r->acct_cap; i++) {
         slot_t *s = r->acct[i];
         if (!s)
             continue;
-        slot_unload(r, s);
+        registry_slot_unload(r, s);
         free(s->account);
         free(s->dir);
         free(s);
     }
     free(r->acct);
+    registry_slot_unload(r, &r->chal);
+    free(r->chal.dir);
     free(r->def.dir);
     if (r->pins)
         json_decref(r->pins);

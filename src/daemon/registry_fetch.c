@@ -173,6 +173,12 @@ static void check_work_store(job_t *j)
         for (size_t k = 0; t && k < dirs[i].n; k++)
             if (dirs[i].versions[k] == t)
                 c->size = dirs[i].sizes[k];
+        const char *ch = strcmp(dirs[i].dir, r->name) ? NULL
+                                                      : registry_challenger_pick(r, dirs[i].versions, dirs[i].n, pinned);
+        snprintf(c->chal, VERSION_MAX, "%s", ch ? ch : "");
+        for (size_t k = 0; ch && k < dirs[i].n; k++)
+            if (dirs[i].versions[k] == ch)
+                c->chal_size = dirs[i].sizes[k];
     }
     for (size_t i = 0; i < nd; i++) {
         for (size_t k = 0; k < dirs[i].n; k++)
@@ -281,7 +287,8 @@ static void load_work_store(job_t *j)
         unlink(path); /* never keep a refused file as a cache hit */
         return;
     }
-    write_last_good(r->cache_dir, j->dir, j->version);
+    if (!j->challenger) /* the cache's last good is the champion's, for a start without the store */
+        write_last_good(r->cache_dir, j->dir, j->version);
 }
 
 void registry_job_work(uv_work_t *w)

@@ -2,7 +2,7 @@
  * registry.c (slots, accounts, jobs queue, swaps, lifecycle),
  * registry_model.c (one loaded version: refcount, scorer pool, its JSON),
  * registry_fetch.c (a job's work off the loop: store listing, download,
- * validation).
+ * validation), registry_challenger.c (the challenger slot: model.challenger).
  *
  * Ownership and threads: see daemon/registry.h. A registry_model_t is created
  * by registry_model_new with one reference (its slot's); refs and the scorer
@@ -58,6 +58,8 @@ typedef struct cat_ent {
     char target[VERSION_MAX];
     uint64_t size;
     int unreadable;            /* its PIN could not be read: keep what serves */
+    char chal[VERSION_MAX];    /* the default's directory only: model.challenger's version, "" for none */
+    uint64_t chal_size;
 } cat_ent_t;
 
 typedef struct job {
@@ -70,6 +72,7 @@ typedef struct job {
     uint64_t size;             /* listed size of the version, 0 when unknown */
     int may_fall_back;         /* nothing serves yet: a store failure may load the cached last good */
     int file_mode;
+    int challenger;            /* a load for the challenger slot: no cache fallback, no last-good */
     /* results */
     int rc;
     char err[TRI_ERRLEN];
@@ -96,6 +99,8 @@ struct reg {
     json_t *pins;              /* PIN cache, check jobs only (read_pin_cached) */
     registry_hooks_t hooks;
     slot_t def;
+    slot_t chal;               /* model.challenger (dir: the default's) */
+    char chal_cfg[VERSION_MAX]; /* "", "next" or a VERSION */
     slot_t **acct;             /* open addressing by account name */
     size_t acct_cap, acct_n;
     uint64_t clock;
@@ -104,8 +109,28 @@ struct reg {
     struct stat seen;          /* file mode: identity of the last file loaded or tried */
     int have_seen;
     metrics_family_t *f_info, *f_loads, *f_refusals, *f_load_seconds, *f_last_check, *f_loaded_at, *f_last_error,
-        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks, *f_lookups;
+        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks, *f_lookups, *f_chal_info,
+        *f_checks;
 };
+
+/* registry.c, for registry_challenger.c. */
+void registry_start_load(registry_t *r, slot_t *s, const char *version);
+void registry_slot_unload(registry_t *r, slot_t *s);
+void registry_publish_info(registry_t *r);
+void registry_note_error(registry_t *r, const char *reason);
+
+/* registry_challenger.c. Validates model.challenger (a version name, or
+ * next; a store source only). */
+int registry_challenger_check_config(const cfg_t *cfg, int file_mode, char *err, size_t errlen);
+int registry_challenger_init(registry_t *r, const cfg_t *cfg, metrics_t *met);
+/* After a store check, before the default's own refresh: what the store
+ * names as challenger now (ent: the default's entry, or NULL). A promoted
+ * challenger already loaded becomes the default at once (no reload). */
+void registry_challenger_after_check(registry_t *r, const cat_ent_t *ent, const char *def_target);
+/* A challenger load finished (loop thread). */
+void registry_challenger_after_load(registry_t *r, job_t *j);
+/* On the pool (check job): the challenger among a directory's versions. */
+const char *registry_challenger_pick(const registry_t *r, char *const *versions, size_t n, const char *pinned);
 
 /* Creates the directories of path (mkdir -p); 0 or -1 (errno set). */
 int registry_mkdirs(const char *path);

@@ -100,6 +100,19 @@ static const def_t defs[] = {
      "How long a batch waits in all for its records' account models while they load (first use,\n"
      "or after an eviction); after that, or at once with 0, the default model labels the records\n"
      "whose model is still loading and their output names the default. Loads go on either way."},
+    {"model.challenger", T_STR, "", 0, 0, NULL,
+     "A second version of the default model scored beside the one serving (shadow scoring): \"\" for\n"
+     "none, a VERSION in the store, or next (the newest version after the one serving: only a pinned\n"
+     "champion has one; `triage promote` makes it the champion). Its labels are never published;\n"
+     "its agreement with the champion per label is exported (triage_challenger_*) and shown on the\n"
+     "status page. It scores off the critical path and drops samples rather than hold the input.\n"
+     "Records labeled by an account's own model are not shadow-scored. Store sources only."},
+    {"model.challenger.sample", T_DOUBLE, "1", 0, 1, NULL,
+     "Share of records the challenger scores, chosen by a hash of the record id (FNV-1a, 64 bits,\n"
+     "of the output key: hash / 2^64 < sample), so every worker picks the same records."},
+    {"model.challenger.max.pending", T_INT, "20000", 1, 10000000, NULL,
+     "Records waiting for the challenger at most; a batch's samples beyond this are dropped and\n"
+     "counted (triage_challenger_dropped_total), never holding the input."},
     {"model.s3.endpoint", T_STR, "", 0, 0, NULL,
      "S3-compatible endpoint URL (empty: $AWS_ENDPOINT_URL, else AWS's regional endpoint)."},
     {"model.s3.region", T_STR, "", 0, 0, NULL, "Region for request signing (empty: $AWS_REGION, else us-east-1)."},
