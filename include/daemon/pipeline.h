@@ -85,6 +85,9 @@ void pipeline_status(pipeline_t *p, pipeline_status_t *st);
 void pipeline_models_ready(pipeline_t *p);
 /* Consumer lag per assigned partition and in total (new reference). */
 json_t *pipeline_lag_json(pipeline_t *p);
+/* The challenger's shadow-scoring figures (shadow_status_json), or JSON null
+ * when model.challenger is off (new reference). */
+json_t *pipeline_challenger_json(pipeline_t *pl);
 /* Refreshes gauges (lag, assignment, in-flight) before a metrics snapshot. */
 void pipeline_refresh_metrics(pipeline_t *p);
 

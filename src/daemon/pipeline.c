@@ -1,6 +1,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/batches.h"
 #include "daemon/output.h"
+#include "daemon/shadow.h"
 #include "codec/rec.h"
 #include "io/consumer.h"
 #include "io/kafka.h"
@@ -21,6 +22,7 @@ struct pipeline {
     consumer_t *kin;
     output_t *out;
     batches_t *bs;
+    shadow_t *shadow;          /* the challenger's shadow scoring; NULL when model.challenger is off */
     registry_t *reg;
     offsets_set_t parts;       /* the assigned partitions' trackers */
     uv_poll_t cpoll;
@@ -172,6 +174,9 @@ static void on_worked(void *ctx, batch_t *b)
     metrics_observe(pl->f_batch_size, metrics_series0(pl->f_batch_size), (double)b->n);
     metrics_observe(pl->f_classify, metrics_series0(pl->f_classify), (double)b->work_ns / 1e9);
     count_labels(pl, b);
+    /* Copies of the sampled records; the batch's outputs go on at once. */
+    if (pl->shadow && pl->reg && !b->arena.oom)
+        shadow_batch(pl->shadow, pl->reg, b);
 }
 
 static void on_batch_after(void *ctx)
@@ -474,6 +479,9 @@ int pipeline_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metri
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }
+    if (*cfg_str(cfg, "model.challenger") &&
+        (rc = shadow_new(loop, cfg, &pl->schema, met, &pl->shadow, err, errlen)))
+        goto fail;
     consumer_hooks_t ch = {on_assigned, on_revoking, pl};
     consumer_opts_t ko = {cfg_str(cfg, "input.group"), cfg_str(cfg, "input.assignment"),
                           cfg_int(cfg, "input.commit.interval.ms")};
@@ -541,7 +549,9 @@ static void check_stop(pipeline_t *pl)
 {
     if (!pl->stopping || pl->finalizing || pl->in_revoke)
         return;
-    int idle = batches_idle(pl->bs) && !pl->inflight;
+    /* A shadow job on the pool is waited for (one at most: it holds model
+     * references and the schema); queued ones were dropped by the stop. */
+    int idle = batches_idle(pl->bs) && !pl->inflight && !(pl->shadow && shadow_running(pl->shadow));
     if (idle || uv_hrtime() > pl->stop_deadline || pl->fatal)
         finalize(pl);
 }
@@ -558,6 +568,8 @@ void pipeline_stop(pipeline_t *pl, void (*done)(void *), void *ctx)
     uv_poll_stop(&pl->cpoll);
     uv_idle_stop(&pl->more);
     close_batch(pl);
+    if (pl->shadow)
+        shadow_stop(pl->shadow);
     log_event(LOG_LEVEL_INFO, "pipeline_stopping", "inflight=%zu batches_working=%d", pl->inflight,
               batches_working(pl->bs));
     check_stop(pl);
@@ -569,6 +581,7 @@ void pipeline_free(pipeline_t *pl)
         return;
     /* Batches release their messages before the consumer handle goes. */
     batches_free(pl->bs);
+    shadow_free(pl->shadow);
     offsets_set_clear(&pl->parts);
     if (pl->kin)
         consumer_destroy(pl->kin);
@@ -578,6 +591,11 @@ void pipeline_free(pipeline_t *pl)
     free(pl->passlist);
     free(pl->hdrlist);
     free(pl);
+}
+
+json_t *pipeline_challenger_json(pipeline_t *pl)
+{
+    return pl->shadow ? shadow_status_json(pl->shadow) : json_null();
 }
 
 void pipeline_models_ready(pipeline_t *pl) { batches_kick(pl->bs, pl->reg); }

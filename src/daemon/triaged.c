@@ -170,6 +170,7 @@ static json_t *status_json(daemon_t *d, const pipeline_status_t *st)
                                                        d->out_rate, "records_in", (json_int_t)st->in, "records_out",
                                                        (json_int_t)st->out, "dead_lettered", (json_int_t)st->dead));
         json_object_set_new(o, "lag", pipeline_lag_json(d->pl));
+        json_object_set_new(o, "challenger", pipeline_challenger_json(d->pl));
     }
     return o;
 }

@@ -108,8 +108,8 @@ static const def_t defs[] = {
      "status page. It scores off the critical path and drops samples rather than hold the input.\n"
      "Records labeled by an account's own model are not shadow-scored. Store sources only."},
     {"model.challenger.sample", T_DOUBLE, "1", 0, 1, NULL,
-     "Share of records the challenger scores, chosen by a hash of the record id (FNV-1a, 64 bits,\n"
-     "of the output key: hash / 2^64 < sample), so every worker picks the same records."},
+     "Share of records the challenger scores, chosen by a hash of the record id (FNV-1a 64 of the\n"
+     "output key, then murmur3's fmix64: hash / 2^64 < sample), so every worker picks the same records."},
     {"model.challenger.max.pending", T_INT, "20000", 1, 10000000, NULL,
      "Records waiting for the challenger at most; a batch's samples beyond this are dropped and\n"
      "counted (triage_challenger_dropped_total), never holding the input."},
