@@ -73,6 +73,10 @@ void consumer_close(consumer_t *k, int timeout_ms);
 /* Rebalances served so far, by kind. */
 typedef struct consumer_stats {
     uint64_t assigns, revokes, lost;
+    /* Records delivered whose offsets were not committed when their
+     * partitions were revoked or lost (a refused commit, a lost session):
+     * the duplicates rebalances caused, each logged as revoked_uncommitted. */
+    uint64_t uncommitted;
 } consumer_stats_t;
 consumer_stats_t consumer_stats(const consumer_t *k);
 

@@ -27,7 +27,51 @@ struct kin {
      * rebalances, as librdkafka's mock does), which without this would make
      * us repeat everything since the last periodic commit. */
     rd_kafka_topic_partition_list_t *handback;
+    /* Per owned partition, the offset the group has committed as far as this
+     * member knows: the first offset read after the assignment (where the
+     * group's committed offset, or a handback, started us), then each commit
+     * that succeeded. A revoke or loss reports stored - base: the records
+     * whose outputs were delivered but whose offsets were not committed, and
+     * which the next owner will therefore label again. */
+    rd_kafka_topic_partition_list_t *base;
 };
+
+/* The stored offsets of `parts` minus their base (see consumer_t.base), summed,
+ * and the base entries dropped: the records the next owners repeat. */
+static int64_t take_uncommitted(consumer_t *k, const rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t sum = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        rd_kafka_topic_partition_t *b = rd_kafka_topic_partition_list_find(k->base, p->topic, p->partition);
+        rd_kafka_topic_partition_t *st = rd_kafka_topic_partition_list_find(k->stored, p->topic, p->partition);
+        if (b && st && st->offset > b->offset)
+            sum += st->offset - b->offset;
+        if (b)
+            rd_kafka_topic_partition_list_del(k->base, p->topic, p->partition);
+    }
+    return sum;
+}
+
+/* Moves the base of each listed partition up to `offsets` (those committed). */
+static void advance_base(consumer_t *k, const rd_kafka_topic_partition_list_t *offsets)
+{
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &offsets->elems[i];
+        rd_kafka_topic_partition_t *b = rd_kafka_topic_partition_list_find(k->base, p->topic, p->partition);
+        if (b && !p->err && p->offset > b->offset)
+            b->offset = p->offset;
+    }
+}
+
+/* librdkafka's report of every commit, periodic or explicit (served by
+ * consumer_poll and the close queue). */
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        advance_base(opaque, offsets);
+}
 
 /* Moves the stored offsets of `parts` out of k->stored into k->handback
  * (replacing it); lost partitions hand nothing back. */
@@ -67,6 +111,20 @@ static void apply_handback(consumer_t *k, rd_kafka_topic_partition_list_t *parts
     k->handback = NULL;
 }
 
+/* After the owner's revoke hook (which commits when it can): what was
+ * delivered and is still uncommitted is repeated by the next owner (unless
+ * the partition comes straight back, see handback). Logged so that each
+ * duplicate a rebalance causes is accounted for. */
+static void report_uncommitted(consumer_t *k, const rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t n = take_uncommitted(k, parts);
+    if (n <= 0)
+        return;
+    k->stats.uncommitted += (uint64_t)n;
+    log_event(LOG_LEVEL_WARN, "revoked_uncommitted", "records=%lld partitions=%d note=%s", (long long)n, parts->cnt,
+              log_q("delivered, offsets not committed: the next owner labels them again"));
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     consumer_t *k = opaque;
@@ -91,6 +149,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         log_event(lost ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, lost ? "partitions_lost" : "partitions_revoked", "count=%d", parts->cnt);
         if (k->hooks.revoking)
             k->hooks.revoking(k->hooks.ctx, parts, lost);
+        report_uncommitted(k, parts);
         keep_handback(k, parts, lost);
         if (coop)
             e = rd_kafka_incremental_unassign(rk, parts);
@@ -100,6 +159,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         log_event(LOG_LEVEL_ERROR, "rebalance_failed", "code=%s", rd_kafka_err2name(err));
         if (k->hooks.revoking)
             k->hooks.revoking(k->hooks.ctx, parts, 1);
+        report_uncommitted(k, parts);
         keep_handback(k, parts, 1);
         r = rd_kafka_assign(rk, NULL);
     }
@@ -166,16 +226,20 @@ int consumer_new(const cfg_t *cfg, const consumer_opts_t *o, const char *bootstr
     if (hooks)
         k->hooks = *hooks;
     k->coop = strstr(o->assignment, "cooperative") != NULL;
-    if (!(k->stored = rd_kafka_topic_partition_list_new(16))) {
+    if (!(k->stored = rd_kafka_topic_partition_list_new(16)) || !(k->base = rd_kafka_topic_partition_list_new(16))) {
+        if (k->stored)
+            rd_kafka_topic_partition_list_destroy(k->stored);
         free(k);
         rd_kafka_conf_destroy(conf);
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
     rd_kafka_conf_set_opaque(conf, k);
     int rc = kafka_client_open(&k->c, RD_KAFKA_CONSUMER, conf, "consumer", err, errlen);
     if (rc) {
         rd_kafka_topic_partition_list_destroy(k->stored);
+        rd_kafka_topic_partition_list_destroy(k->base);
         free(k);
         return rc;
     }
@@ -249,7 +313,13 @@ int consumer_check(const cfg_t *cfg, const consumer_opts_t *o, const char *boots
 rd_kafka_message_t *consumer_poll(consumer_t *k)
 {
     kafka_drain_fd(k->c.fds[0]);
-    return rd_kafka_consumer_poll(k->c.rk, 0);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(k->c.rk, 0);
+    if (m && !m->err && m->rkt) {
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        if (!rd_kafka_topic_partition_list_find(k->base, topic, m->partition))
+            rd_kafka_topic_partition_list_add(k->base, topic, m->partition)->offset = m->offset;
+    }
+    return m;
 }
 
 int consumer_store(consumer_t *k, const char *topic, int32_t partition, int64_t next_offset)
@@ -277,6 +347,8 @@ int consumer_commit(consumer_t *k, char *err, size_t errlen)
     rd_kafka_resp_err_t r = rd_kafka_commit(k->c.rk, NULL, 0);
     if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
         return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
+    /* Everything stored is committed now (the callback may come later). */
+    advance_base(k, k->stored);
     return 0;
 }
 
@@ -285,6 +357,7 @@ int consumer_commit_offsets(consumer_t *k, const rd_kafka_topic_partition_list_t
     rd_kafka_resp_err_t r = rd_kafka_commit(k->c.rk, offsets, 0);
     if (r && r != RD_KAFKA_RESP_ERR__NO_OFFSET)
         return tri_errf(err, errlen, TRI_EIO, "commit: %s", rd_kafka_err2str(r));
+    advance_base(k, offsets);
     return 0;
 }
 
@@ -453,6 +526,7 @@ void consumer_destroy(consumer_t *k)
     }
     kafka_client_close(&k->c);
     rd_kafka_topic_partition_list_destroy(k->stored);
+    rd_kafka_topic_partition_list_destroy(k->base);
     if (k->handback)
         rd_kafka_topic_partition_list_destroy(k->handback);
     free(k);

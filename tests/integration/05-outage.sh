@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The output broker down for 10 s under load: consumption pauses, in-flight
+# The output broker down for 10 s or more under load: consumption pauses, in-flight
 # records and memory stay bounded, nothing is lost after recovery. Then
 # SIGTERM under load: exit 0, nothing lost, offsets committed (a new worker
 # in the same group produces no duplicate). Last, a fatal error of the
@@ -39,13 +39,17 @@ FEED=$!
 wait_count out 6000 120 >/dev/null
 rss0=$(rss_kb "$PID_w")
 expect_eq "output broker goes down" "$(kcmd down 2)" ok
+# The broker stays down for at least 10 s, and longer (up to 60 s) until the
+# pause is seen: on a loaded machine the feed and the worker's consumption
+# can take longer than 10 s to put LIMIT records in flight.
 max_inflight=0 max_rss=$rss0 paused=0
-for i in $(seq 1 20); do
+for i in $(seq 1 120); do
     sleep 0.5
     f=$(metric w triage_inflight_records); p=$(metric w triage_input_paused); r=$(rss_kb "$PID_w")
     [ "${f:-0}" -gt "$max_inflight" ] && max_inflight=$f
     [ "${r:-0}" -gt "$max_rss" ] && max_rss=$r
     [ "$p" = 1 ] && paused=1
+    [ "$paused" = 1 ] && [ "$i" -ge 20 ] && break
 done
 expect_eq "output broker comes back" "$(kcmd up 2)" ok
 echo "   during the outage: max in-flight $max_inflight (limit $LIMIT), RSS ${rss0} kB -> max ${max_rss} kB"
@@ -88,7 +92,11 @@ expect_eq "the broker will answer the next produce with a sequence error" "$(kcm
 start_triaged w3 "$TMP/w.conf"
 for i in $(seq 1 150); do kill -0 "$PID_w3" 2>/dev/null || break; sleep 0.2; done
 wait "$PID_w3"
-expect_eq "the idempotent producer's fatal error stops the daemon with exit 1" "$?" 1
+rc=$?
+# Any other status (86: a sanitizer report) is diagnosed from the log now;
+# the temporary directory is gone when the suite ends.
+[ "$rc" = 1 ] || grep -m20 -E 'ERROR|SUMMARY|^ +#[0-9]+ |event=fatal' "$TMP/w3.log" | sed 's/^/     | /'
+expect_eq "the idempotent producer's fatal error stops the daemon with exit 1" "$rc" 1
 check "and says why" grep -q 'event=fatal msg="OUT_OF_ORDER_SEQUENCE_NUMBER' "$TMP/w3.log"
 start_triaged w4 "$TMP/w.conf"
 check "a new worker labels every record the stopped one did not deliver" wait_count out $((before + 200)) 60
