@@ -116,10 +116,10 @@ $(B)/obj/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Isrc/daemon $(OPT_CFLAGS) -c $< -o $@
 
-# The CLI needs the store (libcurl, libcrypto) but no Kafka, libuv or libmicrohttpd:
-# linking it without them proves it.
+# The CLI needs the store (libcurl, libcrypto) and librdkafka (retrain reads the
+# feedback topic) but no libuv or libmicrohttpd: linking it without them proves it.
 $(B)/triage: $(cli_OBJS) $(LIB_IO) $(LIB_CORE)
-	$(CC) $(OPT_CFLAGS) -o $@ $(cli_OBJS) $(LIB_IO) $(LIB_CORE) $(STORE_LIBS) $(CORE_LIBS)
+	$(CC) $(OPT_CFLAGS) -o $@ $(cli_OBJS) $(LIB_IO) $(LIB_CORE) $(STORE_LIBS) $(KAFKA_LIBS) $(CORE_LIBS)
 
 $(B)/triaged: $(DAEMON_MAIN) $(LAYER_LIBS)
 	$(CC) $(OPT_CFLAGS) -o $@ $(DAEMON_MAIN) $(LAYER_LIBS) $(ALL_LIBS)

@@ -49,6 +49,7 @@ enum rec_status {
     REC_BAD_FIELD,
     REC_OUTPUT_TOO_LARGE,   /* its labeled record would exceed the producer's message.max.bytes */
     REC_UNDELIVERABLE,      /* Kafka refused its output for good (e.g. too large for the topic) */
+    REC_NO_LABEL,           /* a feedback record (codec/feedback.h) without a label */
     REC_NSTATUS
 };
 

@@ -130,6 +130,11 @@ typedef struct train_result {
 
 /* Trains a model on set as `triage train` does. Returns 0 or an error. */
 int train_run(const train_run_opts_t *o, const train_set_t *set, train_result_t *res, char *err, size_t errlen);
+/* The train_run options m was trained with (train_settings.c): its tokenizer
+ * and features as stored in the file, the trainer, holdout, review and cost
+ * settings from its metadata (o->meta NULL). Borrowed pointers (stop words)
+ * point into m, which must outlive their use. 0 or TRI_EINVAL. */
+int train_opts_from_model(const model_t *m, train_run_opts_t *o, char *err, size_t errlen);
 void train_result_free(train_result_t *r);
 
 /* Classifies set->text[idx[i]] (i < n; idx NULL: the first n) with m:

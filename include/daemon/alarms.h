@@ -17,6 +17,7 @@
 #include "io/cfg.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
+#include "core/detector.h"
 #include <jansson.h>
 #include <uv.h>
 
@@ -37,5 +38,12 @@ void alarms_free(alarms_t *a);
  * recent}, quality, and "now" (the event-time watermark). New reference. */
 json_t *alarms_status(alarms_t *a);
 int alarms_fatal(alarms_t *a, char *msg, size_t n);
+/* Publishes an event raised elsewhere (the feedback consumer's quality
+ * alarm) as the detector's own are: alarms.topic, log, metrics, Alertmanager
+ * and webhook, the status page's recent events. */
+void alarms_publish(alarms_t *a, const detector_event_t *ev);
+/* Dead letters whose source is this topic (feedback.topic) are not the
+ * classify traffic's: the dead-letter share leaves them out. */
+int alarms_ignore_dead_from(alarms_t *a, const char *topic);
 
 #endif

@@ -28,6 +28,7 @@ int cmd_unpin(int argc, char **argv);
 int cmd_promote(int argc, char **argv);
 int cmd_alarms(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_retrain(int argc, char **argv);
 
 /* triage train --per-account (per_account.c): the options cmd_train parsed. */
 typedef struct pa_opts {

@@ -17,6 +17,7 @@ static const command_t commands[] = {
     {"classify", cmd_classify, "label JSONL records"},
     {"inspect", cmd_inspect, "show a model's metadata and strongest n-grams"},
     {"push", cmd_push, "publish a model to a store (optionally gated on accuracy)"},
+    {"retrain", cmd_retrain, "train on the feedback topic and base data, publish through the gate"},
     {"models", cmd_models, "list a store's model versions"},
     {"pin", cmd_pin, "serve a given version (rollback)"},
     {"unpin", cmd_unpin, "serve the newest version again"},

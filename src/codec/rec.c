@@ -81,6 +81,7 @@ const char *rec_status_code(int st)
         [REC_NOT_OBJECT] = "not_object", [REC_BAD_UTF8] = "invalid_utf8", [REC_NO_ID] = "missing_id",
         [REC_BAD_ID] = "bad_id",   [REC_NO_TEXT] = "no_text",     [REC_BAD_FIELD] = "bad_field",
         [REC_OUTPUT_TOO_LARGE] = "output_too_large", [REC_UNDELIVERABLE] = "undeliverable",
+        [REC_NO_LABEL] = "no_label",
     };
     return st >= 0 && st < REC_NSTATUS ? codes[st] : "unknown";
 }

@@ -52,6 +52,7 @@ struct alr {
     metrics_series_t *m_reject[NREJ];
     notify_t *notify;      /* Alertmanager and webhook delivery; NULL: none configured */
     json_t *labels;        /* every label of the models seen (keys); empty: no model yet, any label goes */
+    char *ignore_dead_raw; /* "\"TOPIC\"": dead letters from it are not counted (feedback.topic) */
 };
 
 /* ---- events ---- */
@@ -107,12 +108,24 @@ static void on_event(void *ctx, const detector_event_t *ev)
  * same rules as `triage alarms --replay`) and feeds it to the detector: 0,
  * or the reason it was not counted. Without a "ts" (dead letters have none)
  * a record counts at its Kafka timestamp. */
+/* Whether a dead letter came from the ignored source topic. */
+static int ignored_dead(const alarms_t *a, const rd_kafka_message_t *m)
+{
+    static const char *const key[] = {"topic"};
+    jscan_val_t v;
+    size_t n = a->ignore_dead_raw ? strlen(a->ignore_dead_raw) : 0;
+    return n && !jscan_scan_object(m->payload, m->len, key, 1, &v, NULL) && v.type == JSCAN_STR && v.raw_len == n &&
+           !memcmp(v.raw, a->ignore_dead_raw, n);
+}
+
 static int count_record(alarms_t *a, const rd_kafka_message_t *m, int64_t kts)
 {
     int rc = rec_decode_labeled(m->payload, m->len, "label", &a->rec);
     if (rc)
         return rc;
     const rec_labeled_t *r = &a->rec;
+    if (r->dead && ignored_dead(a, m))
+        return 0;
     int64_t ts = r->ts_ms >= 0 ? r->ts_ms : kts;
     if (r->dead)
         rc = detector_add_dead(a->det, ts);
@@ -529,6 +542,7 @@ void alarms_free(alarms_t *a)
     free(a->dlq_topic);
     free(a->alarm_topic);
     free(a->state_file);
+    free(a->ignore_dead_raw);
     free(a);
 }
 
@@ -553,6 +567,21 @@ json_t *alarms_status(alarms_t *a)
     if (json_is_number(psi))
         metrics_set(metrics_series0(a->f_psi), json_number_value(psi));
     return s;
+}
+
+void alarms_publish(alarms_t *a, const detector_event_t *ev) { on_event(a, ev); }
+
+int alarms_ignore_dead_from(alarms_t *a, const char *topic)
+{
+    free(a->ignore_dead_raw);
+    a->ignore_dead_raw = NULL;
+    if (!*topic)
+        return 0;
+    size_t n = strlen(topic) + 3;
+    if (!(a->ignore_dead_raw = malloc(n)))
+        return TRI_ENOMEM;
+    snprintf(a->ignore_dead_raw, n, "\"%s\"", topic);
+    return 0;
 }
 
 int alarms_fatal(alarms_t *a, char *msg, size_t n)

@@ -72,6 +72,11 @@ metrics_family_t *metrics_family(metrics_t *m, int kind, const char *name, const
 {
     if (nbounds > METRICS_MAX_BUCKETS)
         return NULL;
+    /* Two modules may count the same thing (each output's delivery
+     * failures): one family, so the exposition never repeats a name. */
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->fam[i]->name, name))
+            return m->fam[i]->kind == kind ? m->fam[i] : NULL;
     metrics_family_t *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;

@@ -8,6 +8,7 @@
 #include "io/admin.h"
 #include "daemon/alarms.h"
 #include "daemon/classify_api.h"
+#include "daemon/feedback.h"
 #include "io/cfg.h"
 #include "io/kafka.h"
 #include "io/kafka_mock.h"
@@ -24,6 +25,7 @@
 #include "core/version.h"
 
 #include <getopt.h>
+#include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -44,6 +46,7 @@ typedef struct daemon {
     registry_t *reg;
     pipeline_t *pl;
     alarms_t *alr;
+    feedback_t *fb;            /* feedback.topic consumer (with the alarms role) */
     int classify, alarms;      /* roles this process runs */
     int pending_stops;
     uint64_t last_in, last_out, last_snap_ns;
@@ -110,7 +113,7 @@ static int check_config(const daemon_t *d, char *err, size_t errlen)
         return rc;
     if (d->alarms) {
         consumer_opts_t ko = {cfg_str(cfg, "alarms.group"), cfg_str(cfg, "input.assignment"), 0};
-        if ((rc = consumer_check(cfg, &ko, boot, err, errlen)))
+        if ((rc = consumer_check(cfg, &ko, boot, err, errlen)) || (rc = feedback_check_config(cfg, boot, err, errlen)))
             return rc;
     }
     size_t max_message = 0;
@@ -165,6 +168,8 @@ static json_t *status_json(daemon_t *d, const pipeline_status_t *st)
     } else {
         json_object_set_new(o, "model", json_null());
     }
+    if (d->fb)
+        json_object_set_new(o, "feedback", feedback_status(d->fb));
     if (d->pl) {
         json_object_set_new(o, "throughput", json_pack("{s:f,s:f,s:I,s:I,s:I}", "in_per_s", d->in_rate, "out_per_s",
                                                        d->out_rate, "records_in", (json_int_t)st->in, "records_out",
@@ -206,6 +211,8 @@ static void publish_status(daemon_t *d)
     int ready = d->classify ? cur && st.started && (st.assigned || st.joined) && st.producer_ok && !d->stopping
                             : d->alr && !d->stopping;
     metrics_set(metrics_series0(d->f_ready), ready);
+    if (d->fb)
+        feedback_refresh_metrics(d->fb);
     buf_t b = BUF_INIT;
     metrics_render(d->met, &b);
     admin_publish(d->adm, "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len);
@@ -226,7 +233,8 @@ static void on_snap(uv_timer_t *t)
     daemon_t *d = t->data;
     publish_status(d);
     char msg[256];
-    if (!d->stopping && d->alr && alarms_fatal(d->alr, msg, sizeof msg)) {
+    if (!d->stopping && ((d->alr && alarms_fatal(d->alr, msg, sizeof msg)) ||
+                         (d->fb && feedback_fatal(d->fb, msg, sizeof msg)))) {
         log_event(LOG_LEVEL_ERROR, "fatal", "msg=%s", log_q(msg));
         d->exit_code = 1;
         raise(SIGTERM);
@@ -260,7 +268,9 @@ static void begin_stop(daemon_t *d, const char *why)
     publish_status(d);
     if (d->reg)
         registry_close(d->reg);
-    d->pending_stops = (d->pl ? 1 : 0) + (d->alr ? 1 : 0);
+    d->pending_stops = (d->pl ? 1 : 0) + (d->alr ? 1 : 0) + (d->fb ? 1 : 0);
+    if (d->fb)
+        feedback_stop(d->fb, on_role_stopped, d);
     if (d->pl)
         pipeline_stop(d->pl, on_role_stopped, d);
     if (d->alr)
@@ -284,11 +294,22 @@ static void on_signal(uv_signal_t *h, int sig)
     begin_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* The serving model's held-out accuracy, the feedback alarm's reference. */
+static void feedback_model_in(daemon_t *d, registry_model_t *m)
+{
+    char tag[600];
+    snprintf(tag, sizeof tag, "%s@%s", registry_model_name(m), registry_model_version(m));
+    json_t *acc = json_object_get(json_object_get(model_meta(registry_model_model(m)), "holdout"), "accuracy");
+    feedback_set_holdout(d->fb, tag, json_is_number(acc) ? json_number_value(acc) : NAN);
+}
+
 static void on_model(void *ctx, registry_model_t *m)
 {
     daemon_t *d = ctx;
     if (d->alr)
         alarms_set_model(d->alr, m);
+    if (d->fb)
+        feedback_model_in(d, m);
     if (d->api)
         classify_api_set_model(d->api, m);
     if (!d->classify || d->pl || d->stopping)
@@ -304,6 +325,13 @@ static void on_model(void *ctx, registry_model_t *m)
         d->exit_code = 1;
         begin_stop(d, "startup failure");
     }
+}
+
+static void on_feedback_alarm(void *ctx, const detector_event_t *ev)
+{
+    daemon_t *d = ctx;
+    if (d->alr)
+        alarms_publish(d->alr, ev);
 }
 
 static void on_account_model(void *ctx)
@@ -331,6 +359,8 @@ static int start_embedded(daemon_t *d, char *err, size_t errlen)
         rc = kafka_mock_topic(d->mock, cfg_str(d->cfg, "output.dlq.topic"), 1, err, errlen);
     if (!rc)
         rc = kafka_mock_topic(d->mock, cfg_str(d->cfg, "alarms.topic"), 1, err, errlen);
+    if (!rc && *cfg_str(d->cfg, "feedback.topic"))
+        rc = kafka_mock_topic(d->mock, cfg_str(d->cfg, "feedback.topic"), parts, err, errlen);
     if (rc)
         return rc;
     d->bootstrap = strdup(kafka_mock_bootstraps(d->mock));
@@ -517,6 +547,18 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (d.alarms && *cfg_str(d.cfg, "feedback.topic")) {
+        feedback_hooks_t fh = {on_feedback_alarm, NULL, &d};
+        if (feedback_new(d.loop, d.cfg, d.bootstrap, d.met, &fh, &d.fb, err, sizeof err) ||
+            feedback_start(d.fb, err, sizeof err) ||
+            alarms_ignore_dead_from(d.alr, cfg_str(d.cfg, "feedback.topic"))) {
+            fprintf(stderr, "triaged: feedback: %s\n", err);
+            goto out;
+        }
+    } else if (*cfg_str(d.cfg, "feedback.topic")) {
+        log_event(LOG_LEVEL_INFO, "feedback_not_consumed", "reason=%s",
+                  log_q("feedback.topic is consumed by the alarms role (role alarms or all)"));
+    }
     if (d.adm)
         admin_publish(d.adm, "/", 200, "text/html; charset=utf-8", status_html, status_html_len);
     registry_hooks_t hooks = {on_model, on_account_model, &d};
@@ -536,6 +578,7 @@ int main(int argc, char **argv)
     log_event(LOG_LEVEL_INFO, "stopped", "exit=%d", rc);
 out:
     pipeline_free(d.pl);
+    feedback_free(d.fb);
     alarms_free(d.alr);
     registry_free(d.reg);
     admin_stop(d.adm);

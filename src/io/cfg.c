@@ -186,6 +186,19 @@ static const def_t defs[] = {
      "covers: a restarted alarms role resumes exactly there, without an alarm storm or a missed spike."},
     {"alarms.checkpoint.interval", T_MS, "10s", 100, 3600000, NULL, "How often the checkpoint is written."},
 
+    {"feedback.topic", T_STR, "", 0, 0, NULL,
+     "Topic of agents' final labels (key = id): {id, label, predicted, model, text or input.text.fields,\n"
+     "account, agent, ts}; the alarms role counts live accuracy from it, dead-letters records without\n"
+     "label or text; `triage retrain` reads it. Empty: off."},
+    {"feedback.group", T_STR, "", 0, 0, NULL, "Its consumer group (empty: input.group + \".feedback\")."},
+    {"feedback.window", T_INT, "1000", 10, 10000000, NULL, "A model's recent accuracy is over its last this many."},
+    {"feedback.min.records", T_INT, "200", 1, 10000000, NULL, "quality alarm: records in the window before judging."},
+    {"feedback.accuracy.margin", T_DOUBLE, "0.1", 0, 1, NULL,
+     "quality alarm: recent accuracy more than this below the model's held-out accuracy (95% sure)."},
+    {"feedback.max.models", T_INT, "16", 1, 1000, NULL, "Model versions tallied (least recently seen forgotten)."},
+    {"feedback.max.labels", T_INT, "64", 1, 10000, NULL, "Labels tallied per model (more count in totals only)."},
+    {"feedback.max.inflight", T_INT, "1000", 1, 1000000, NULL, "Feedback dead letters awaiting delivery at most."},
+
     {"admin.listen", T_STR, "127.0.0.1:9464", 0, 0, NULL,
      "Admin HTTP address (host:port) for /metrics, /healthz, /readyz; \"off\" disables it."},
     {"admin.max.connections", T_INT, "64", 1, 10000, NULL, "Concurrent admin HTTP connections."},
