@@ -77,6 +77,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum alarm_type { DETECTOR_RAISE = 1, DETECTOR_CLEAR, DETECTOR_UPDATE };
 enum alarm_kind { DETECTOR_RATE_SPIKE = 1, DETECTOR_VOLUME_DROP, DETECTOR_DRIFT, DETECTOR_QUALITY, DETECTOR_VOLUME_SPIKE };
@@ -141,6 +142,16 @@ typedef struct detector_event {
      * NULL when there is nothing to say (no texts, clears, other kinds) */
     const struct explain_result *explain;
 } detector_event_t;
+
+/* The label of the quality alarm the feedback consumer raises (daemon/feedback.h)
+ * when a model version's live accuracy falls well below its held-out one: one
+ * alarm per model version, so its identity includes `model`; total is the
+ * number of recent feedback records judged. */
+#define DETECTOR_FEEDBACK_LABEL "feedback_accuracy"
+static inline int detector_event_per_model(const detector_event_t *ev)
+{
+    return ev->kind == DETECTOR_QUALITY && ev->label && ev->model && !strcmp(ev->label, DETECTOR_FEEDBACK_LABEL);
+}
 
 typedef void (*detector_emit_fn)(void *ctx, const detector_event_t *ev);
 

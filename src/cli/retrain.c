@@ -18,6 +18,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A usable feedback record as read, merged once the whole topic is in (in
+ * partition and offset order, so the training file does not depend on how
+ * the partitions' records interleaved on the way). */
+typedef struct fb_item {
+    int32_t partition;
+    int64_t offset, ts;
+    char *id;
+    json_t *rec;
+} fb_item_t;
+
 typedef struct rt {
     target_t t;
     char **base;
@@ -32,6 +42,8 @@ typedef struct rt {
     rec_schema_t fb_schema;     /* feedback records: the champion's text fields */
     fb_merge_t *train, *held;   /* training records; feedback held out for the gate */
     fb_rec_t rec;
+    fb_item_t *items;
+    size_t nitems, capitems;
     uint64_t seq;
     size_t fb_read, fb_bad, base_bad;
     char tmp[512];
@@ -132,15 +144,44 @@ static int feedback_msg(void *ctx, const rd_kafka_message_t *m)
     buf_t key = BUF_INIT;
     rec_put_key(&r->rec.rec, &key);
     json_t *o = training_record(r, &r->rec);
-    const char *id = buf_cstr(&key);
-    int rc = o && id ? 0 : -1;
-    if (!rc) {
-        fb_merge_t *into = held_out(r, id) ? r->held : r->train;
-        rc = fb_merge_add(into, id, 1, r->rec.rec.has_ts ? r->rec.rec.ts_ms : -1, r->seq++, o) < 0 ? -1 : 0;
-    } else {
-        json_decref(o);
+    buf_cstr(&key);
+    if (r->nitems == r->capitems) {
+        fb_item_t *v = buf_grow(r->items, &r->capitems, sizeof *v, 1024);
+        if (v)
+            r->items = v;
     }
-    buf_free(&key);
+    if (!o || key.oom || r->nitems == r->capitems) {
+        json_decref(o);
+        buf_free(&key);
+        return -1;
+    }
+    r->items[r->nitems++] = (fb_item_t){m->partition, m->offset, r->rec.rec.has_ts ? r->rec.rec.ts_ms : -1, key.p, o};
+    return 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+    const fb_item_t *x = a, *y = b;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* The feedback read into the merges, in partition and offset order. */
+static int merge_feedback(rt_t *r)
+{
+    qsort(r->items, r->nitems, sizeof *r->items, cmp_item);
+    int rc = 0;
+    for (size_t i = 0; i < r->nitems; i++) {
+        fb_item_t *it = &r->items[i];
+        fb_merge_t *into = held_out(r, it->id) ? r->held : r->train;
+        if (!rc && fb_merge_add(into, it->id, 1, it->ts, r->seq++, it->rec) < 0)
+            rc = -1;
+        else if (rc)
+            json_decref(it->rec);
+        free(it->id);
+    }
+    r->nitems = 0;
     return rc;
 }
 
@@ -356,7 +397,9 @@ static int read_inputs(rt_t *r)
     size_t n;
     int rc = topic_read_all(boot, topic, r->timeout_ms, feedback_msg, r, &n, err, sizeof err);
     if (rc)
-        fprintf(stderr, "triage retrain: %s: %s\n", r->feedback, err);
+        fprintf(stderr, "triage retrain: %s: %s\n", r->feedback, rc == -1 ? "out of memory" : err);
+    else if ((rc = merge_feedback(r)))
+        fprintf(stderr, "triage retrain: out of memory\n");
     else
         printf("read %zu feedback records from %s in %.2f s (%zu unusable, skipped); %zu ids from feedback, "
                "%zu of them held out for the gate; %zu base records\n",
@@ -472,6 +515,11 @@ int cmd_retrain(int argc, char **argv)
     fb_merge_free(r.train);
     fb_merge_free(r.held);
     fb_rec_free(&r.rec);
+    for (size_t i = 0; i < r.nitems; i++) {
+        free(r.items[i].id);
+        json_decref(r.items[i].rec);
+    }
+    free(r.items);
     free(r.base);
     return rc;
 }

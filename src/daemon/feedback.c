@@ -14,7 +14,6 @@
 
 #define POLL_BUDGET 2048
 #define STOP_FLUSH_MS 2000
-#define ALARM_LABEL "feedback_accuracy"
 
 /* A dead letter on its way: the output hands `out` back on delivery. */
 typedef struct fb_dead {
@@ -269,7 +268,7 @@ static void raise_event(feedback_t *f, const acc_model_t *m, int change)
     int64_t now = tstamp_now_ms();
     double recent = acc_ratio(m->win_right, m->win_n);
     detector_event_t ev = {.type = change == ACC_RAISE ? DETECTOR_RAISE : DETECTOR_CLEAR, .kind = DETECTOR_QUALITY,
-                           .label = ALARM_LABEL, .window_start = now, .window_end = now, .observed = recent,
+                           .label = DETECTOR_FEEDBACK_LABEL, .window_start = now, .window_end = now, .observed = recent,
                            .expected = m->holdout, .p_value = NAN, .model = m->name, .total = (double)m->win_n,
                            .share = NAN, .baseline_share = NAN, .ratio = NAN};
     log_event(change == ACC_RAISE ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,

@@ -244,7 +244,10 @@ static void explain(const detector_event_t *ev, char *sum, size_t slen, char *de
     }
     snprintf(sum, slen, "%s %s: observed %.4g, expected %.4g", detector_kind_name(ev->kind),
              ev->label ? ev->label : "all records", ev->observed, ev->expected);
-    if (isfinite(ev->p_value))
+    if (detector_event_per_model(ev))
+        snprintf(desc, dlen, "%s: %.1f%% of its last %.0f feedback records kept the predicted label; held-out "
+                 "accuracy %.1f%%", ev->model, 100 * ev->observed, ev->total, 100 * ev->expected);
+    else if (isfinite(ev->p_value))
         snprintf(desc, dlen, "window %s, p %.2g", sc, ev->p_value);
     else
         snprintf(desc, dlen, "window %s, threshold %.4g", sc, ev->expected);
@@ -263,6 +266,8 @@ static json_t *new_alert(const notify_t *n, const detector_event_t *ev)
                                "label", ev->label ? ev->label : "", "account",
                                multi ? "several" : ev->account ? ev->account : "all", "scale", sc, "severity",
                                ev->kind == DETECTOR_VOLUME_DROP ? "critical" : "warning");
+    if (detector_event_per_model(ev))
+        json_object_set_new(labels, "model", json_string(ev->model));
     json_t *a = json_object();
     json_object_set_new(a, "labels", labels);
     json_object_set_new(a, "startsAt", ts_json(tstamp_now_ms()));
@@ -286,8 +291,8 @@ void notify_event(notify_t *n, const detector_event_t *ev, json_t *ev_json)
     if (!n)
         return;
     char key[600];
-    snprintf(key, sizeof key, "%s|%s", detector_kind_name(ev->kind),
-             ev->incident ? ev->incident : ev->label ? ev->label : "");
+    snprintf(key, sizeof key, "%s|%s|%.300s", detector_kind_name(ev->kind),
+             ev->incident ? ev->incident : ev->label ? ev->label : "", detector_event_per_model(ev) ? ev->model : "");
     pthread_mutex_lock(&n->mu);
     if (n->url[R_AM]) {
         json_t *alert = json_object_get(n->active, key);

@@ -334,6 +334,27 @@ static void on_feedback_alarm(void *ctx, const detector_event_t *ev)
         alarms_publish(d->alr, ev);
 }
 
+/* The feedback consumer, with the alarms role (one judge sees all feedback,
+ * as one detector sees all traffic), when feedback.topic is set. */
+static int start_feedback(daemon_t *d, char *err, size_t errlen)
+{
+    const char *topic = cfg_str(d->cfg, "feedback.topic");
+    if (!*topic)
+        return 0;
+    if (!d->alarms) {
+        log_event(LOG_LEVEL_INFO, "feedback_not_consumed", "reason=%s",
+                  log_q("feedback.topic is consumed by the alarms role (role alarms or all)"));
+        return 0;
+    }
+    feedback_hooks_t fh = {on_feedback_alarm, NULL, d};
+    int rc = feedback_new(d->loop, d->cfg, d->bootstrap, d->met, &fh, &d->fb, err, errlen);
+    if (!rc)
+        rc = feedback_start(d->fb, err, errlen);
+    if (!rc && (rc = alarms_ignore_dead_from(d->alr, topic)))
+        tri_errf(err, errlen, rc, "out of memory");
+    return rc;
+}
+
 static void on_account_model(void *ctx)
 {
     daemon_t *d = ctx;
@@ -547,17 +568,9 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (d.alarms && *cfg_str(d.cfg, "feedback.topic")) {
-        feedback_hooks_t fh = {on_feedback_alarm, NULL, &d};
-        if (feedback_new(d.loop, d.cfg, d.bootstrap, d.met, &fh, &d.fb, err, sizeof err) ||
-            feedback_start(d.fb, err, sizeof err) ||
-            alarms_ignore_dead_from(d.alr, cfg_str(d.cfg, "feedback.topic"))) {
-            fprintf(stderr, "triaged: feedback: %s\n", err);
-            goto out;
-        }
-    } else if (*cfg_str(d.cfg, "feedback.topic")) {
-        log_event(LOG_LEVEL_INFO, "feedback_not_consumed", "reason=%s",
-                  log_q("feedback.topic is consumed by the alarms role (role alarms or all)"));
+    if (start_feedback(&d, err, sizeof err)) {
+        fprintf(stderr, "triaged: feedback: %s\n", err);
+        goto out;
     }
     if (d.adm)
         admin_publish(d.adm, "/", 200, "text/html; charset=utf-8", status_html, status_html_len);

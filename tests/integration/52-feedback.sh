@@ -128,8 +128,10 @@ dead_in() { [ "$(kcat -b "$KAFKA" -C -t dlq -e -q -f '%s\n' 2>/dev/null | grep -
 check "the four unusable feedback records reach the dead-letter topic" eventually 60 dead_in
 kcat -b "$KAFKA" -C -t dlq -e -q -f '%s\n' >"$TMP/dlq.txt" 2>/dev/null
 kcat -b "$KAFKA" -C -t fb -e -q -f '%k\t%p\t%o\n' >"$TMP/fb-offsets.txt" 2>/dev/null
-check "each with its reason and the partition and offset it came from" $PY - "$TMP/dlq.txt" "$TMP/fb-offsets.txt" <<'PY'
+check "each with its reason and the partition and offset it came from, valid by the schema" $PY - "$TMP/dlq.txt" "$TMP/fb-offsets.txt" "$ROOT/docs/dead-letter.schema.json" <<'PY'
 import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[3]))
 src = {}
 for line in open(sys.argv[2]):
     k, p, o = line.rstrip("\n").split("\t")
@@ -144,6 +146,7 @@ for line in open(sys.argv[1]):
     if len(key) != 1:
         sys.exit("no source record at %s" % line)
     got[key[0]] = d["error"]
+    jsonschema.validate(d, schema)
     if d.get("payload_bytes", 0) <= 0:
         sys.exit("payload missing: " + line)
 if got != want:
@@ -170,6 +173,21 @@ ok = m["records"] == 1000 and m["right"] == 667 and m["alarm"] is True and s["de
 sys.exit(0 if ok else "status %r" % s)
 PY
 check "the status page has a feedback section" bash -c "curl -s http://127.0.0.1:$PORT/ | grep -q 'id=\"feedback\"'"
+
+# ---- retrain without a gate file: a share of the feedback ids is the gate ----
+"$TRIAGE" retrain --feedback "$KAFKA/fb" --base "$TMP/base.jsonl" --store "$STORE" --name airline --dry-run \
+    >"$TMP/dry.out" 2>"$TMP/dry.err"
+sed 's/^/  | /' "$TMP/dry.out"
+check "a seeded share of the feedback ids is held out, not trained on, and is the gate" $PY - "$TMP/dry.out" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+held = int(re.search(r"1001 ids from feedback, (\d+) of them held out for the gate", t).group(1))
+trained = int(re.search(r"^trained svm \(.*\) on (\d+) records", t, re.M).group(1))
+gated = int(re.search(r"^gate on \S+ \((\d+) labeled records\)", t, re.M).group(1))
+sys.exit(0 if 100 < held < 300 and gated == held and trained == 2501 - held else "held %d gated %d trained %d" % (held, gated, trained))
+PY
+"$TRIAGE" models --store "$STORE" --name airline --json >"$TMP/models0.json"
+expect_eq "--dry-run publishes nothing" "$($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["versions"]))' "$TMP/models0.json")" 1
 
 # ---- retrain: base + feedback, the champion's settings, through the gate ----
 T0=$(date +%s.%N)
@@ -229,4 +247,25 @@ expect_eq "nothing more was published" "$($PY -c 'import json,sys; print(len(jso
 kill -TERM "$PID_w"
 wait "$PID_w"
 expect_eq "the worker exits cleanly" "$?" 0
+
+# ---- at-least-once, committed: a restarted worker does not count old feedback again ----
+start_triaged w "$TMP/w.conf" --set role=all
+PORT=$(admin_port w)
+head -n 3 "$TMP/fb.txt" | kcat -b "$KAFKA" -P -t fb -K '\t'
+counted3() {
+    local c k
+    c=$(metric "triage_feedback_records_total{model=\"$MODEL\",outcome=\"confirmed\"}")
+    k=$(metric "triage_feedback_records_total{model=\"$MODEL\",outcome=\"corrected\"}")
+    [ "$(( ${c:-0} + ${k:-0} ))" -ge 3 ]
+}
+check "the restarted worker counts the new feedback" eventually 60 counted3
+curl -s "http://127.0.0.1:$PORT/api/status" >"$TMP/status2.json"
+check "and only the new feedback: the committed records are not read again" $PY - "$TMP/status2.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["feedback"]
+sys.exit(0 if s["records"] == 3 and sum(m["records"] for m in s["models"]) == 3 else "status %r" % s)
+PY
+kill -TERM "$PID_w"
+wait "$PID_w"
+expect_eq "and exits cleanly" "$?" 0
 finish

@@ -604,6 +604,75 @@ static void test_train_run(void **state)
     json_decref(extra);
 }
 
+/* train_opts_from_model gives back the settings a model was trained with,
+ * so a retrained successor is trained the same way: the same options, and
+ * trained on the same data with them, the same scores. */
+static void check_round_trip(const train_run_opts_t *ro, const train_set_t *set)
+{
+    train_result_t a, b;
+    char err[TRI_ERRLEN] = "";
+    if (train_run(ro, set, &a, err, sizeof err))
+        fail_msg("train_run: %s", err);
+    train_run_opts_t back;
+    assert_int_equal(train_opts_from_model(a.model, &back, err, sizeof err), 0);
+    const train_opts_t *x = &ro->fit, *y = &back.fit;
+    assert_int_equal(y->algo, x->algo);
+    assert_true(fabs(y->alpha - x->alpha) < 1e-9 || x->algo >= TRAIN_LR);
+    assert_true(fabs(y->C - x->C) < 1e-9 || x->algo < TRAIN_LR);
+    assert_true(fabs(y->sb - x->sb) < 1e-9 || x->algo >= TRAIN_LR);
+    assert_int_equal(y->min_df, x->min_df);
+    assert_int_equal(y->top_features, x->top_features);
+    assert_int_equal(y->weights_q8, x->weights_q8 && x->algo >= TRAIN_LR);
+    assert_memory_equal(&y->feat, &x->feat, sizeof x->feat);
+    assert_string_equal(y->tok.stem, x->tok.stem);
+    assert_int_equal(y->tok.stopwords_len, x->tok.stopwords_len);
+    assert_true(!x->tok.stopwords_len || !memcmp(y->tok.stopwords, x->tok.stopwords, x->tok.stopwords_len));
+    assert_true(fabs(back.holdout - ro->holdout) < 1e-9);
+    assert_int_equal(back.seed, ro->seed);
+    assert_int_equal(back.refit, ro->refit);
+    assert_true(fabs(back.review_below - ro->review_below) < 1e-6);
+    back.meta = ro->meta;
+    if (train_run(&back, set, &b, err, sizeof err))
+        fail_msg("train_run again: %s", err);
+    float ra[64 * 2], rb[64 * 2];
+    assert_int_equal(train_predict(a.model, set, NULL, set->n, NULL, ra, NULL, err, sizeof err), 0);
+    assert_int_equal(train_predict(b.model, set, NULL, set->n, NULL, rb, NULL, err, sizeof err), 0);
+    assert_memory_equal(ra, rb, set->n * 2 * sizeof *ra);
+    assert_int_equal(model_nrows(a.model), model_nrows(b.model));
+    train_result_free(&a);
+    train_result_free(&b);
+}
+
+static void test_settings_from_model(void **state)
+{
+    (void)state;
+    static const char *const T[] = {"good great", "good fun good", "bad awful terrible", "bad good", "awful",
+                                    "great fun", "terrible awful bad", "fun good great", "awful bad",
+                                    "good good fun", "bad terrible", "great good", "awful terrible",
+                                    "fun great", "bad bad awful", "good fun"};
+    static const uint32_t Y[] = {0, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
+    static const char stop[] = "the\na\n";
+    corpus_t c;
+    corpus_init(&c, T, Y, 16);
+    train_run_opts_t ro = {.fit = base_opts(TRAIN_NB), .holdout = 0.25, .seed = 7, .refit = 0, .review_below = 0.6};
+    ro.fit.alpha = 0.7;
+    ro.fit.sb = 2;
+    ro.fit.feat.ngram_max = 2;
+    ro.fit.top_features = 4;
+    snprintf(ro.fit.tok.stem, sizeof ro.fit.tok.stem, "english");
+    ro.fit.tok.stopwords = stop;
+    ro.fit.tok.stopwords_len = strlen(stop);
+    check_round_trip(&ro, &c.set);
+    train_run_opts_t rs = {.fit = base_opts(TRAIN_SVM), .holdout = 0.25, .seed = 3, .refit = 1};
+    rs.fit.C = 0.3;
+    rs.fit.weights_q8 = 1;
+    rs.fit.feat.char_min = 2;
+    rs.fit.feat.char_max = 4;
+    rs.fit.feat.mode = FEAT_SUBLINEAR;
+    rs.fit.feat.idf = rs.fit.feat.l2 = 1;
+    check_round_trip(&rs, &c.set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_temperature),
         cmocka_unit_test(test_train_to_model),
         cmocka_unit_test(test_train_run),
+        cmocka_unit_test(test_settings_from_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
