@@ -1,4 +1,5 @@
 #include "io/cfg.h"
+#include "cfg_internal.h"
 #include "core/tri_err.h"
 
 #include <ctype.h>
@@ -246,28 +247,6 @@ static int find_def(const char *key)
     return -1;
 }
 
-/* Edit distance with '_' and '-' equal to '.', so "batch_size" is one step
- * from nothing; keys are short (< 64 bytes), longer input is not compared. */
-static size_t key_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[64];
-    if (la >= 64 || lb >= 64)
-        return (size_t)-1;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            char ca = a[i - 1] == '_' || a[i - 1] == '-' ? '.' : (char)tolower((unsigned char)a[i - 1]);
-            size_t sub = diag + (ca != b[j - 1]), del = row[j] + 1, ins = row[j - 1] + 1;
-            diag = row[j];
-            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    }
-    return row[lb];
-}
-
 /* The known key an unknown one most likely meant: one edit away (a typo),
  * else one whose last part matches (a key put under the wrong section),
  * else the nearest within a third of its length; NULL when nothing is close. */
@@ -277,7 +256,7 @@ static const char *nearest_key(const char *key)
     size_t bestd = strlen(key) / 3 + 1;
     tail = tail ? tail + 1 : key;
     for (size_t i = 0; i < NDEFS; i++)
-        if (key_distance(key, defs[i].key) <= 1)
+        if (cfg_key_distance(key, defs[i].key) <= 1)
             return defs[i].key;
     for (size_t i = 0; i < NDEFS; i++) {
         const char *t = strrchr(defs[i].key, '.');
@@ -285,7 +264,7 @@ static const char *nearest_key(const char *key)
             return defs[i].key;
     }
     for (size_t i = 0; i < NDEFS; i++) {
-        size_t d = key_distance(key, defs[i].key);
+        size_t d = cfg_key_distance(key, defs[i].key);
         if (d < bestd) {
             best = defs[i].key;
             bestd = d;
