@@ -43,6 +43,11 @@ int shadow_sampled(const shadow_t *sh, const char *id, size_t len);
 /* b's champion work is done and its messages are still held: queue its
  * sampled records for the challenger serving now in reg (none: nothing). */
 void shadow_batch(shadow_t *sh, registry_t *reg, const batch_t *b);
+/* Scores one decoded record r (text fields as schema s names them) with m, on
+ * the calling thread: for the feedback consumer's records, which are few (a
+ * correction per handled ticket), so the loop does it at once. Returns m's
+ * label index, or -1 when no text is left or out of memory. */
+int shadow_score_one(registry_model_t *m, const rec_schema_t *s, const rec_t *r);
 /* Stop: jobs not started are dropped (counted); the running one finishes. */
 void shadow_stop(shadow_t *sh);
 /* A job is on the thread pool. */

@@ -2,6 +2,7 @@
 #include "daemon/shadow.h"
 #include "core/buf.h"
 #include "core/clf.h"
+#include "core/prep.h"
 #include "core/tri_err.h"
 #include "io/log.h"
 
@@ -174,6 +175,19 @@ static void job_work(uv_work_t *w)
             rec_classify(sh->schema, &sh->rec, j->clf, &res, NULL, detail, sizeof detail) == REC_OK)
             j->chal_label[i] = (int32_t)res.label;
     }
+}
+
+int shadow_score_one(registry_model_t *m, const rec_schema_t *s, const rec_t *r)
+{
+    clf_t *c = registry_clf_get(m);
+    if (!c)
+        return -1;
+    prep_field_t fields[REC_MAX_TEXT_FIELDS];
+    size_t nf = rec_prep_fields(s, r, fields);
+    clf_result_t res;
+    int label = clf_classify_fields(c, fields, nf, &res) ? -1 : (int)res.label;
+    registry_clf_put(m, c);
+    return label;
 }
 
 /* ---- the loop side ---- */

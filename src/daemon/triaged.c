@@ -18,6 +18,7 @@
 #include "daemon/metrics.h"
 #include "daemon/pipeline.h"
 #include "daemon/registry.h"
+#include "daemon/shadow.h"
 #include "status_page.h"
 #include "io/log.h"
 #include "core/tstamp.h"
@@ -47,6 +48,8 @@ typedef struct daemon {
     pipeline_t *pl;
     alarms_t *alr;
     feedback_t *fb;            /* feedback.topic consumer (with the alarms role) */
+    rec_schema_t fbs;          /* feedback records' text fields, to score them with the challenger */
+    char *fbs_text;
     int classify, alarms;      /* roles this process runs */
     int pending_stops;
     uint64_t last_in, last_out, last_snap_ns;
@@ -150,6 +153,35 @@ static json_t *ts_now_json(void)
     return json_string(t);
 }
 
+/* A model's live accuracy on feedback, or NULL when it has none. */
+static json_t *live_accuracy(daemon_t *d, registry_model_t *m)
+{
+    char tag[600];
+    snprintf(tag, sizeof tag, "%s@%s", registry_model_name(m), registry_model_version(m));
+    const acc_model_t *a = feedback_model(d->fb, tag);
+    if (!a || !a->n)
+        return NULL;
+    return json_pack("{s:s,s:I,s:I,s:f}", "model", tag, "records", (json_int_t)a->n, "right", (json_int_t)a->right,
+                     "accuracy", (double)a->right / (double)a->n);
+}
+
+/* The challenger's shadow figures (classify role) and, where feedback is
+ * consumed here, its live accuracy beside the champion's on the same feedback. */
+static void challenger_status(daemon_t *d, json_t *o)
+{
+    json_t *c = d->pl ? pipeline_challenger_json(d->pl) : json_null();
+    registry_model_t *chal = d->reg ? registry_challenger(d->reg) : NULL, *cur = d->reg ? registry_current(d->reg) : NULL;
+    if (d->fb && chal) {
+        if (!json_is_object(c)) {
+            json_decref(c);
+            c = json_object();
+        }
+        json_t *ca = live_accuracy(d, chal), *pa = cur ? live_accuracy(d, cur) : NULL;
+        json_object_set_new(c, "feedback", json_pack("{s:o?,s:o?}", "challenger", ca, "champion", pa));
+    }
+    json_object_set_new(o, "challenger", c);
+}
+
 /* /api/status: what the status page draws. Built on the loop from the
  * modules' snapshots; the admin thread only serves the text. */
 static json_t *status_json(daemon_t *d, const pipeline_status_t *st)
@@ -175,8 +207,8 @@ static json_t *status_json(daemon_t *d, const pipeline_status_t *st)
                                                        d->out_rate, "records_in", (json_int_t)st->in, "records_out",
                                                        (json_int_t)st->out, "dead_lettered", (json_int_t)st->dead));
         json_object_set_new(o, "lag", pipeline_lag_json(d->pl));
-        json_object_set_new(o, "challenger", pipeline_challenger_json(d->pl));
     }
+    challenger_status(d, o);
     return o;
 }
 
@@ -334,6 +366,27 @@ static void on_feedback_alarm(void *ctx, const detector_event_t *ev)
         alarms_publish(d->alr, ev);
 }
 
+/* Feedback scores the challenger too: its label for the feedback's text
+ * against the one the agent settled on, tallied under its NAME@VERSION, so
+ * triage_feedback_accuracy{model} and the status page give its live accuracy
+ * beside the champion's. Only feedback on the default model's records (the
+ * challenger would replace it, not an account's own). On the loop: feedback
+ * is a record per handled ticket, a scoring costs tens of microseconds. */
+static void on_feedback_record(void *ctx, const fb_rec_t *r)
+{
+    daemon_t *d = ctx;
+    registry_model_t *c = d->reg ? registry_challenger(d->reg) : NULL;
+    if (!c || !d->fb || (r->model && !strncmp(r->model, "accounts/", 9)))
+        return;
+    int l = shadow_score_one(c, &d->fbs, &r->rec);
+    char tag[600];
+    snprintf(tag, sizeof tag, "%s@%s", registry_model_name(c), registry_model_version(c));
+    /* No text left for the challenger's preparation: a wrong answer. */
+    const char *predicted = l >= 0 ? model_label(registry_model_model(c), (uint32_t)l) : "";
+    if (feedback_tally(d->fb, tag, r->label, predicted))
+        log_event(LOG_LEVEL_WARN, "feedback_challenger_untallied", "model=%s msg=%s", log_q(tag), log_q("out of memory"));
+}
+
 /* The feedback consumer, with the alarms role (one judge sees all feedback,
  * as one detector sees all traffic), when feedback.topic is set. */
 static int start_feedback(daemon_t *d, char *err, size_t errlen)
@@ -346,8 +399,13 @@ static int start_feedback(daemon_t *d, char *err, size_t errlen)
                   log_q("feedback.topic is consumed by the alarms role (role alarms or all)"));
         return 0;
     }
-    feedback_hooks_t fh = {on_feedback_alarm, NULL, d};
-    int rc = feedback_new(d->loop, d->cfg, d->bootstrap, d->met, &fh, &d->fb, err, errlen);
+    if (!(d->fbs_text = strdup(cfg_str(d->cfg, "input.text.fields"))))
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    int rc = fb_schema(&d->fbs, d->fbs_text, (size_t)cfg_int(d->cfg, "input.max.bytes"), err, errlen);
+    if (rc)
+        return rc;
+    feedback_hooks_t fh = {on_feedback_alarm, on_feedback_record, d};
+    rc = feedback_new(d->loop, d->cfg, d->bootstrap, d->met, &fh, &d->fb, err, errlen);
     if (!rc)
         rc = feedback_start(d->fb, err, errlen);
     if (!rc && (rc = alarms_ignore_dead_from(d->alr, topic)))
@@ -592,6 +650,7 @@ int main(int argc, char **argv)
 out:
     pipeline_free(d.pl);
     feedback_free(d.fb);
+    free(d.fbs_text);
     alarms_free(d.alr);
     registry_free(d.reg);
     admin_stop(d.adm);

@@ -13,6 +13,9 @@
 #    challenger (asserted on the checks counter, not on time), the output
 #    switches once per partition (no champion record after a challenger one),
 #    records sent afterwards name it, none is lost;
+#  - feedback (issue 12's consumer, role alarms) scores the challenger too:
+#    its live accuracy (triage_feedback_records_total{model=challenger}) is
+#    exactly what `triage classify` with v2 gives on the feedback texts;
 #  - a corrupt challenger is refused and the champion goes on serving.
 . "$(dirname "$0")/lib.sh"
 SAMPLE=$ROOT/data/sample/airline-tweets.jsonl
@@ -43,7 +46,7 @@ expect_status "push v2" 0 "$TRIAGE" push "$TMP/m2.tmodel" --store "$STORE"
 V2=$(grep -o 'default@[^ ]*' "$TMP/out" | cut -d@ -f2)
 check "two versions" test -n "$V1" -a -n "$V2" -a "$V1" != "$V2"
 
-start_kafka --brokers 1 --topic in:2 --topic out:2 --topic out2:2 --topic out3:2 --topic dlq:1
+start_kafka --brokers 1 --topic in:2 --topic out:2 --topic out2:2 --topic out3:2 --topic dlq:1 --topic fb:2 --topic alarms:1
 worker_conf "$TMP/w.conf" g1 "$STORE" "cache.dir = $TMP/cache1" "poll.interval = 1s" "challenger = next" \
     "challenger.max.pending = 1000000"
 expect_status "--check-config takes the keys" 0 "$BIN/triaged" -c "$TMP/w.conf" --check-config
@@ -147,6 +150,43 @@ check "the status page's data has the challenger, per label" bash -c "curl -s ht
 check "the status page draws a challenger section" bash -c "curl -s http://127.0.0.1:$(admin_port w)/ | grep -q 'id=\"challenger\"'"
 models_named() { cut -f2 "$1" | python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["model"] for l in sys.stdin})))'; }
 expect_eq "no output names the challenger before the promote" "$(models_named "$TMP/out1.tsv")" "default@$V1"
+
+echo "-- feedback scores the challenger"
+start_triaged f "$TMP/w.conf" --set role=alarms --set feedback.topic=fb --set alarms.topic=alarms \
+    --set alarms.group=ga --set alarms.state.file="$TMP/alarms.json" --set model.cache.dir="$TMP/cache4"
+check "f: the challenger v2 is loaded (alarms role, feedback consumer)" eventually 90 has_chal f "$V2"
+# 600 corrections of phase 1's records: the sample's category as settled label,
+# the champion's output as predicted.
+python3 - "$SAMPLE" "$TMP/out1.tsv" "$TMP/c2.jsonl" "$TMP/fb.tsv" "$TMP/fb.want" <<'PY'
+import json, sys
+src = [json.loads(l) for l in open(sys.argv[1])]
+out = dict(l.rstrip("\n").split("\t", 1) for l in open(sys.argv[2]))
+chal = {json.loads(l)["id"]: json.loads(l)["label"] for l in open(sys.argv[3])}
+champ_right = chal_right = n = 0
+with open(sys.argv[4], "w") as o:
+    for i in range(0, 3000, 5):
+        k = "p1-%d" % i
+        s, p = src[i % len(src)], json.loads(out[k])
+        o.write(k + "\t" + json.dumps({"id": k, "label": s["category"], "predicted": p["label"], "model": p["model"],
+                                       "text": s["text"]}) + "\n")
+        n += 1
+        champ_right += p["label"] == s["category"]
+        chal_right += chal[k] == s["category"]
+open(sys.argv[5], "w").write("%d %d %d %d %d\n" % (n, champ_right, n - champ_right, chal_right, n - chal_right))
+PY
+kcat -b "$KAFKA" -P -t fb -K '\t' <"$TMP/fb.tsv"
+read -r FN CH_OK CH_BAD X_OK X_BAD <"$TMP/fb.want"
+fbcount() { metrics f | awk -v m="model=\"default@$1\",outcome=\"$2\"" 'index($0, "triage_feedback_records_total{" m "}") == 1 { print $2 + 0 }'; }
+fb_done() { local a b; a=$(fbcount "$V2" confirmed) b=$(fbcount "$V2" corrected); [ $(( ${a:-0} + ${b:-0} )) -ge "$FN" ]; }
+check "the challenger's feedback is tallied" eventually 60 fb_done
+expect_eq "challenger: confirmed as triage classify with v2 gives" "$(fbcount "$V2" confirmed)" "$X_OK"
+expect_eq "challenger: corrected likewise" "$(fbcount "$V2" corrected)" "$X_BAD"
+expect_eq "champion: confirmed (the feedback's own predicted)" "$(fbcount "$V1" confirmed)" "$CH_OK"
+check "the two differ (the check can fail)" test "$X_OK" != "$CH_OK"
+check "the status data gives the challenger's live accuracy beside the champion's" bash -c "curl -s http://127.0.0.1:$(admin_port f)/api/status | python3 -c 'import json,sys; f=json.load(sys.stdin)[\"challenger\"][\"feedback\"]; sys.exit(not (f[\"challenger\"][\"records\"] == $FN and f[\"champion\"][\"records\"] == $FN and f[\"challenger\"][\"right\"] == $X_OK and abs(f[\"challenger\"][\"accuracy\"] - $X_OK / $FN) < 1e-5))'"
+kill -TERM "$PID_f"
+wait "$PID_f"; expect_eq "the feedback worker stops cleanly" "$?" 0
+
 kill -TERM "$PID_s" "$PID_d"
 wait "$PID_s"; expect_eq "the sampling worker stops cleanly" "$?" 0
 wait "$PID_d"; expect_eq "the dropping worker stops cleanly" "$?" 0
