@@ -12,8 +12,12 @@
  * Ownership: batches_t is created by batches_new and freed by batches_free.
  * A batch owns its records' Kafka messages until they are handed on
  * (batches_handed_on destroys the message; key and output stay in the arena
- * until the batch is recycled), and one reference and one scorer per model
- * version it uses. Each record holds a reference to its partition tracker.
+ * until the batch is recycled). From choosing its models until its outputs
+ * are encoded, a batch holds a reference to each model version it uses (and
+ * the scorers lent to it); only the first `workers` queued batches choose
+ * and ask for loads, and the registry admits a load only within the cache
+ * budget, never evicting a held model, so what waiting batches hold stays
+ * within the budget. Each record holds a reference to its partition tracker.
  *
  * Threads: everything runs on the loop thread, except the classification of
  * a batch, which touches only that batch and its scorers. */
@@ -61,11 +65,14 @@ struct batch {
     buf_t arena;               /* outputs and keys: freed as one */
     rec_t rec;                 /* decode scratch for the worker */
     /* The versions that score this batch (the default first, then accounts'
-     * own), one reference and one scorer each, held until the batch is done. */
+     * own), one reference each and a scorer when one was idle (else the
+     * worker makes one: clf_made), held while it is on the pool. */
     registry_model_t **models;
     clf_t **clfs;
+    unsigned char *clf_made;
     size_t nmodels, capmodels;
-    size_t resolved;           /* records whose model is chosen */
+    size_t *order, caporder;   /* record indices grouped by model (worker scratch) */
+    size_t *mstart, capmstart; /* where each model's records start in order */
     uint64_t wait_since_ms;    /* uv_now when it first waited for an account model; 0: never */
     uint64_t t_first;          /* uv_hrtime of the first record */
     uint64_t work_ns;          /* time spent classifying */
@@ -123,6 +130,10 @@ void batches_close(batches_t *bs, registry_t *reg);
 /* Starts queued batches on free workers, choosing their models from reg
  * (none while reg is NULL). */
 void batches_kick(batches_t *bs, registry_t *reg);
+/* Scorers a worker makes for a batch (for models with none idle) and keeps
+ * for their models' idle pools; any beyond are freed on the worker. Bounds
+ * the scorer memory a batch adds to the account budget. */
+#define BATCH_SCORERS_KEPT 8
 
 /* The next record whose output can be handed on, in consumption order, or
  * NULL; r->out is filled. After handing it on, call batches_handed_on. */

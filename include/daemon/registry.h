@@ -6,17 +6,20 @@
  * laid out as PREFIX/NAME/VERSION.tmodel, PREFIX/NAME/PIN (a version name: a
  * rollback) and PREFIX/accounts/ACCOUNT/..., or a plain model file.
  *
- * Every store call and every load runs off the loop (libuv thread pool), one
- * job at a time: list the store, then download (into model.cache.dir),
- * validate (model.c refuses damaged files) and smoke-test (every probe text
- * stored in the model must get its expected label). Only then is the new
- * version swapped in, on the loop, between two batches: a batch holds a
- * reference to the versions it uses, so no record is scored by a half-loaded
- * model and an old version is freed after its last batch (DESIGN.md #2). Any
- * failure keeps the current version serving, is logged and counted by
- * reason, and is retried at the next check. If the store is unreachable at
- * start, the last good version in the cache serves; with neither, no model
- * is current (the daemon stays not ready and consumes nothing).
+ * Every store call and every load runs off the loop (libuv thread pool): one
+ * store check at a time (list the store, paging through S3's 1,000-key
+ * pages, and read the PINs whose ETag changed), and up to model.load.parallel
+ * loads at once, each through its own store connection: download (into
+ * model.cache.dir), validate (model.c refuses damaged files) and smoke-test
+ * (every probe text stored in the model must get its expected label). Only
+ * then is the new version swapped in, on the loop, between two batches: a
+ * batch on the pool holds a reference to the versions it uses, so no record
+ * is scored by a half-loaded model and an old version is freed after its
+ * last batch (DESIGN.md #2). Any failure keeps the current version serving,
+ * is logged and counted by reason, and is retried at the next check. If the
+ * store is unreachable at start, the last good version in the cache serves;
+ * with neither, no model is current (the daemon stays not ready and consumes
+ * nothing).
  *
  * The challenger (model.challenger: a VERSION, or next = the newest version
  * after the one serving) is a second slot for the default's directory: loaded,
@@ -28,7 +31,14 @@
  *
  * Per-account models are loaded on first use (registry_for_account says "wait",
  * for a bounded time) and evicted least-recently-used beyond
- * model.cache.max.bytes.
+ * model.cache.max.bytes. Their memory is counted (weights, idle scorers and
+ * scorers lent to batches), and an account load starts only when its
+ * estimate (registry_internal.h) fits the budget beside the loads in flight,
+ * evicting least recently used models no batch holds. So the count stays
+ * within the budget, but for estimates short of what a load turns out to
+ * hold, the scorers a batch's worker makes (at most 8 a batch) and a single
+ * model larger than the whole budget, which loads alone
+ * (triage_account_models_bytes_peak shows the most it held).
  *
  * Ownership: registry_t is created by registry_new and freed by registry_free (after
  * registry_close). registry_model_t is reference counted on the loop thread
@@ -95,12 +105,22 @@ registry_model_t *registry_current(registry_t *r);
 registry_model_t *registry_challenger(registry_t *r);
 /* Whether any account has a model of its own (else callers skip the lookup). */
 int registry_has_accounts(const registry_t *r);
-/* The model for a record of this account: its own when loaded, the default
- * when it has none (or its model cannot be loaded); while its model is being
- * loaded (a load is started if needed): NULL with *wait = 1 when may_wait
- * (the caller bounds its wait by registry_account_wait_ms) and the wait is
- * not 0, else the default while the load goes on. */
-registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int may_wait, int *wait);
+/* What registry_for_account found, as triage_account_model_lookups_total
+ * counts it. */
+enum { REGISTRY_HIT, REGISTRY_WAIT, REGISTRY_DEFAULT_WHILE_LOADING, REGISTRY_DEFAULT, REGISTRY_NRESULTS };
+/* The model for a record of this account: its own when loaded (HIT), the
+ * default when it has none or its model cannot be loaded (DEFAULT); while its
+ * model is being loaded (a load is started or queued if needed): NULL (WAIT)
+ * when may_wait (the caller bounds its wait by registry_account_wait_ms) and
+ * the wait is not 0, else the default while the load goes on
+ * (DEFAULT_WHILE_LOADING). Counts nothing: see registry_count_lookups. */
+registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int may_wait, int *result);
+/* Adds to the lookup counter, n[result] lookups each (a batch counts its
+ * records once, when it starts or when it first waits). */
+void registry_count_lookups(registry_t *r, const size_t n[REGISTRY_NRESULTS]);
+/* After batches gave back scorers and references: evicts beyond the budget
+ * and starts the loads that now fit. */
+void registry_settle(registry_t *r);
 /* model.account.wait: how long a batch may wait for account models in all. */
 uint64_t registry_account_wait_ms(const registry_t *r);
 
@@ -111,8 +131,15 @@ const char *registry_model_name(const registry_model_t *m);
 const char *registry_model_version(const registry_model_t *m);
 int64_t registry_model_loaded_ms(const registry_model_t *m);
 const registry_json_t *registry_model_json(const registry_model_t *m);
-/* A scorer for one batch (NULL on allocation failure); give it back after. */
+/* A scorer lent to one batch (NULL on allocation failure): an idle one, or a
+ * new one; give it back with registry_clf_put. */
 clf_t *registry_clf_get(registry_model_t *m);
+/* An idle scorer lent to one batch, or NULL when none is idle (none is made
+ * here: the batch makes one on the pool). */
+clf_t *registry_clf_take(registry_model_t *m);
+/* Gives back a scorer lent by registry_clf_get/take. */
 void registry_clf_put(registry_model_t *m, clf_t *c);
+/* A scorer made elsewhere for m joins its idle ones (counted from now). */
+void registry_clf_adopt(registry_model_t *m, clf_t *c);
 
 #endif

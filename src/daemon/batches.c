@@ -62,7 +62,6 @@ static batch_t *batch_get(batches_t *bs)
     b->finished = b->after_pending = 0;
     b->next = NULL;
     b->nmodels = 0;
-    b->resolved = 0;
     b->wait_since_ms = 0;
     b->in_bytes = b->counted = 0;
     buf_reset(&b->arena);
@@ -98,18 +97,25 @@ static void batch_destroy(batch_t *b)
 {
     free(b->models);
     free(b->clfs);
+    free(b->clf_made);
+    free(b->order);
+    free(b->mstart);
     free(b->recs);
     buf_free(&b->arena);
     rec_free(&b->rec);
     free(b);
 }
 
-/* Gives back the batch's scorers and model references. */
+/* Gives back the batch's scorers (those lent, and those its worker made and
+ * kept) and its model references. */
 static void release_models(batch_t *b)
 {
     for (size_t i = 0; i < b->nmodels; i++) {
-        if (b->clfs[i])
+        if (b->clfs[i] && b->clf_made[i])
+            registry_clf_adopt(b->models[i], b->clfs[i]);
+        else if (b->clfs[i])
             registry_clf_put(b->models[i], b->clfs[i]);
+        b->clfs[i] = NULL;
         registry_model_unref(b->models[i]);
     }
     b->nmodels = 0;
@@ -305,13 +311,60 @@ static void classify_one(const batches_opts_t *o, batch_t *b, batch_rec_t *r)
     }
 }
 
+/* Scores one model's records; with no idle scorer for it, makes one here on
+ * the pool (kept for the model's idle pool while the batch keeps fewer than
+ * BATCH_SCORERS_KEPT, else freed after). A scorer that cannot be made (out
+ * of memory) leaves its records to the default, and their output says so. */
+static void work_model(batches_t *bs, batch_t *b, size_t k, size_t *kept)
+{
+    const size_t *idx = b->order + b->mstart[k];
+    size_t n = b->mstart[k + 1] - b->mstart[k];
+    if (!n)
+        return;
+    int made = 0;
+    if (!b->clfs[k]) {
+        char err[TRI_ERRLEN];
+        if (clf_new((model_t *)registry_model_model(b->models[k]), &b->clfs[k], err, sizeof err)) {
+            b->clfs[k] = NULL;
+            for (size_t i = 0; i < n; i++)
+                b->recs[idx[i]].mi = 0;
+            k = 0;
+        } else {
+            made = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        classify_one(&bs->o, b, &b->recs[idx[i]]);
+    if (made && *kept >= BATCH_SCORERS_KEPT) {
+        clf_free(b->clfs[k]);
+        b->clfs[k] = NULL;
+    } else if (made) {
+        b->clf_made[k] = 1;
+        ++*kept;
+    }
+}
+
 static void batch_work(uv_work_t *w)
 {
     batch_t *b = w->data;
     batches_t *bs = b->bs;
     uint64_t t0 = uv_hrtime();
+    /* One model after the other (order and mstart were sized on the loop):
+     * a scorer made here is needed for its model's records only. Outputs go
+     * to the arena at offsets kept per record, so the order is free. */
+    memset(b->mstart, 0, (b->nmodels + 1) * sizeof *b->mstart);
     for (size_t i = 0; i < b->n; i++)
-        classify_one(&bs->o, b, &b->recs[i]);
+        b->mstart[b->recs[i].mi + 1]++;
+    for (size_t k = 0; k < b->nmodels; k++)
+        b->mstart[k + 1] += b->mstart[k];
+    for (size_t i = 0; i < b->n; i++)
+        b->order[b->mstart[b->recs[i].mi]++] = i;
+    for (size_t k = b->nmodels; k > 0; k--)
+        b->mstart[k] = b->mstart[k - 1];
+    b->mstart[0] = 0;
+    size_t kept = 0;
+    for (size_t k = 0; k < b->nmodels; k++)
+        work_model(bs, b, k, &kept);
     b->work_ns = uv_hrtime() - t0;
     pthread_mutex_lock(&bs->mu);
     b->finished = 1;
@@ -326,11 +379,10 @@ static void finish_work(batches_t *bs, batch_t *b)
     bs->nworking--;
     b->counted = b->arena.len;
     bs->bytes += b->counted;
-    for (size_t i = 0; i < b->nmodels; i++) {
-        registry_clf_put(b->models[i], b->clfs[i]);
-        b->clfs[i] = NULL;
-    }
     bs->h.worked(bs->h.ctx, b);
+    /* The outputs are encoded: the batch no longer needs its models, so they
+     * may be evicted while its records are delivered. */
+    release_models(b);
 }
 
 static void batch_after(uv_work_t *w, int status)
@@ -360,6 +412,34 @@ void batches_wait_workers(batches_t *bs)
 
 /* ---- model choice ---- */
 
+static int grow_models(batch_t *b)
+{
+    if (b->nmodels < b->capmodels)
+        return 0;
+    /* Parallel arrays: each grows from the same capacity, and capmodels
+     * only counts once all three hold it. */
+    size_t cap = b->capmodels;
+    clf_t **c = buf_grow(b->clfs, &cap, sizeof *c, 4);
+    if (!c)
+        return TRI_ENOMEM;
+    b->clfs = c;
+    cap = b->capmodels;
+    unsigned char *made = buf_grow(b->clf_made, &cap, 1, 4);
+    if (!made)
+        return TRI_ENOMEM;
+    b->clf_made = made;
+    cap = b->capmodels;
+    registry_model_t **v = buf_grow(b->models, &cap, sizeof *v, 4);
+    if (!v)
+        return TRI_ENOMEM;
+    b->models = v;
+    b->capmodels = cap;
+    return 0;
+}
+
+/* Adds m to the batch's models (once) with a reference; the default (the
+ * first) gets a scorer made now if none is idle, an account model only an
+ * idle one (else its worker makes one). */
 static int add_model(batch_t *b, registry_model_t *m, uint32_t *mi)
 {
     for (size_t i = b->nmodels; i-- > 0;)
@@ -367,33 +447,49 @@ static int add_model(batch_t *b, registry_model_t *m, uint32_t *mi)
             *mi = (uint32_t)i;
             return 0;
         }
-    if (b->nmodels == b->capmodels) {
-        /* Two parallel arrays: the scorers' grows first, so capmodels only
-         * counts what both hold. */
-        size_t cap = b->capmodels;
-        clf_t **c = buf_grow(b->clfs, &cap, sizeof *c, 4);
-        if (!c)
-            return TRI_ENOMEM;
-        b->clfs = c;
-        cap = b->capmodels;
-        registry_model_t **v = buf_grow(b->models, &cap, sizeof *v, 4);
-        if (!v)
-            return TRI_ENOMEM;
-        b->models = v;
-        b->capmodels = cap;
-    }
-    b->clfs[b->nmodels] = registry_clf_get(m);
-    if (!b->clfs[b->nmodels])
+    if (grow_models(b))
         return TRI_ENOMEM;
+    b->clfs[b->nmodels] = b->nmodels ? registry_clf_take(m) : registry_clf_get(m);
+    if (!b->clfs[b->nmodels])
+        if (!b->nmodels)
+            return TRI_ENOMEM;
+    b->clf_made[b->nmodels] = 0;
     b->models[b->nmodels] = registry_model_ref(m);
     *mi = (uint32_t)b->nmodels++;
     return 0;
 }
 
-/* Chooses each record's model: the default, or its account's own. Returns 1
- * when an account model is still loading: the batch waits, keeping the
- * references it took so far (so a tight cache budget cannot evict a model
- * this batch needs while it loads another), and resumes where it stopped.
+/* The worker's scratch for grouping records by model. */
+static int size_scratch(batch_t *b)
+{
+    if (b->caporder < b->n) {
+        size_t *v = realloc(b->order, b->n * sizeof *v);
+        if (!v)
+            return TRI_ENOMEM;
+        b->order = v;
+        b->caporder = b->n;
+    }
+    if (b->capmstart < b->nmodels + 1) {
+        size_t *v = realloc(b->mstart, (b->nmodels + 1) * sizeof *v);
+        if (!v)
+            return TRI_ENOMEM;
+        b->mstart = v;
+        b->capmstart = b->nmodels + 1;
+    }
+    return 0;
+}
+
+/* Chooses each record's model: the default, or its account's own, in one
+ * pass on the loop (nothing is evicted meanwhile). Returns 0 when every
+ * record has its model: the batch holds a reference to each. Returns 1 when
+ * some account models are still loading: the pass goes on to the end, so
+ * every missing model is asked for at once (loads run in parallel), and the
+ * batch waits keeping the references it took, so a load for its other
+ * models cannot evict them (the registry admits a load only within the
+ * budget, never evicting a held model: what waiting batches hold was loaded
+ * within it, and only the first batch.workers queued batches choose). It
+ * waits at most model.account.wait in all, then the default labels the
+ * records whose model is still loading. -1: out of memory or no model.
  * Only when some account has a model of its own is the account field read
  * here; a malformed record keeps the default and is dead-lettered later. */
 static int resolve_models(const batches_opts_t *o, registry_t *reg, batch_t *b)
@@ -401,18 +497,19 @@ static int resolve_models(const batches_opts_t *o, registry_t *reg, batch_t *b)
     registry_model_t *def = registry_current(reg);
     if (!def)
         return -1;
-    if (b->nmodels && b->models[0] != def) {
+    if (b->nmodels && b->models[0] != def)
         release_models(b); /* the default changed while waiting: one version per batch */
-        b->resolved = 0;
-    }
     uint32_t mi0;
     if (add_model(b, def, &mi0))
         return -1;
     int accounts = registry_has_accounts(reg) && o->schema->account_field;
+    uint64_t now = uv_now(b->bs->loop);
+    int may_wait = !b->wait_since_ms || now - b->wait_since_ms < registry_account_wait_ms(reg);
+    size_t counts[REGISTRY_NRESULTS] = {0};
     buf_t acc = BUF_INIT;
     int rc = 0;
-    for (; b->resolved < b->n; b->resolved++) {
-        batch_rec_t *r = &b->recs[b->resolved];
+    for (size_t i = 0; i < b->n; i++) {
+        batch_rec_t *r = &b->recs[i];
         r->mi = mi0;
         if (!accounts)
             continue;
@@ -425,37 +522,36 @@ static int resolve_models(const batches_opts_t *o, registry_t *reg, batch_t *b)
             rc = -1;
             break;
         }
-        /* The batch waits for account models at most model.account.wait
-         * in all; after that the default labels the records whose model is
-         * still loading. */
-        int wait;
-        uint64_t now = uv_now(b->bs->loop);
-        int may_wait = !b->wait_since_ms || now - b->wait_since_ms < registry_account_wait_ms(reg);
-        registry_model_t *m = registry_for_account(reg, acc.p ? acc.p : "", acc.len, may_wait, &wait);
-        if (wait) {
-            if (!b->wait_since_ms)
-                b->wait_since_ms = now ? now : 1;
+        int result;
+        registry_model_t *m = registry_for_account(reg, acc.p ? acc.p : "", acc.len, may_wait, &result);
+        counts[result]++;
+        if (result == REGISTRY_WAIT)
             rc = 1;
-            break;
-        }
-        if (m && m != def && add_model(b, m, &r->mi)) {
+        else if (rc >= 0 && m && m != def && add_model(b, m, &r->mi))
             rc = -1;
-            break;
-        }
     }
     buf_free(&acc);
+    if (rc == 1) {
+        size_t waits[REGISTRY_NRESULTS] = {0};
+        waits[REGISTRY_WAIT] = counts[REGISTRY_WAIT];
+        if (!b->wait_since_ms) { /* counted once per batch, when it starts waiting */
+            b->wait_since_ms = now ? now : 1;
+            registry_count_lookups(reg, waits);
+        }
+    } else if (!rc) {
+        registry_count_lookups(reg, counts);
+    }
+    if (!rc && size_scratch(b))
+        rc = -1;
+    if (rc < 0)
+        release_models(b);
     return rc;
 }
 
 static void start_work(batches_t *bs, registry_t *reg, batch_t *b)
 {
-    int rc = resolve_models(&bs->o, reg, b);
-    if (rc < 0) {
-        release_models(b);
-        b->resolved = 0;
-    }
-    if (rc)
-        return; /* stays queued: retried when the model arrives, or by the tick */
+    if (resolve_models(&bs->o, reg, b))
+        return; /* stays queued: retried when a model arrives, or by the tick */
     b->state = BATCH_WORKING;
     b->finished = 0;
     b->after_pending = 1;
@@ -466,17 +562,28 @@ static void start_work(batches_t *bs, registry_t *reg, batch_t *b)
         b->after_pending = 0;
         bs->nworking--;
         release_models(b);
-        b->resolved = 0;
     }
 }
 
+/* Only the first `workers` queued batches are looked at: those start next,
+ * and only they ask for account models, so the loads asked for are the
+ * ones the next batches need (not every queued batch's, which would evict
+ * each other from a small cache before their batches run). */
 void batches_kick(batches_t *bs, registry_t *reg)
 {
     if (!reg)
         return; /* not started: no model to choose from yet */
-    for (batch_t *b = bs->head; b && bs->nworking < bs->o.workers; b = b->next)
-        if (b->state == BATCH_QUEUED)
+    /* Scorers and references came back: evict beyond the budget, start the
+     * loads that fit now (before the batches take what is loaded). */
+    registry_settle(reg);
+    int looked = 0;
+    for (batch_t *b = bs->head; b && bs->nworking < bs->o.workers && looked < bs->o.workers; b = b->next)
+        if (b->state == BATCH_QUEUED) {
+            looked++;
             start_work(bs, reg, b);
+        }
+    /* The batches hold what they chose: the loads behind may evict the rest. */
+    registry_settle(reg);
 }
 
 /* ---- output side ---- */
@@ -544,7 +651,6 @@ static size_t drop_records(batches_t *bs, batch_t *b, const rd_kafka_topic_parti
         b->recs[k++] = *r;
     }
     b->n = k;
-    b->resolved = 0; /* indices moved: choose the models again */
     return dropped;
 }
 

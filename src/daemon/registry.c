@@ -13,120 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 registry_model_t *registry_current(registry_t *r) { return r->def.loaded; }
 int registry_has_accounts(const registry_t *r) { return r->acct_n > 0; }
 
-/* ---- account slots ---- */
-
-static slot_t **acct_find(registry_t *r, const char *name, size_t len)
-{
-    if (!r->acct_cap)
-        return NULL;
-    size_t mask = r->acct_cap - 1;
-    for (size_t i = (size_t)XXH3_64bits(name, len) & mask;; i = (i + 1) & mask) {
-        slot_t *s = r->acct[i];
-        if (!s)
-            return &r->acct[i];
-        if (strlen(s->account) == len && !memcmp(s->account, name, len))
-            return &r->acct[i];
-    }
-}
-
-static slot_t *acct_get(registry_t *r, const char *name, int create)
-{
-    size_t len = strlen(name);
-    slot_t **p = acct_find(r, name, len);
-    if (p && *p)
-        return *p;
-    if (!create)
-        return NULL;
-    if ((r->acct_n + 1) * 2 > r->acct_cap) {
-        size_t cap = r->acct_cap ? r->acct_cap * 2 : 64;
-        slot_t **old = r->acct, **v = calloc(cap, sizeof *v);
-        if (!v)
-            return NULL;
-        size_t oldcap = r->acct_cap;
-        r->acct = v;
-        r->acct_cap = cap;
-        for (size_t i = 0; i < oldcap; i++)
-            if (old[i])
-                *acct_find(r, old[i]->account, strlen(old[i]->account)) = old[i];
-        free(old);
-        p = acct_find(r, name, len);
-    }
-    slot_t *s = calloc(1, sizeof *s);
-    char dir[512];
-    snprintf(dir, sizeof dir, "accounts/%s", name);
-    if (!s || !(s->account = strdup(name)) || !(s->dir = strdup(dir))) {
-        if (s)
-            free(s->account);
-        free(s);
-        return NULL;
-    }
-    *p = s;
-    r->acct_n++;
-    return s;
-}
-
-static void acct_gauges(registry_t *r)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->acct_cap; i++)
-        if (r->acct[i] && r->acct[i]->loaded)
-            n++;
-    metrics_set(metrics_series0(r->f_acct_loaded), (double)n);
-    metrics_set(metrics_series0(r->f_acct_bytes), (double)r->account_bytes);
-}
-
-/* What account models hold: their weights and their idle scorers (a
- * scorer's stem cache is a few hundred KB; with thousands of small models it
- * outweighs the weights). Scorers lent to batches in flight are not counted:
- * at most workers x models per batch. */
-static size_t account_bytes(const registry_t *r)
-{
-    size_t b = 0;
-    for (size_t i = 0; i < r->acct_cap; i++) {
-        const slot_t *s = r->acct[i];
-        if (s && s->loaded)
-            b += model_memory(s->loaded->model) + s->loaded->idle_bytes;
-    }
-    return b;
-}
-
-void registry_slot_unload(registry_t *r, slot_t *s)
-{
-    if (!s->loaded)
-        return;
-    registry_model_unref(s->loaded); /* batches still holding it keep it alive */
-    s->loaded = NULL;
-}
-
-/* Least recently used account models go first; one still in use by a batch
- * is skipped (freeing it would not free memory yet). */
-static void evict(registry_t *r, const slot_t *keep)
-{
-    while ((r->account_bytes = account_bytes(r)) > r->max_bytes) {
-        slot_t *victim = NULL;
-        for (size_t i = 0; i < r->acct_cap; i++) {
-            slot_t *s = r->acct[i];
-            if (s && s != keep && s->loaded && !registry_model_in_use(s->loaded) &&
-                (!victim || s->last_used < victim->last_used))
-                victim = s;
-        }
-        if (!victim)
-            break;
-        log_event(LOG_LEVEL_INFO, "account_model_evicted", "account=%s version=%s bytes=%zu budget=%zu",
-             log_q(victim->account), log_q(victim->loaded->version), r->account_bytes, r->max_bytes);
-        metrics_inc(metrics_series0(r->f_evictions), 1);
-        registry_slot_unload(r, victim);
-    }
-    acct_gauges(r);
-}
-
-/* ---- jobs: one at a time on the thread pool ---- */
+/* ---- jobs on the thread pool: one check at a time, up to max_loads loads ---- */
 
 static void run_next(registry_t *r);
 
@@ -222,7 +113,7 @@ static void after_check(registry_t *r, job_t *j)
     for (size_t i = 0; i < j->ncat; i++) {
         if (strncmp(j->cat[i].dir, "accounts/", 9) || (!j->cat[i].target[0] && !j->cat[i].unreadable))
             continue;
-        slot_t *s = acct_get(r, j->cat[i].dir + 9, 1);
+        slot_t *s = registry_acct_get(r, j->cat[i].dir + 9, 1);
         if (!s)
             continue;
         s->present = 1;
@@ -252,7 +143,7 @@ static void after_check(registry_t *r, job_t *j)
     }
     /* Models a waiting batch pinned may have pushed the total over budget:
      * now that they are free, the least recently used go. */
-    evict(r, NULL);
+    registry_evict(r, NULL);
 }
 
 static void after_load(registry_t *r, job_t *j, slot_t *s)
@@ -296,8 +187,9 @@ static void after_load(registry_t *r, job_t *j, slot_t *s)
     registry_slot_unload(r, s);
     s->loaded = e;
     if (s->account) {
-        s->last_used = ++r->clock;
-        evict(r, s); /* never the one just loaded: its records are waiting for it */
+        s->last_used = s->loaded_at = ++r->clock;
+        registry_learn(r, s, j->size);
+        registry_evict(r, s); /* never the one just loaded: its records are waiting for it */
         if (r->hooks.account_ready)
             r->hooks.account_ready(r->hooks.ctx);
     } else {
@@ -311,14 +203,40 @@ static slot_t *slot_for_dir(registry_t *r, const char *dir)
 {
     if (!strcmp(dir, r->def.dir))
         return &r->def;
-    return strncmp(dir, "accounts/", 9) ? NULL : acct_get(r, dir + 9, 0);
+    return strncmp(dir, "accounts/", 9) ? NULL : registry_acct_get(r, dir + 9, 0);
+}
+
+static void loads_gauges(registry_t *r)
+{
+    if (r->nloads > r->peak_loads)
+        r->peak_loads = r->nloads;
+    metrics_set(metrics_series0(r->f_loads_running), (double)r->nloads);
+    metrics_set(metrics_series0(r->f_loads_peak), (double)r->peak_loads);
+}
+
+static void running_unlink(registry_t *r, job_t *j)
+{
+    for (job_t **p = &r->running; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    j->next = NULL;
+    if (j->kind == J_CHECK) {
+        r->check_running = 0;
+        return;
+    }
+    r->nloads--;
+    r->lbusy[j->store_ix] = 0;
+    r->loading_bytes -= j->est;
+    loads_gauges(r);
 }
 
 static void job_after(uv_work_t *w, int status)
 {
     job_t *j = w->data;
     registry_t *r = j->reg;
-    r->running = NULL;
+    running_unlink(r, j);
     if (!r->closing && status != UV_ECANCELED) {
         if (j->kind == J_CHECK) {
             r->check_queued = 0;
@@ -340,24 +258,80 @@ static void job_after(uv_work_t *w, int status)
         run_next(r);
 }
 
-static void run_next(registry_t *r)
+/* Whether j may start now; a load takes a free store connection and, for an
+ * account, its place in the budget. */
+static int may_start(registry_t *r, job_t *j)
 {
-    if (r->running || !r->qhead || r->closing)
-        return;
-    job_t *j = r->qhead;
-    r->qhead = j->next;
-    if (!r->qhead)
-        r->qtail = NULL;
-    j->next = NULL;
+    if (j->kind == J_CHECK)
+        return !r->check_running;
+    if (r->nloads >= r->max_loads)
+        return 0;
+    if (!strncmp(j->dir, "accounts/", 9)) {
+        slot_t *s = slot_for_dir(r, j->dir);
+        j->est = registry_estimate(r, s, j->size);
+        if (!registry_admit(r, j->est, s ? s->last_used : UINT64_MAX))
+            return 0;
+    }
+    return 1;
+}
+
+static void launch(registry_t *r, job_t *j)
+{
     j->t0 = uv_hrtime();
+    if (j->kind == J_CHECK) {
+        r->check_running = 1;
+    } else {
+        int ix = 0;
+        while (r->lbusy[ix])
+            ix++;
+        r->lbusy[ix] = 1;
+        j->store_ix = ix;
+        j->store = r->lstore ? r->lstore[ix] : NULL;
+        r->nloads++;
+        r->loading_bytes += j->est;
+        loads_gauges(r);
+    }
+    j->next = r->running;
     r->running = j;
     if (uv_queue_work(r->loop, &j->work, registry_job_work, job_after)) {
-        r->running = NULL;
+        running_unlink(r, j);
+        if (j->kind == J_CHECK)
+            r->check_queued = 0;
+        else {
+            slot_t *s = j->challenger ? &r->chal : slot_for_dir(r, j->dir);
+            if (s)
+                s->loading = 0; /* asked for again by its next record or check */
+        }
         job_free(j);
     }
 }
 
 void registry_start_load(registry_t *r, slot_t *s, const char *version) { start_load(r, s, version); }
+
+/* Starts what may start, in queue order; a load that must wait for the
+ * budget or a connection holds the loads behind it (first come, first
+ * loaded), not a check. */
+static void run_next(registry_t *r)
+{
+    if (r->closing)
+        return;
+    job_t **p = &r->qhead, *prev = NULL;
+    int loads_blocked = 0;
+    while (*p) {
+        job_t *j = *p;
+        if ((j->kind == J_LOAD && loads_blocked) || !may_start(r, j)) {
+            loads_blocked |= j->kind == J_LOAD;
+            prev = j;
+            p = &j->next;
+            continue;
+        }
+        *p = j->next;
+        if (r->qtail == j)
+            r->qtail = prev;
+        j->next = NULL;
+        launch(r, j);
+    }
+}
 
 static void start_load(registry_t *r, slot_t *s, const char *version)
 {
@@ -426,34 +400,46 @@ void registry_check_now(registry_t *r)
 
 uint64_t registry_account_wait_ms(const registry_t *r) { return r->wait_ms; }
 
-registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int may_wait, int *wait)
+registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int may_wait, int *result)
 {
-    *wait = 0;
-    slot_t **p = r->acct_n ? acct_find(r, account, len) : NULL;
+    slot_t **p = r->acct_n ? registry_acct_find(r, account, len) : NULL;
     slot_t *s = p ? *p : NULL;
     if (!s || !s->target[0]) {
-        metrics_inc(metrics_series1(r->f_lookups, "default"), 1);
+        *result = REGISTRY_DEFAULT;
         return r->def.loaded;
     }
     s->last_used = ++r->clock;
     if (s->loaded) {
-        metrics_inc(metrics_series1(r->f_lookups, "hit"), 1);
+        *result = REGISTRY_HIT;
         return s->loaded; /* a newer version may be loading: serve this one meanwhile */
     }
     if (!strcmp(s->failed, s->target)) {
-        metrics_inc(metrics_series1(r->f_lookups, "default"), 1);
+        *result = REGISTRY_DEFAULT;
         return r->def.loaded; /* its model cannot be loaded: the default serves */
     }
     start_load(r, s, s->target);
     if (!may_wait || !r->wait_ms) {
         /* Waited long enough (or not at all): the default labels this
          * record, and its output names the default. */
-        metrics_inc(metrics_series1(r->f_lookups, "default_while_loading"), 1);
+        *result = REGISTRY_DEFAULT_WHILE_LOADING;
         return r->def.loaded;
     }
-    metrics_inc(metrics_series1(r->f_lookups, "wait"), 1);
-    *wait = 1;
+    *result = REGISTRY_WAIT;
     return NULL;
+}
+
+void registry_count_lookups(registry_t *r, const size_t n[REGISTRY_NRESULTS])
+{
+    static const char *const name[REGISTRY_NRESULTS] = {"hit", "wait", "default_while_loading", "default"};
+    for (int i = 0; i < REGISTRY_NRESULTS; i++)
+        if (n[i])
+            metrics_inc(metrics_series1(r->f_lookups, name[i]), (double)n[i]);
+}
+
+void registry_settle(registry_t *r)
+{
+    registry_evict(r, NULL);
+    run_next(r);
 }
 
 static int is_store_url(const char *src) { return !strncmp(src, "s3://", 5) || !strncmp(src, "file://", 7); }
@@ -531,6 +517,8 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
     r->interval_ms = (uint64_t)cfg_int(cfg, "model.poll.interval");
     r->max_bytes = (size_t)cfg_int(cfg, "model.cache.max.bytes");
     r->wait_ms = (uint64_t)cfg_int(cfg, "model.account.wait");
+    r->max_loads = r->file_mode ? 1 : (int)cfg_int(cfg, "model.load.parallel");
+    r->lbusy = calloc((size_t)r->max_loads, 1);
     r->pins = json_object();
     if (hooks)
         r->hooks = *hooks;
@@ -573,15 +561,31 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
                                  "Store checks completed, by result (a PIN or version pushed before a check began "
                                  "is in effect when it completes).",
                                  "result", NULL, 0);
+    r->f_loads_running = metrics_family(met, METRICS_GAUGE, "triage_model_loads_running",
+                                        "Model loads (fetch, validation, smoke test) on the thread pool now "
+                                        "(at most model.load.parallel).", NULL, NULL, 0);
+    r->f_loads_peak = metrics_family(met, METRICS_GAUGE, "triage_model_loads_running_peak",
+                                     "The most model loads that ran at once since start.", NULL, NULL, 0);
+    r->f_bytes_peak = metrics_family(met, METRICS_GAUGE, "triage_account_models_bytes_peak",
+                                     "The most memory per-account models held at once since start (as "
+                                     "triage_account_models_bytes counts it).", NULL, NULL, 0);
     int rc = 0;
     if (!r->f_checks || !r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_lookups || !r->pins ||
-        registry_challenger_init(r, cfg, met)) {
+        !r->lbusy || !r->f_bytes_peak || registry_challenger_init(r, cfg, met)) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;
     }
     if (!r->file_mode) {
         if ((rc = open_store(cfg, &r->store, err, errlen)))
             goto fail;
+        /* One connection per concurrent load: a store_t serves one thread at a time. */
+        if (!(r->lstore = calloc((size_t)r->max_loads, sizeof *r->lstore))) {
+            rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (int i = 0; i < r->max_loads; i++)
+            if ((rc = open_store(cfg, &r->lstore[i], err, errlen)))
+                goto fail;
         if (registry_mkdirs(r->cache_dir)) {
             rc = tri_errf(err, errlen, TRI_EIO, "%s: model.cache.dir %s: %s", cfg_origin(cfg, "model.cache.dir"),
                           r->cache_dir, strerror(errno));
@@ -610,12 +614,14 @@ void registry_close(registry_t *r)
         job_free(j);
     }
     r->qtail = NULL;
-    if (r->running) {
-        uv_cancel((uv_req_t *)&r->running->work);
+    for (job_t *j = r->running; j; j = j->next) {
+        uv_cancel((uv_req_t *)&j->work);
         /* A job already on a worker thread cannot be cancelled by libuv, and
          * the loop waits for it: make its transfer stop now. */
-        if (r->store)
+        if (j->kind == J_CHECK && r->store)
             store_cancel(r->store);
+        else if (j->store)
+            store_cancel(j->store);
     }
 }
 
@@ -640,6 +646,10 @@ void registry_free(registry_t *r)
     if (r->pins)
         json_decref(r->pins);
     store_close(r->store);
+    for (int i = 0; r->lstore && i < r->max_loads; i++)
+        store_close(r->lstore[i]);
+    free(r->lstore);
+    free(r->lbusy);
     free(r->source);
     free(r->name);
     free(r->cache_dir);

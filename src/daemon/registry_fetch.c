@@ -2,7 +2,10 @@
  * thread pool: list the store and find each directory's version to serve;
  * download a version into model.cache.dir (or fall back to the cached last
  * good one), validate and smoke-test it. A job touches only its own fields
- * and the registry's immutable settings (store, cache directory, source). */
+ * and the registry's immutable settings (cache directory, source); a check
+ * lists through the registry's store connection and keeps its PIN cache
+ * (one check runs at a time), a load downloads through its own connection
+ * (j->store), as several loads run at once. */
 #include "registry_internal.h"
 #include "core/tri_err.h"
 #include "io/log.h"
@@ -260,7 +263,7 @@ static void load_work_store(job_t *j)
     snprintf(path, sizeof path, "%s/%s.tmodel", dirpath, j->version);
     if (access(path, R_OK)) {
         snprintf(key, sizeof key, "%s/%s.tmodel", j->dir, j->version);
-        int rc = store_get_file(r->store, key, path, j->size, NULL, NULL, j->err, sizeof j->err);
+        int rc = store_get_file(j->store, key, path, j->size, NULL, NULL, j->err, sizeof j->err);
         if (rc) {
             j->rc = rc;
             /* Decided here, not from the message: a failed or short transfer

@@ -24,6 +24,7 @@ struct registry_model {
     clf_t **idle;              /* scorers not in use */
     size_t nidle, capidle;
     size_t idle_bytes;         /* their memory (clf_memory), counted in the account budget */
+    size_t nlent, lent_bytes;  /* scorers lent to batches on the pool, counted too */
     int64_t loaded_ms;
 };
 
@@ -47,7 +48,9 @@ typedef struct slot {
     char failed[VERSION_MAX];  /* a version that was refused: not retried until it changes */
     registry_model_t *loaded;
     uint64_t last_used;
+    uint64_t loaded_at;        /* clock when loaded: last_used == loaded_at, not used since */
     int loading, present;
+    size_t mem;                /* what its model and a scorer held when last loaded; 0: never */
 } slot_t;
 
 enum { J_CHECK, J_LOAD };
@@ -84,7 +87,10 @@ typedef struct job {
     size_t nskipped;           /* keys the store's rules refuse, left out */
     char skipped[2 * STORE_LIST_SKIP_NAMES][128];
     uint64_t t0;
-    struct job *next;
+    store_t *store;            /* a load's own connection (store_t is one thread at a time) */
+    int store_ix;
+    size_t est;                /* an account load's memory estimate, held in reg->loading_bytes */
+    struct job *next;          /* in the queue, then in the running list */
 } job_t;
 
 struct reg {
@@ -104,13 +110,21 @@ struct reg {
     slot_t **acct;             /* open addressing by account name */
     size_t acct_cap, acct_n;
     uint64_t clock;
+    /* Jobs: one check at a time; up to max_loads loads at once, each on a
+     * store connection of its own (lstore[i], busy while lbusy[i]); an
+     * account load starts only when its estimate fits the budget. */
     job_t *qhead, *qtail, *running;
+    int check_running, nloads, max_loads, peak_loads;
+    store_t **lstore;
+    unsigned char *lbusy;
+    size_t loading_bytes, peak_bytes;
+    double file_bytes, mem_bytes; /* account loads so far: listed sizes, memory held after */
     int check_queued, closing, tried_cache, store_down;
     struct stat seen;          /* file mode: identity of the last file loaded or tried */
     int have_seen;
     metrics_family_t *f_info, *f_loads, *f_refusals, *f_load_seconds, *f_last_check, *f_loaded_at, *f_last_error,
         *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks, *f_lookups, *f_chal_info,
-        *f_checks;
+        *f_checks, *f_loads_running, *f_loads_peak, *f_bytes_peak;
 };
 
 /* registry.c, for registry_challenger.c. */
@@ -139,6 +153,31 @@ void registry_job_work(uv_work_t *w);
 /* Loads the model file at path and smoke-tests it on its probe texts, as
  * every version is before it serves; *reason is the refusal reason. */
 int registry_load_verified(const char *path, model_t **out, const char **reason, char *err, size_t errlen);
+
+/* Account models and their budget (registry_accounts.c). */
+slot_t *registry_acct_get(registry_t *r, const char *name, int create);
+slot_t **registry_acct_find(registry_t *r, const char *name, size_t len);
+/* Memory account models hold (weights, idle and lent scorers). */
+size_t registry_account_bytes(const registry_t *r);
+/* Evicts least recently used account models not in use by a batch, other
+ * than keep and those not used since they loaded (their batches have yet to
+ * take them; a load asked for later may still evict them, registry_admit),
+ * until the total is within the budget; updates the gauges. */
+void registry_evict(registry_t *r, const slot_t *keep);
+/* Whether an account load of est bytes, last asked for at clock `asked`,
+ * may start now (evicting models used before that): it fits the budget with
+ * the loads in flight, or nothing is loaded or loading (a model larger than
+ * the budget still loads, alone). */
+int registry_admit(registry_t *r, size_t est, uint64_t asked);
+/* Memory an account load will add, for admission: what the account's model
+ * held when last loaded, else its listed size times the memory per file
+ * byte of the account loads so far (weights are stored as int8, held wider
+ * with an index: ~4x), plus a scorer. registry_learn records a load. */
+size_t registry_estimate(const registry_t *r, const slot_t *s, uint64_t size);
+void registry_learn(registry_t *r, slot_t *s, uint64_t size);
+/* Memory a scorer is expected to hold (a stem cache and scratch) before one
+ * exists: part of an account load's estimate. */
+#define REGISTRY_SCORER_EST (320u << 10)
 
 /* Returns the allocator's free pages to the system (registry_model.c). */
 void registry_heap_release(void);

@@ -125,24 +125,38 @@ const char *registry_model_version(const registry_model_t *m) { return m->versio
 int64_t registry_model_loaded_ms(const registry_model_t *m) { return m->loaded_ms; }
 const registry_json_t *registry_model_json(const registry_model_t *m) { return &m->json; }
 
+static void lend(registry_model_t *m, clf_t *c)
+{
+    m->nlent++;
+    m->lent_bytes += clf_memory(c);
+}
+
+clf_t *registry_clf_take(registry_model_t *m)
+{
+    if (!m->nidle)
+        return NULL;
+    clf_t *c = m->idle[--m->nidle];
+    size_t b = clf_memory(c);
+    m->idle_bytes = m->idle_bytes > b ? m->idle_bytes - b : 0;
+    lend(m, c);
+    return c;
+}
+
 clf_t *registry_clf_get(registry_model_t *m)
 {
-    if (m->nidle) {
-        clf_t *c = m->idle[--m->nidle];
-        size_t b = clf_memory(c);
-        m->idle_bytes = m->idle_bytes > b ? m->idle_bytes - b : 0;
+    clf_t *c = registry_clf_take(m);
+    if (c)
         return c;
-    }
-    clf_t *c;
     char err[TRI_ERRLEN];
     if (clf_new(m->model, &c, err, sizeof err)) {
         log_event(LOG_LEVEL_ERROR, "scorer_failed", "msg=%s", log_q(err));
         return NULL;
     }
+    lend(m, c);
     return c;
 }
 
-void registry_clf_put(registry_model_t *m, clf_t *c)
+void registry_clf_adopt(registry_model_t *m, clf_t *c)
 {
     if (!c)
         return;
@@ -156,4 +170,15 @@ void registry_clf_put(registry_model_t *m, clf_t *c)
     }
     m->idle[m->nidle++] = c;
     m->idle_bytes += clf_memory(c);
+}
+
+void registry_clf_put(registry_model_t *m, clf_t *c)
+{
+    if (!c)
+        return;
+    /* Its scratch may have grown while lent: the count drops by what it
+     * holds now, and to zero with the last one back. */
+    size_t b = clf_memory(c);
+    m->lent_bytes = --m->nlent && m->lent_bytes > b ? m->lent_bytes - b : 0;
+    registry_clf_adopt(m, c);
 }

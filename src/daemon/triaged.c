@@ -526,6 +526,21 @@ static int check_source(const daemon_t *d)
     return 0;
 }
 
+/* libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise,
+ * read at its first use) runs the batches, the model loads, a store check
+ * and the alarms role's work: sized so that model.load.parallel loads never
+ * hold every thread while batches wait for one. An operator's own
+ * UV_THREADPOOL_SIZE is kept. */
+static void size_pool(const cfg_t *cfg)
+{
+    if (getenv("UV_THREADPOOL_SIZE"))
+        return;
+    long n = cfg_int(cfg, "batch.workers") + cfg_int(cfg, "model.load.parallel") + 2;
+    char v[16];
+    snprintf(v, sizeof v, "%ld", n < 4 ? 4 : n > 1024 ? 1024 : n);
+    setenv("UV_THREADPOOL_SIZE", v, 0);
+}
+
 int main(int argc, char **argv)
 {
 #ifdef __GLIBC__
@@ -578,6 +593,7 @@ int main(int argc, char **argv)
 
     rc = 1;
     signal(SIGPIPE, SIG_IGN);
+    size_pool(d.cfg);
     d.loop = uv_default_loop();
     d.met = metrics_new();
     if (!d.met)

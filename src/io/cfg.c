@@ -97,6 +97,10 @@ static const def_t defs[] = {
     {"model.cache.max.bytes", T_BYTES, "512MB", 1024, 1e12, NULL,
      "Memory for loaded per-account models; the least recently used are evicted beyond it\n"
      "(and reloaded on their next record)."},
+    {"model.load.parallel", T_INT, "4", 1, 32, NULL,
+     "Model loads (download, validation, smoke test) that run at once on the thread pool, each with\n"
+     "its own store connection: a batch asks for all of its accounts' missing models together. An\n"
+     "account load starts only when it fits model.cache.max.bytes beside the loads in flight."},
     {"model.account.wait", T_MS, "2s", 0, 600000, NULL,
      "How long a batch waits in all for its records' account models while they load (first use,\n"
      "or after an eviction); after that, or at once with 0, the default model labels the records\n"
