@@ -48,7 +48,7 @@ struct alr {
     int dirty;             /* records since the last checkpoint */
     int fatal;
     char fatal_msg[256];
-    metrics_family_t *f_events, *f_active, *f_records, *f_late, *f_quality, *f_psi, *f_ckpt, *f_pub_fail, *f_reject;
+    metrics_family_t *f_events, *f_active, *f_records, *f_dead, *f_late, *f_quality, *f_psi, *f_ckpt, *f_pub_fail, *f_reject;
     metrics_series_t *m_reject[NREJ];
     notify_t *notify;      /* Alertmanager and webhook delivery; NULL: none configured */
     json_t *labels;        /* every label of the models seen (keys); empty: no model yet, any label goes */
@@ -173,6 +173,7 @@ static void poll_input(alarms_t *a)
     detector_stats_t st = detector_stats(a->det);
     metrics_set(metrics_series0(a->f_active), (double)st.active);
     metrics_set(metrics_series0(a->f_records), (double)st.records);
+    metrics_set(metrics_series0(a->f_dead), (double)st.dead);
     metrics_set(metrics_series0(a->f_late), (double)st.late);
     notify_publish(a->notify);
 }
@@ -382,6 +383,9 @@ int alarms_new(uv_loop_t *loop, const cfg_t *cfg, const char *bootstrap, metrics
      * across restarts of the alarms role. */
     a->f_records = metrics_family(met, METRICS_COUNTER, "triage_alarm_records_total", "Records the detector has counted.",
                               NULL, NULL, 0);
+    a->f_dead = metrics_family(met, METRICS_COUNTER, "triage_alarm_dead_letters_total",
+                               "Dead letters the detector has counted (the classify traffic's; not feedback's).",
+                               NULL, NULL, 0);
     a->f_late = metrics_family(met, METRICS_COUNTER, "triage_alarm_late_records_total",
                            "Records that arrived after their window had closed (not counted).", NULL, NULL, 0);
     a->f_quality = metrics_family(met, METRICS_GAUGE, "triage_quality_ratio",

@@ -4,7 +4,11 @@
  * one with a label); every record that decodes is encoded as the daemon's and
  * the CLI's labeled output, and every input as a dead-letter record. Each of
  * those outputs must be valid JSON (jansson parses it), the output key must be
- * valid UTF-8, and a string id must read back as the key. */
+ * valid UTF-8, and a string id must read back as the key. Every input is also
+ * decoded as a feedback record: a decoded one has a non-empty label and its
+ * strings are NUL-terminated within FB_FIELD_MAX bytes.
+ */
+#include "codec/feedback.h"
 #include "codec/rec.h"
 #include "core/clf.h"
 
@@ -90,6 +94,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rec_put_dead(&dead, st, detail, "triage.in", 3, 12345, p, size, 100);
             json_decref(must_be_json(&dead));
         }
+    }
+    static fb_rec_t f;
+    static rec_schema_t fbs;
+    static char fbfields[] = "text";
+    if (!fbs.id_field && fb_schema(&fbs, fbfields, 1 << 20, detail, sizeof detail))
+        abort();
+    if (fb_decode(&fbs, p, size, &f, detail, sizeof detail) == REC_OK) {
+        const char *const s[] = {f.label, f.predicted, f.model, f.agent};
+        if (!*f.label)
+            abort();
+        for (int k = 0; k < 4; k++)
+            if (s[k] && strnlen(s[k], FB_FIELD_MAX + 1) > FB_FIELD_MAX)
+                abort();
     }
     buf_reset(&dead);
     rec_put_dead(&dead, REC_NOT_JSON, "detail with \"quotes\"", "t\x01opic", 0, 0, p, size, size);

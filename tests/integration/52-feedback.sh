@@ -153,6 +153,14 @@ if got != want:
     sys.exit("%r != %r" % (got, want))
 PY
 expect_eq "counted by reason" "$(metric 'triage_feedback_dead_lettered_total{reason="no_label"}')" 1
+# The alarms role reads the same dead-letter topic: feedback's are not the
+# classify traffic's (its dead-letter share would rise with bad feedback).
+# One bad input record, dead-lettered after the feedback ones (one partition):
+# once the alarms role has counted it, it has read past them.
+printf 'bad-input\tnot json either\n' | kcat -b "$KAFKA" -P -t in -K '\t'
+alarms_counted() { [ "$(metric triage_alarm_dead_letters_total)" -ge 1 ] 2>/dev/null; }
+check "the alarms role counts the bad input's dead letter" eventually 60 alarms_counted
+expect_eq "and none of the four feedback dead letters as the traffic's" "$(metric triage_alarm_dead_letters_total)" 1
 
 # ---- the quality alarm: live accuracy well below the held-out one ----
 alarm_in() { kcat -b "$KAFKA" -C -t alarms -e -q -f '%s\n' 2>/dev/null | grep '"label":"feedback_accuracy"' | grep -q '"type":"alarm"'; }
