@@ -541,7 +541,7 @@ static void size_pool(const cfg_t *cfg)
     setenv("UV_THREADPOOL_SIZE", v, 0);
 }
 
-int main(int argc, char **argv)
+static void pin_malloc_thresholds(void)
 {
 #ifdef __GLIBC__
     /* Models are loaded on libuv pool threads, so glibc serves them from
@@ -556,6 +556,46 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 #endif
+}
+
+/* The admin server and POST /classify, when admin.listen is set. Returns 0,
+ * or the exit status of the failure (2 for the listen address: a config
+ * error). */
+static int start_admin(daemon_t *d, char *err, size_t errlen)
+{
+    const char *listen = cfg_str(d->cfg, "admin.listen");
+    if (!strcmp(listen, "off") || !*listen)
+        return 0;
+    if (admin_start(listen, (unsigned)cfg_int(d->cfg, "admin.max.connections"), &d->adm, err, errlen)) {
+        fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d->cfg, "admin.listen"), err);
+        return 2;
+    }
+    log_event(LOG_LEVEL_INFO, "admin_listening", "address=%s port=%d", log_q(listen), admin_port(d->adm));
+    if (d->classify && classify_api_new(d->cfg, d->adm, &d->api, err, errlen)) {
+        fprintf(stderr, "triaged: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* SIGTERM, SIGINT, SIGHUP and the once-a-second status snapshot. */
+static void start_loop_handles(daemon_t *d)
+{
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    uv_signal_init(d->loop, &d->sighup);
+    d->sigterm.data = d->sigint.data = d->sighup.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sighup, on_signal, SIGHUP);
+    uv_timer_init(d->loop, &d->snap);
+    d->snap.data = d;
+    uv_timer_start(&d->snap, on_snap, 0, 1000);
+}
+
+int main(int argc, char **argv)
+{
+    pin_malloc_thresholds();
     daemon_t d = {0};
     int check_only = 0, print = 0;
     char err[TRI_ERRLEN];
@@ -611,29 +651,12 @@ int main(int argc, char **argv)
     } else if (!(d.bootstrap = strdup(boot))) {
         goto out;
     }
-    const char *listen = cfg_str(d.cfg, "admin.listen");
-    if (strcmp(listen, "off") && *listen) {
-        if (admin_start(listen, (unsigned)cfg_int(d.cfg, "admin.max.connections"), &d.adm, err, sizeof err)) {
-            fprintf(stderr, "triaged: %s: %s\n", cfg_origin(d.cfg, "admin.listen"), err);
-            rc = 2;
-            goto out;
-        }
-        log_event(LOG_LEVEL_INFO, "admin_listening", "address=%s port=%d", log_q(listen), admin_port(d.adm));
-        if (d.classify && classify_api_new(d.cfg, d.adm, &d.api, err, sizeof err)) {
-            fprintf(stderr, "triaged: %s\n", err);
-            goto out;
-        }
+    int arc = start_admin(&d, err, sizeof err);
+    if (arc) {
+        rc = arc;
+        goto out;
     }
-    uv_signal_init(d.loop, &d.sigterm);
-    uv_signal_init(d.loop, &d.sigint);
-    uv_signal_init(d.loop, &d.sighup);
-    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&d.sigint, on_signal, SIGINT);
-    uv_signal_start(&d.sighup, on_signal, SIGHUP);
-    uv_timer_init(d.loop, &d.snap);
-    d.snap.data = &d;
-    uv_timer_start(&d.snap, on_snap, 0, 1000);
+    start_loop_handles(&d);
 
     if (d.alarms) {
         if (alarms_new(d.loop, d.cfg, d.bootstrap, d.met, &d.alr, err, sizeof err) ||
