@@ -38,7 +38,7 @@
  * within the budget, but for estimates short of what a load turns out to
  * hold, the scorers a batch's worker makes (at most 8 a batch) and a single
  * model larger than the whole budget, which loads alone
- * (triage_account_models_bytes_peak shows the most it held).
+ * (triage_account_models_peak_bytes shows the most it held).
  *
  * Ownership: registry_t is created by registry_new and freed by registry_free (after
  * registry_close). registry_model_t is reference counted on the loop thread

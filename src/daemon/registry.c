@@ -566,7 +566,7 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
                                         "(at most model.load.parallel).", NULL, NULL, 0);
     r->f_loads_peak = metrics_family(met, METRICS_GAUGE, "triage_model_loads_running_peak",
                                      "The most model loads that ran at once since start.", NULL, NULL, 0);
-    r->f_bytes_peak = metrics_family(met, METRICS_GAUGE, "triage_account_models_bytes_peak",
+    r->f_bytes_peak = metrics_family(met, METRICS_GAUGE, "triage_account_models_peak_bytes",
                                      "The most memory per-account models held at once since start (as "
                                      "triage_account_models_bytes counts it).", NULL, NULL, 0);
     int rc = 0;

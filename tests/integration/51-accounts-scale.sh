@@ -3,7 +3,7 @@
 # figures): 40 account models (scripts/gen-platform, `train --per-account`)
 # served from s3rver.
 #   - memory: with a cache budget that holds a few of them, the memory account
-#     models hold (triage_account_models_bytes_peak: weights and scorers, idle
+#     models hold (triage_account_models_peak_bytes: weights and scorers, idle
 #     or lent, taken before any eviction) never exceeds the budget plus the
 #     stated constant: the scorers one batch may make on the pool
 #     (BATCH_SCORERS_KEPT = 8 per worker, a few hundred KB each). Batches
@@ -75,7 +75,7 @@ expect_ge "tight budget: records labeled by their own model" "$own" 1
 echo "   (own $own, default $dflt)"
 EV=$(metric tight triage_account_model_evictions_total)
 expect_ge "tight budget: models were evicted to stay within it" "$EV" 1
-PEAK=$(metric tight triage_account_models_bytes_peak)
+PEAK=$(metric tight triage_account_models_peak_bytes)
 BOUND=$((BUDGET + 1 * 8 * SCORER_MAX))
 check "tight budget: account models never held more than budget + 1 worker x 8 scorers ($PEAK <= $BOUND)" \
     test -n "$PEAK" -a "${PEAK:-0}" -gt 0 -a "${PEAK:-0}" -le "$BOUND"
