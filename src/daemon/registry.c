@@ -44,17 +44,22 @@ static void enqueue(registry_t *r, job_t *j)
 
 static void start_load(registry_t *r, slot_t *s, const char *version);
 
-void registry_publish_info(registry_t *r)
+void registry_publish_model_info(metrics_family_t *f, const registry_model_t *m)
 {
-    metrics_reset_family(r->f_info);
-    registry_model_t *m = r->def.loaded;
+    metrics_reset_family(f);
     if (!m)
         return;
     char sum[24];
     snprintf(sum, sizeof sum, "%016llx", (unsigned long long)model_checksum(m->model));
     const char *v[] = {m->name, m->version, sum};
-    metrics_set(metrics_series(r->f_info, v), 1);
-    metrics_set(metrics_series0(r->f_loaded_at), (double)m->loaded_ms / 1000.0);
+    metrics_set(metrics_series(f, v), 1);
+}
+
+void registry_publish_info(registry_t *r)
+{
+    registry_publish_model_info(r->f_info, r->def.loaded);
+    if (r->def.loaded)
+        metrics_set(metrics_series0(r->f_loaded_at), (double)r->def.loaded->loaded_ms / 1000.0);
 }
 
 void registry_note_error(registry_t *r, const char *reason)

@@ -60,17 +60,7 @@ registry_model_t *registry_challenger(registry_t *r)
     return c && !(r->def.loaded && !strcmp(r->def.loaded->version, c->version)) ? c : NULL;
 }
 
-static void publish_chal_info(registry_t *r)
-{
-    metrics_reset_family(r->f_chal_info);
-    registry_model_t *m = r->chal.loaded;
-    if (!m)
-        return;
-    char sum[24];
-    snprintf(sum, sizeof sum, "%016llx", (unsigned long long)model_checksum(m->model));
-    const char *v[] = {m->name, m->version, sum};
-    metrics_set(metrics_series(r->f_chal_info, v), 1);
-}
+static void publish_chal_info(registry_t *r) { registry_publish_model_info(r->f_chal_info, r->chal.loaded); }
 
 /* triage promote pinned the loaded challenger: it serves from now on. */
 static void promote_loaded(registry_t *r)

@@ -131,6 +131,8 @@ struct reg {
 void registry_start_load(registry_t *r, slot_t *s, const char *version);
 void registry_slot_unload(registry_t *r, slot_t *s);
 void registry_publish_info(registry_t *r);
+/* f's one series: NAME, VERSION and checksum of m (none when m is NULL). */
+void registry_publish_model_info(metrics_family_t *f, const registry_model_t *m);
 void registry_note_error(registry_t *r, const char *reason);
 
 /* registry_challenger.c. Validates model.challenger (a version name, or

@@ -553,17 +553,20 @@ static void test_train_to_model(void **state)
     train_out_free(&out);
 }
 
+/* A toy two-label corpus (0 = positive, 1 = negative words) for train_run
+ * and the settings round trip. */
+static const char *const T[] = {"good great", "good fun good", "bad awful terrible", "bad good", "awful",
+                                "great fun", "terrible awful bad", "fun good great", "awful bad",
+                                "good good fun", "bad terrible", "great good", "awful terrible",
+                                "fun great", "bad bad awful", "good fun"};
+static const uint32_t Y[] = {0, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
+
 /* train_run: the holdout is the seeded permutation's head, the caller's
  * metadata is merged, probes pass on the written model, and the same seed
  * gives the same bytes apart from the creation time. */
 static void test_train_run(void **state)
 {
     (void)state;
-    static const char *const T[] = {"good great", "good fun good", "bad awful terrible", "bad good", "awful",
-                                    "great fun", "terrible awful bad", "fun good great", "awful bad",
-                                    "good good fun", "bad terrible", "great good", "awful terrible",
-                                    "fun great", "bad bad awful", "good fun"};
-    static const uint32_t Y[] = {0, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
     corpus_t c;
     corpus_init(&c, T, Y, 16);
     json_t *extra = json_pack("{s:s}", "name", "toy");
@@ -646,11 +649,6 @@ static void check_round_trip(const train_run_opts_t *ro, const train_set_t *set)
 static void test_settings_from_model(void **state)
 {
     (void)state;
-    static const char *const T[] = {"good great", "good fun good", "bad awful terrible", "bad good", "awful",
-                                    "great fun", "terrible awful bad", "fun good great", "awful bad",
-                                    "good good fun", "bad terrible", "great good", "awful terrible",
-                                    "fun great", "bad bad awful", "good fun"};
-    static const uint32_t Y[] = {0, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
     static const char stop[] = "the\na\n";
     corpus_t c;
     corpus_init(&c, T, Y, 16);
