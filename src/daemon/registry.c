@@ -151,20 +151,28 @@ static void after_check(registry_t *r, job_t *j)
     registry_evict(r, NULL);
 }
 
+int registry_load_finished(registry_t *r, const job_t *j, slot_t *s, double *secs)
+{
+    s->loading = 0;
+    *secs = (double)(uv_hrtime() - j->t0) / 1e9;
+    metrics_observe(r->f_load_seconds, metrics_series0(r->f_load_seconds), *secs);
+    if (!j->rc)
+        return 0;
+    metrics_inc(metrics_series1(r->f_loads, "refused"), 1);
+    metrics_inc(metrics_series1(r->f_refusals, j->reason), 1);
+    registry_note_error(r, j->reason);
+    /* A refused version is not fetched again (versions are immutable); a
+     * store failure is retried at the next check. */
+    if (strcmp(j->reason, "store") && strcmp(j->reason, "missing"))
+        snprintf(s->failed, sizeof s->failed, "%s", j->version);
+    return j->rc;
+}
+
 static void after_load(registry_t *r, job_t *j, slot_t *s)
 {
-    double secs = (double)(uv_hrtime() - j->t0) / 1e9;
-    s->loading = 0;
-    metrics_observe(r->f_load_seconds, metrics_series0(r->f_load_seconds), secs);
     const char *who = s->account ? s->account : r->name;
-    if (j->rc) {
-        metrics_inc(metrics_series1(r->f_loads, "refused"), 1);
-        metrics_inc(metrics_series1(r->f_refusals, j->reason), 1);
-        registry_note_error(r, j->reason);
-        /* A refused version is not fetched again (versions are immutable);
-         * a store failure is retried at the next check. */
-        if (strcmp(j->reason, "store") && strcmp(j->reason, "missing"))
-            snprintf(s->failed, sizeof s->failed, "%s", j->version);
+    double secs;
+    if (registry_load_finished(r, j, s, &secs)) {
         log_event(LOG_LEVEL_ERROR, "model_refused", "model=%s version=%s reason=%s msg=%s serving=%s", log_q(who),
              log_q(j->version), j->reason, log_q(j->err), s->loaded ? log_q(s->loaded->version) : "none");
         if (s->account && !s->loaded) {

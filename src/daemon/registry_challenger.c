@@ -109,15 +109,8 @@ void registry_challenger_after_check(registry_t *r, const cat_ent_t *ent, const 
 void registry_challenger_after_load(registry_t *r, job_t *j)
 {
     slot_t *s = &r->chal;
-    double secs = (double)(uv_hrtime() - j->t0) / 1e9;
-    s->loading = 0;
-    metrics_observe(r->f_load_seconds, metrics_series0(r->f_load_seconds), secs);
-    if (j->rc) {
-        metrics_inc(metrics_series1(r->f_loads, "refused"), 1);
-        metrics_inc(metrics_series1(r->f_refusals, j->reason), 1);
-        registry_note_error(r, j->reason);
-        if (strcmp(j->reason, "store") && strcmp(j->reason, "missing"))
-            snprintf(s->failed, sizeof s->failed, "%s", j->version);
+    double secs;
+    if (registry_load_finished(r, j, s, &secs)) {
         log_event(LOG_LEVEL_ERROR, "model_refused", "model=%s role=challenger version=%s reason=%s msg=%s serving=%s",
                   log_q(r->name), log_q(j->version), j->reason, log_q(j->err),
                   r->def.loaded ? log_q(r->def.loaded->version) : "none");

@@ -130,6 +130,10 @@ struct reg {
 /* registry.c, for registry_challenger.c. */
 void registry_start_load(registry_t *r, slot_t *s, const char *version);
 void registry_slot_unload(registry_t *r, slot_t *s);
+/* The bookkeeping every finished load shares (champion, account, challenger):
+ * load time (*secs), and for a refusal its counters, the last error and the
+ * version not to fetch again. Returns j->rc; the caller logs and installs. */
+int registry_load_finished(registry_t *r, const job_t *j, slot_t *s, double *secs);
 void registry_publish_info(registry_t *r);
 /* f's one series: NAME, VERSION and checksum of m (none when m is NULL). */
 void registry_publish_model_info(metrics_family_t *f, const registry_model_t *m);
