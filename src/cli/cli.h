@@ -40,6 +40,13 @@ typedef struct pa_opts {
     const char *name, *stopspec, *stem; /* for the metadata */
     uint32_t min_records, jobs;
     int quiet;
+    /* --tune: the search of `triage tune` on each account's training records
+     * (never its held-out ones) before its model is trained with the winner.
+     * tune_budget_s is the whole run's: each account gets the share of it its
+     * records are of all accounts' (times the threads, which tune at once). */
+    int tune;
+    uint32_t tune_trials, tune_folds; /* trials per account (0: the budget alone), folds */
+    double tune_budget_s;             /* 0: none */
 } pa_opts_t;
 int train_per_account(const pa_opts_t *o);
 
@@ -97,6 +104,8 @@ int cli_feature_options(const char *cmd, train_opts_t *to, const char *chars, co
 /* "1-5" or "2" into min/max. */
 int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi);
 int cli_parse_double(const char *s, double *v);
+/* A positive duration: 90, 90s, 10m or 1h, in seconds. */
+int cli_parse_seconds(const char *s, double *sec);
 int cli_parse_u32(const char *s, uint32_t *v);
 /* An option's number in [lo, hi]: 0, or EXIT_USAGE after printing
  * "triage CMD: WHAT, not 'S'". */

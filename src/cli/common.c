@@ -137,6 +137,23 @@ int cli_parse_double(const char *s, double *v)
     return 0;
 }
 
+int cli_parse_seconds(const char *s, double *sec)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || !isfinite(v))
+        return -1;
+    if (!*end || !strcmp(end, "s"))
+        *sec = v;
+    else if (!strcmp(end, "m"))
+        *sec = v * 60;
+    else if (!strcmp(end, "h"))
+        *sec = v * 3600;
+    else
+        return -1;
+    return 0;
+}
+
 int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi)
 {
     char tmp[32];

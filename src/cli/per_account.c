@@ -19,6 +19,13 @@
  * holdout.jsonl files are the input lines as read, so the gate reads them
  * with the model's own text and label fields.
  *
+ * --tune: before an account's model is trained, the search of `triage tune`
+ * (core/tune.h) runs on that account's training records only (its held-out
+ * tenth stays unseen, so the comparison with the default stays fair), and the
+ * model is trained with the winner. A budget is shared by records: an account
+ * with a tenth of the records tuned gets a tenth of budget x threads, since
+ * that many accounts tune at once. The default keeps the settings given.
+ *
  * Threads: --jobs workers (default: the cores online) take the default and
  * the accounts, largest first, from one counter; each job owns its arrays,
  * the records are read-only once loaded, and the default model is shared
@@ -28,6 +35,7 @@
 #include "core/eval.h"
 #include "core/train.h"
 #include "core/tri_err.h"
+#include "core/tune.h"
 
 #include <errno.h>
 #include <math.h>
@@ -60,6 +68,12 @@ typedef struct acct {
     double own, def;           /* held-out accuracy of its model and of the default */
     size_t model_bytes;
     char err[TRI_ERRLEN];
+    /* --tune */
+    int tuned;                 /* the search ran (else tune_err says why not) */
+    tune_trial_t best;
+    uint32_t trials;
+    double budget_s;
+    char tune_err[TRI_ERRLEN];
 } acct_t;
 
 typedef struct run {
@@ -79,6 +93,7 @@ typedef struct run {
     char def_err[TRI_ERRLEN];
     rec_t rec;
     const char *path;
+    double tune_s_per_record;  /* an account's share of the --tune budget */
 } run_t;
 
 /* ---- reading ---- */
@@ -250,7 +265,8 @@ static int write_dir(const run_t *run, const char *dir, const buf_t *bytes, cons
     return 0;
 }
 
-static json_t *model_meta_for(const run_t *run, const char *account, size_t n)
+static json_t *model_meta_for(const run_t *run, const char *account, size_t n, const char *stopspec,
+                              const char *stem)
 {
     const pa_opts_t *o = run->o;
     json_t *jtext = json_array(), *jfiles = json_array();
@@ -260,23 +276,32 @@ static json_t *model_meta_for(const run_t *run, const char *account, size_t n)
         json_array_append_new(jfiles, json_string(o->files[i]));
     return json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:o,s:I}}", "name", account ? account : o->name,
                      "account", account, "account_field", o->schema.account_field, "triage_version", TRIAGE_VERSION,
-                     "stopwords", o->stopspec, "stem", o->stem, "label_field", o->schema.label_field, "text_fields",
+                     "stopwords", stopspec, "stem", stem, "label_field", o->schema.label_field, "text_fields",
                      jtext, "data", "files", jfiles, "records", (json_int_t)n);
 }
 
-/* Trains one model on the records idx[0..n) and writes it under dir. */
+/* Trains one model on the records idx[0..n) with fit (NULL: the settings
+ * given) and writes it under dir; tune (borrowed, or NULL) goes into its
+ * metadata. */
 static int train_one(run_t *run, const char *account, const size_t *idx, size_t n, const size_t *hold, size_t nhold,
-                     const char *dir, train_result_t *res, char *err, size_t errlen)
+                     const char *dir, const tune_trial_t *tuned, json_t *tune, train_result_t *res, char *err,
+                     size_t errlen)
 {
     train_set_t set;
     set_arrays_t arr;
-    json_t *meta = model_meta_for(run, account, n);
-    if (!meta || make_set(run, idx, n, &set, &arr)) {
+    train_run_opts_t ro = run->o->run;
+    const char *stopspec = run->o->stopspec, *stem = run->o->stem;
+    if (tuned) {
+        ro.fit = tuned->opts;
+        stopspec = tuned->opts.tok.stopwords ? "en" : "none";
+        stem = tuned->opts.tok.stem[0] ? tuned->opts.tok.stem : "none";
+    }
+    json_t *meta = model_meta_for(run, account, n, stopspec, stem);
+    if (!meta || (tune && json_object_set(meta, "tune", tune)) || make_set(run, idx, n, &set, &arr)) {
         if (meta)
             json_decref(meta);
         return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
     }
-    train_run_opts_t ro = run->o->run;
     ro.meta = meta;
     int rc = train_run(&ro, &set, res, err, errlen);
     if (!rc)
@@ -286,13 +311,60 @@ static int train_one(run_t *run, const char *account, const size_t *idx, size_t 
     return rc;
 }
 
+/* The search on the account's records that its model does not hold out.
+ * Returns 1 when a->best holds the winner, 0 when the account keeps the
+ * settings given (a->tune_err says why; never fatal: a search that cannot
+ * run on a small account still leaves it a model). */
+static int tune_account(run_t *run, acct_t *a)
+{
+    const pa_opts_t *o = run->o;
+    size_t *idx = calloc(a->n + 1, sizeof *idx), m = 0;
+    if (!idx) {
+        snprintf(a->tune_err, sizeof a->tune_err, "out of memory");
+        return 0;
+    }
+    for (size_t i = 0; i < a->n; i++)
+        if (!run->r[run->order[a->first + i]].held)
+            idx[m++] = run->order[a->first + i];
+    train_set_t set;
+    set_arrays_t arr;
+    int ok = 0;
+    if (make_set(run, idx, m, &set, &arr)) {
+        snprintf(a->tune_err, sizeof a->tune_err, "out of memory");
+        goto out;
+    }
+    a->budget_s = run->tune_s_per_record * (double)a->n;
+    tune_opts_t to = {.base = o->run.fit, .folds = o->tune_folds < m ? o->tune_folds : (uint32_t)m,
+                      .trials = o->tune_trials, .budget_s = a->budget_s, .seed = o->run.seed, .threads = 1};
+    if (to.folds < 2)
+        snprintf(a->tune_err, sizeof a->tune_err, "too few training records to cross-validate");
+    else if (!tune_run(&to, &set, &a->best, &a->trials, a->tune_err, sizeof a->tune_err))
+        ok = a->tuned = 1;
+    set_arrays_free(&arr);
+out:
+    free(idx);
+    return ok;
+}
+
 static void account_job(run_t *run, acct_t *a)
 {
     char dir[1300];
     snprintf(dir, sizeof dir, "%s/accounts/%s", run->o->out, a->name);
     train_result_t res = {0};
     eval_report_t rep = {0};
-    if (train_one(run, a->name, run->order + a->first, a->n, a->hold, a->nhold, dir, &res, a->err, sizeof a->err))
+    json_t *tune = NULL;
+    if (run->o->tune && tune_account(run, a)) {
+        tune = json_pack("{s:s,s:I,s:I,s:I,s:f,s:f,s:f}", "settings", a->best.desc, "trial",
+                         (json_int_t)a->best.index, "trials", (json_int_t)a->trials, "folds",
+                         (json_int_t)run->o->tune_folds, "cv_accuracy", a->best.cv_accuracy, "cv_macro_f1",
+                         a->best.cv_macro_f1, "budget_s", a->budget_s);
+        if (!tune) {
+            snprintf(a->err, sizeof a->err, "out of memory");
+            goto out;
+        }
+    }
+    if (train_one(run, a->name, run->order + a->first, a->n, a->hold, a->nhold, dir, a->tuned ? &a->best : NULL,
+                  tune, &res, a->err, sizeof a->err))
         goto out;
     if (!res.holdout || eval_compute(res.holdout, &rep)) {
         snprintf(a->err, sizeof a->err, "no held-out measurement");
@@ -302,6 +374,8 @@ static void account_job(run_t *run, acct_t *a)
     a->model_bytes = res.bytes.len;
     a->done = 1;
 out:
+    if (tune)
+        json_decref(tune);
     eval_report_free(&rep);
     train_result_free(&res);
 }
@@ -323,7 +397,7 @@ static void default_job(run_t *run)
     }
     char dir[1300];
     snprintf(dir, sizeof dir, "%s/default", run->o->out);
-    if (!train_one(run, NULL, idx, n, hold, nh, dir, &res, run->def_err, sizeof run->def_err))
+    if (!train_one(run, NULL, idx, n, hold, nh, dir, NULL, NULL, &res, run->def_err, sizeof run->def_err))
         run->def = model_ref(res.model);
 out:
     train_result_free(&res);
@@ -504,7 +578,7 @@ static int report(run_t *run, double secs, unsigned threads)
     for (uint32_t k = 0; k < run->na; k++)
         ord[k] = k;
     qsort_r(ord, run->na, sizeof *ord, cmp_acct_name, run);
-    size_t trained = 0, wins = 0, small = 0, failed = 0, other = 0;
+    size_t trained = 0, wins = 0, small = 0, failed = 0, other = 0, tuned = 0, retuned = 0, trials = 0;
     double gain = 0, own = 0, def = 0;
     for (uint32_t i = 0; i < run->na; i++) {
         const acct_t *a = &run->a[ord[i]];
@@ -514,6 +588,15 @@ static int report(run_t *run, double secs, unsigned threads)
             j = json_pack("{s:s,s:I,s:i,s:I,s:f,s:f,s:b,s:I}", "account", a->name, "records", (json_int_t)a->n,
                           "labels", (int)a->nlabels, "held_out", (json_int_t)a->nhold, "accuracy", a->own,
                           "default_accuracy", a->def, "wins", win, "model_bytes", (json_int_t)a->model_bytes);
+            if (j && o->tune)
+                json_object_set_new(j, "tune",
+                                    a->tuned ? json_pack("{s:s,s:I,s:I,s:f,s:f}", "settings", a->best.desc, "trial",
+                                                         (json_int_t)a->best.index, "trials", (json_int_t)a->trials,
+                                                         "cv_accuracy", a->best.cv_accuracy, "budget_s", a->budget_s)
+                                             : json_pack("{s:s}", "error", a->tune_err));
+            tuned += a->tuned;
+            retuned += a->tuned && a->best.index != 0;
+            trials += a->trials;
             trained++;
             wins += win;
             own += a->own;
@@ -554,6 +637,9 @@ static int report(run_t *run, double secs, unsigned threads)
                "gain %+.4f\n",
                wins, trained, 100.0 * (double)wins / (double)trained, own / (double)trained, def / (double)trained,
                gain / (double)trained);
+    if (o->tune)
+        printf("tuned %zu of %zu account models (%zu trials in all); %zu chose settings other than those given\n",
+               tuned, trained, trials, retuned);
     printf("wrote %s/ (push it with: triage push --tree %s --store URL --gate)\n", o->out, o->out);
     return bad || failed ? -1 : 0;
 }
@@ -596,7 +682,15 @@ int train_per_account(const pa_opts_t *o)
             a->nlabels += !seen[run.r[run.order[a->first + i]].label]++;
         free(seen);
     }
-    unsigned threads = cli_run_threads(o->jobs < run.njobs ? o->jobs : (unsigned)run.njobs, worker, &run);
+    unsigned want = o->jobs < run.njobs ? o->jobs : (unsigned)run.njobs;
+    if (o->tune && o->tune_budget_s > 0) {
+        size_t tuned_records = 0;
+        for (size_t j = 0; j < run.njobs; j++)
+            if (run.jobs[j] != NONE)
+                tuned_records += run.a[run.jobs[j]].n;
+        run.tune_s_per_record = tuned_records ? o->tune_budget_s * want / (double)tuned_records : 0;
+    }
+    unsigned threads = cli_run_threads(want, worker, &run);
     if (!run.def) {
         fprintf(stderr, "triage train: the default model: %s\n", run.def_err);
         goto out;

@@ -21,7 +21,7 @@
 #define DEF_STEM CLI_DEF_STEM
 
 enum { OPT_C = 256, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV,
-       OPT_LANG_MIN_SHARE };
+       OPT_LANG_MIN_SHARE, OPT_TUNE, OPT_TRIALS, OPT_BUDGET, OPT_FOLDS };
 /* parse_args and check_args: go on (anything else is the exit code). */
 enum { GO_ON = -1 };
 
@@ -34,6 +34,9 @@ typedef struct args {
     double review_below, review_precision, cost[2], lang_min_share;
     uint32_t cv, min_records, jobs;
     int prep, refit;
+    int tune;                          /* --tune (with --per-account) */
+    uint32_t tune_trials, tune_folds;  /* 0 trials: not given */
+    double tune_budget_s;
 } args_t;
 
 /* --cost A:B into two positive costs. */
@@ -95,6 +98,12 @@ static void usage(FILE *f)
             "                                     a model per account (FIELD of each record) with at least N labeled\n"
             "                                     records (default 50) and the shared default, N threads (default:\n"
             "                                     the cores), written as a tree for triage push --tree, with a report\n"
+            "         [--tune [--trials N] [--budget DURATION] [--folds K]]\n"
+            "                                     first search each account's settings as triage tune does, on\n"
+            "                                     its training records: N trials per account (default 10, or\n"
+            "                                     only the budget when one is given), DURATION for the whole\n"
+            "                                     run (90s, 10m, 1h; each account gets its share by records),\n"
+            "                                     K folds (default 5); the default model keeps the settings given\n"
             "Records whose label field is null or missing are skipped.\n");
 }
 
@@ -166,6 +175,13 @@ static int run_option(int c, char *arg, args_t *a)
     case 'M':
         return cli_opt_u32("train", arg, &a->min_records, 2, UINT32_MAX, "--min-records takes a count of at least 2");
     case 'j': return cli_opt_u32("train", arg, &a->jobs, 1, 256, "--jobs takes 1 to 256");
+    case OPT_TUNE: a->tune = 1; return 0;
+    case OPT_TRIALS: return cli_opt_u32("train", arg, &a->tune_trials, 1, UINT32_MAX, "--trials takes a positive count");
+    case OPT_FOLDS: return cli_opt_u32("train", arg, &a->tune_folds, 2, 20, "--folds takes 2..20");
+    case OPT_BUDGET:
+        if (cli_parse_seconds(arg, &a->tune_budget_s))
+            return cli_usage_error("train", "--budget takes a duration such as 90s, 10m or 1h, not '%s'", arg);
+        return 0;
     default: return -1;
     }
 }
@@ -190,6 +206,8 @@ static int parse_args(int argc, char **argv, args_t *a)
         {"lang-min-share", required_argument, 0, OPT_LANG_MIN_SHARE},
         {"cost", required_argument, 0, OPT_COST}, {"cv", required_argument, 0, OPT_CV},
         {"prep", required_argument, 0, 'E'},
+        {"tune", no_argument, 0, OPT_TUNE},   {"trials", required_argument, 0, OPT_TRIALS},
+        {"budget", required_argument, 0, OPT_BUDGET}, {"folds", required_argument, 0, OPT_FOLDS},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int c, rc;
     optind = 1;
@@ -227,6 +245,10 @@ static int check_args(int argc, char **argv, args_t *a, char **stopwords, rec_sc
         to->min_df = to->algo == TRAIN_SVM || to->algo == TRAIN_LR ? CLI_DEF_MIN_DF : CLI_DEF_NB_MIN_DF;
     if (a->review_below && a->review_precision)
         return cli_usage_error("train", "give --review-below or --review-precision, not both");
+    if ((a->tune_trials || a->tune_folds || a->tune_budget_s > 0) && !a->tune)
+        return cli_usage_error("train", "--trials, --budget and --folds go with --tune");
+    if (a->tune && !a->per_account)
+        return cli_usage_error("train", "--tune is for --per-account; 'triage tune' searches the settings of one model");
     if (a->review_precision && a->d.holdout <= 0)
         return cli_usage_error("train", "--review-precision chooses the threshold on held-out records: needs --holdout");
     char err[TRI_ERRLEN];
@@ -268,7 +290,10 @@ static int run_per_account(const args_t *a, rec_schema_t *schema)
                             .cost = {a->cost[0], a->cost[1]}},
                     .files = a->d.files, .nfiles = a->d.nfiles, .schema = *schema, .out = a->d.out,
                     .name = a->d.name ? a->d.name : "default", .stopspec = a->stopspec, .stem = a->stem,
-                    .min_records = a->min_records, .jobs = a->jobs ? a->jobs : 1, .quiet = a->d.quiet};
+                    .min_records = a->min_records, .jobs = a->jobs ? a->jobs : 1, .quiet = a->d.quiet,
+                    .tune = a->tune, .tune_folds = a->tune_folds ? a->tune_folds : 5,
+                    .tune_trials = a->tune_trials ? a->tune_trials : a->tune_budget_s > 0 ? 0 : 10,
+                    .tune_budget_s = a->tune_budget_s};
     return train_per_account(&pa);
 }
 

@@ -25,23 +25,6 @@ static void usage(FILE *f)
                "stderr. Same seed and trial count, same model.\n");
 }
 
-static int parse_duration(const char *s, double *sec)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v > 0))
-        return -1;
-    if (!*end || !strcmp(end, "s"))
-        *sec = v;
-    else if (!strcmp(end, "m"))
-        *sec = v * 60;
-    else if (!strcmp(end, "h"))
-        *sec = v * 3600;
-    else
-        return -1;
-    return 0;
-}
-
 static void progress(void *ctx, const tune_trial_t *t, const tune_trial_t *best)
 {
     if (*(int *)ctx)
@@ -59,7 +42,7 @@ static int tune_option(int c, const char *arg, tune_opts_t *to, uint32_t *trials
     switch (c) {
     case OPT_TRIALS: return cli_opt_u32("tune", arg, trials, 1, UINT32_MAX, "--trials takes a positive count");
     case OPT_BUDGET:
-        if (parse_duration(arg, &to->budget_s))
+        if (cli_parse_seconds(arg, &to->budget_s))
             return cli_usage_error("tune", "--budget takes a duration such as 90s, 10m or 1h, not '%s'", arg);
         return 0;
     case OPT_FOLDS: return cli_opt_u32("tune", arg, &to->folds, 2, 20, "--folds takes 2..20");

@@ -61,6 +61,45 @@ PY
 check "the summary gives the share of wins and the mean gain" grep -qE '^own model wins on [0-4] of 4 accounts .*gain [+-]0\.[0-9]{4}$' "$TMP/train.out"
 expect_status "--per-account needs a holdout" 2 "$TRIAGE" train --per-account account --holdout 0 --data "$TMP/platform.jsonl" --label category --out "$TMP/t2"
 
+echo "-- train --per-account --tune"
+expect_status "--tune without --per-account is refused" 2 "$TRIAGE" train --tune --data "$TMP/platform.jsonl" --label category --out "$TMP/t2"
+expect_status "--budget without --tune is refused" 2 "$TRIAGE" train --per-account account --budget 3s --data "$TMP/platform.jsonl" --label category --out "$TMP/t2"
+expect_status "train --per-account --tune --trials 3" 0 "$TRIAGE" train --per-account account --min-records "$MIN" \
+    --data "$TMP/platform.jsonl" --label category --algo cnb --jobs 2 --out "$TMP/tuned" --tune --trials 3 --folds 3
+check "the summary says how many were tuned" grep -q '^tuned 4 of 4 account models (12 trials in all)' "$TMP/out"
+check "each account's report line has its search: 3 trials, the settings it chose, their CV accuracy" \
+    python3 - "$TMP/tuned/report.jsonl" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "skipped" in r:
+        continue
+    t = r["tune"]
+    assert t["trials"] == 3 and 0 <= t["trial"] < 3 and 0 < t["cv_accuracy"] <= 1 and t["settings"], r
+    n += 1
+assert n == 4, n
+PY
+tune_of() { "$TRIAGE" inspect "$1" --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["meta"]["tune"]; print(t["trials"], t["folds"])'; }
+expect_eq "the model carries its search in its metadata" "$(tune_of "$TMP/tuned/accounts/acct-0002/model.tmodel")" "3 3"
+expect_eq "tuning holds out the same records (the comparison with the default stays fair)" \
+    "$(cat "$TMP/tuned/accounts/acct-0001/holdout.jsonl" | md5sum)" "$(cat "$TMP/tree/accounts/acct-0001/holdout.jsonl" | md5sum)"
+check "the default keeps the settings given (not tuned)" \
+    bash -c "'$TRIAGE' inspect '$TMP/tuned/default/model.tmodel' --json | python3 -c 'import json,sys; m=json.load(sys.stdin)[\"meta\"]; sys.exit(\"tune\" in m or m[\"algo\"] != \"cnb\")'"
+expect_status "train --per-account --tune --budget 4s (2 threads)" 0 "$TRIAGE" train --per-account account --min-records "$MIN" \
+    --data "$TMP/platform.jsonl" --label category --algo cnb --jobs 2 --out "$TMP/tuned2" --tune --budget 4s -q
+check "the budget is shared by records: 4 s x 2 threads over the accounts, each its share" \
+    python3 - "$TMP/tuned2/report.jsonl" <<'PY'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+rs = [r for r in rs if "skipped" not in r]
+total = sum(r["records"] for r in rs)
+assert abs(sum(r["tune"]["budget_s"] for r in rs) - 8.0) < 0.01, rs
+for r in rs:
+    assert abs(r["tune"]["budget_s"] - 8.0 * r["records"] / total) < 0.002, r
+    assert r["tune"]["trials"] >= 1, r
+PY
+
 echo "-- push --tree --gate on an empty store"
 expect_status "push --tree --gate" 0 "$TRIAGE" push --tree "$TMP/tree" --store "$STORE" --gate --jobs 3
 cp "$TMP/out" "$TMP/push1.out"
