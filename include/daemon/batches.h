@@ -74,6 +74,7 @@ struct batch {
     size_t *order, caporder;   /* record indices grouped by model (worker scratch) */
     size_t *mstart, capmstart; /* where each model's records start in order */
     uint64_t wait_since_ms;    /* uv_now when it first waited for an account model; 0: never */
+    int wait_cut;              /* waiting could not bring its models in: it waits no more */
     uint64_t t_first;          /* uv_hrtime of the first record */
     uint64_t work_ns;          /* time spent classifying */
     size_t in_bytes;           /* input payload bytes taken (closes the batch at max_bytes) */

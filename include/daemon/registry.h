@@ -123,6 +123,11 @@ void registry_count_lookups(registry_t *r, const size_t n[REGISTRY_NRESULTS]);
 void registry_settle(registry_t *r);
 /* model.account.wait: how long a batch may wait for account models in all. */
 uint64_t registry_account_wait_ms(const registry_t *r);
+/* Model loads running on the thread pool now (queued ones not counted). */
+int registry_loads_running(const registry_t *r);
+/* Counts a batch that stopped waiting before model.account.wait because
+ * nothing could bring its models in (triage_account_model_waits_cut_total). */
+void registry_count_wait_cut(registry_t *r);
 
 registry_model_t *registry_model_ref(registry_model_t *m);
 void registry_model_unref(registry_model_t *m);

@@ -63,6 +63,7 @@ static batch_t *batch_get(batches_t *bs)
     b->next = NULL;
     b->nmodels = 0;
     b->wait_since_ms = 0;
+    b->wait_cut = 0;
     b->in_bytes = b->counted = 0;
     buf_reset(&b->arena);
     b->live_prev = NULL;
@@ -504,7 +505,7 @@ static int resolve_models(const batches_opts_t *o, registry_t *reg, batch_t *b)
         return -1;
     int accounts = registry_has_accounts(reg) && o->schema->account_field;
     uint64_t now = uv_now(b->bs->loop);
-    int may_wait = !b->wait_since_ms || now - b->wait_since_ms < registry_account_wait_ms(reg);
+    int may_wait = !b->wait_cut && (!b->wait_since_ms || now - b->wait_since_ms < registry_account_wait_ms(reg));
     size_t counts[REGISTRY_NRESULTS] = {0};
     buf_t acc = BUF_INIT;
     int rc = 0;
@@ -584,6 +585,23 @@ void batches_kick(batches_t *bs, registry_t *reg)
         }
     /* The batches hold what they chose: the loads behind may evict the rest. */
     registry_settle(reg);
+    /* No load runs and no batch is being labeled, yet a batch waits: what it
+     * waits for cannot be admitted within the budget beside the models the
+     * waiting batches hold, and nothing will release them before the wait
+     * runs out (a working set larger than model.cache.max.bytes). Waiting
+     * would only stall every partition for model.account.wait per batch, so
+     * the oldest waiting batch goes on now, with the default for the records
+     * whose model is not in memory; the loads it asked for stay queued. */
+    if (bs->nworking || registry_loads_running(reg))
+        return;
+    for (batch_t *b = bs->head; b; b = b->next)
+        if (b->state == BATCH_QUEUED && b->wait_since_ms) {
+            b->wait_cut = 1;
+            registry_count_wait_cut(reg);
+            start_work(bs, reg, b);
+            registry_settle(reg);
+            return;
+        }
 }
 
 /* ---- output side ---- */

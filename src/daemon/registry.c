@@ -412,6 +412,8 @@ void registry_check_now(registry_t *r)
 }
 
 uint64_t registry_account_wait_ms(const registry_t *r) { return r->wait_ms; }
+int registry_loads_running(const registry_t *r) { return (int)r->nloads; }
+void registry_count_wait_cut(registry_t *r) { metrics_inc(metrics_series0(r->f_waits_cut), 1); }
 
 registry_model_t *registry_for_account(registry_t *r, const char *account, size_t len, int may_wait, int *result)
 {
@@ -570,6 +572,12 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
                                   "batch waits for the load), default_while_loading (waited model.account.wait: the "
                                   "default labels it), default (no model of its own, or one that cannot load).",
                                   "result", NULL, 0);
+    r->f_waits_cut = metrics_family(met, METRICS_COUNTER, "triage_account_model_waits_cut_total",
+                                    "Batches that stopped waiting for account models before model.account.wait: "
+                                    "no load ran and no batch was being labeled, so the models they waited for could "
+                                    "not be admitted within model.cache.max.bytes beside the ones the waiting batches "
+                                    "hold (a budget below the working set); their other records got the default.",
+                                    NULL, NULL, 0);
     r->f_checks = metrics_family(met, METRICS_COUNTER, "triage_model_checks_total",
                                  "Store checks completed, by result (a PIN or version pushed before a check began "
                                  "is in effect when it completes).",
@@ -583,7 +591,7 @@ int registry_new(uv_loop_t *loop, const cfg_t *cfg, metrics_t *met, const regist
                                      "The most memory per-account models held at once since start (as "
                                      "triage_account_models_bytes counts it).", NULL, NULL, 0);
     int rc = 0;
-    if (!r->f_checks || !r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_lookups || !r->pins ||
+    if (!r->f_checks || !r->f_waits_cut || !r->source || !r->name || !r->cache_dir || !r->def.dir || !r->f_lookups || !r->pins ||
         !r->lbusy || !r->f_bytes_peak || registry_challenger_init(r, cfg, met)) {
         rc = tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
         goto fail;

@@ -123,7 +123,7 @@ struct reg {
     struct stat seen;          /* file mode: identity of the last file loaded or tried */
     int have_seen;
     metrics_family_t *f_info, *f_loads, *f_refusals, *f_load_seconds, *f_last_check, *f_loaded_at, *f_last_error,
-        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks, *f_lookups, *f_chal_info,
+        *f_store_errors, *f_bad_keys, *f_acct_loaded, *f_acct_bytes, *f_evictions, *f_fallbacks, *f_lookups, *f_waits_cut, *f_chal_info,
         *f_checks, *f_loads_running, *f_loads_peak, *f_bytes_peak;
 };
 

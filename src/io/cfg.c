@@ -104,7 +104,9 @@ static const def_t defs[] = {
     {"model.account.wait", T_MS, "2s", 0, 600000, NULL,
      "How long a batch waits in all for its records' account models while they load (first use,\n"
      "or after an eviction); after that, or at once with 0, the default model labels the records\n"
-     "whose model is still loading and their output names the default. Loads go on either way."},
+     "whose model is still loading and their output names the default. Loads go on either way.\n"
+     "A batch stops waiting sooner when no load runs and no batch is being labeled: its models\n"
+     "cannot fit model.cache.max.bytes together (triage_account_model_waits_cut_total)."},
     {"model.challenger", T_STR, "", 0, 0, NULL,
      "A second version of the default model scored beside the one serving (shadow scoring): \"\" for\n"
      "none, a VERSION in the store, or next (the newest version after the one serving: only a pinned\n"

@@ -12,6 +12,10 @@
 #     up to model.load.parallel of them load together (the running peak);
 #   - every record is labeled once, by its account's model or by the default
 #     (while its model loads, after model.account.wait), never by another's;
+#   - a budget below one batch's models does not stall the partitions for
+#     model.account.wait per batch: with a 10-minute wait, when no load runs
+#     and no batch is being labeled the waiting batch goes on at once with the
+#     default for what is not in memory (triage_account_model_waits_cut_total);
 #   - a re-push of 3 accounts' models fetches those 3 again and no other
 #     (GETs of model files in s3rver's request log).
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +37,7 @@ export AWS_ENDPOINT_URL=$S3URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=S3RVER AWS
 STORE=s3://models/plat
 expect_status "push --tree (40 accounts and the default)" 0 "$TRIAGE" push --tree "$TMP/tree" --store "$STORE" --jobs 4
 
-start_kafka --brokers 1 --topic in:2 --topic out:2 --topic out2:2 --topic dlq:1
+start_kafka --brokers 1 --topic in:2 --topic out:2 --topic out2:2 --topic out3:2 --topic dlq:1
 python3 -c 'import json,sys
 for l in open(sys.argv[1]): print(json.loads(l)["id"] + "\t" + l.rstrip("\n"))' "$TMP/platform.jsonl" >"$TMP/keyed.tsv"
 kcat -b "$KAFKA" -P -t in -K '\t' <"$TMP/keyed.tsv"
@@ -81,6 +85,23 @@ check "tight budget: account models never held more than budget + 1 worker x 8 s
     test -n "$PEAK" -a "${PEAK:-0}" -gt 0 -a "${PEAK:-0}" -le "$BOUND"
 kill -TERM "$PID_tight"
 wait "$PID_tight"; expect_eq "the tight worker stops cleanly" "$?" 0
+
+echo "-- the same budget with a 10-minute wait: a batch whose models cannot all be admitted does not wait it out"
+worker_conf "$TMP/cut.conf" gc "$STORE" "cache.dir = $TMP/cache-c" "cache.max.bytes = $BUDGET" "account.wait = 10m" \
+    "load.parallel = 4" "poll.interval = 1s" "[batch]" "workers = 1" "[output]" "topic = out3"
+start_triaged cut "$TMP/cut.conf"
+# Without the cut, the first batch (about 40 accounts' models, a few of which
+# fit) would wait 10 minutes: this wait would time out.
+check "10-minute wait: every record labeled (not after 10 minutes a batch)" wait_count out3 "$N" 240
+read -r ids own dflt wrong <<<"$(routes out3)"
+expect_eq "10-minute wait: each record once" "$ids" "$N"
+expect_eq "10-minute wait: no record labeled by another account's model" "$wrong" 0
+expect_ge "10-minute wait: records labeled by their own model" "$own" 1
+expect_ge "10-minute wait: and by the default meanwhile" "$dflt" 1
+echo "   (own $own, default $dflt)"
+expect_ge "the batches that stopped waiting are counted" "$(metric cut triage_account_model_waits_cut_total)" 1
+kill -TERM "$PID_cut"
+wait "$PID_cut"; expect_eq "the worker stops cleanly" "$?" 0
 
 echo "-- a budget that holds them all: loads in parallel"
 worker_conf "$TMP/wide.conf" gw "$STORE" "cache.dir = $TMP/cache-w" "load.parallel = 4" "poll.interval = 1s" \
