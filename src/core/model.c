@@ -123,5 +123,5 @@ const float *model_row(const model_t *m, uint32_t row, uint32_t *bucket)
         return NULL;
     if (bucket)
         *bucket = m->row_bucket[row];
-    return m->weights + (size_t)row * m->nlabels;
+    return m->weights ? m->weights + (size_t)row * m->nlabels : model_index_weights(m, m->row_bucket[row]);
 }

@@ -86,8 +86,8 @@ struct model {
     uint32_t cap_mask;
     const uint32_t *table;
     uint32_t nrows;
-    const float *weights;
-    float *weights_owned;      /* the expanded int8 weights (WQ8), else NULL */
+    const float *weights;      /* in the file image; NULL for WQ8 once loaded (the index has them) */
+    float *weights_owned;      /* the expanded int8 weights (WQ8) while loading, else NULL */
     int wq8;                   /* WQ8 setting present */
     const float *idf;          /* nrows, or NULL */
     float review_below;        /* 0: none */
@@ -133,5 +133,7 @@ void model_destroy(model_t *m);
 /* Builds m's fused scoring index from its validated views: 0, TRI_EFORMAT
  * when two rows share a bucket, TRI_ENOMEM. */
 int model_build_index(model_t *m);
+/* The weights of the row for bucket id in the fused index, or NULL. */
+const float *model_index_weights(const model_t *m, uint32_t id);
 
 #endif

@@ -429,6 +429,13 @@ static int finish_load(model_t *m, model_t **out, model_fault_t *fault, char *er
         model_destroy(m);
         return rc;
     }
+    /* The index holds every row's weights now: the expanded int8 weights
+     * would be a second copy (a sixth of a model's memory, never counted by
+     * model_memory). model_row reads the index from here on. */
+    free(m->weights_owned);
+    m->weights_owned = NULL;
+    if (m->wq8)
+        m->weights = NULL;
     *out = m;
     return 0;
 }

@@ -56,6 +56,12 @@ static inline const unsigned char *find_slot(const model_t *m, uint32_t id)
     }
 }
 
+const float *model_index_weights(const model_t *m, uint32_t id)
+{
+    const unsigned char *slot = find_slot(m, id);
+    return slot ? (const float *)(slot + m->fused_w) : NULL;
+}
+
 void model_score(const model_t *m, const uint32_t *ids, size_t n, float *scores, uint32_t *nknown)
 {
     feat_vec_t fv = {.id = (uint32_t *)ids, .n = n};
