@@ -104,6 +104,9 @@ float feat_tf_weight(const feat_config_t *c, uint32_t tf);
  * (pos and nlen as feat_extract gives them). */
 void feat_ngram_text(const tok_list_t *toks, uint32_t pos, uint32_t nlen, buf_t *out);
 
+/* Bytes v's arrays hold. */
+size_t feat_vec_memory(const feat_vec_t *v);
+
 void feat_vec_free(feat_vec_t *v);
 
 #endif

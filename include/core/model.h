@@ -120,8 +120,10 @@ uint64_t model_checksum(const model_t *m);
 json_t *model_meta(const model_t *m);
 const float *model_bias(const model_t *m);
 
-/* Iterates the rows: fills *bucket and returns the row's nlabels weights. */
-const float *model_row(const model_t *m, uint32_t row, uint32_t *bucket);
+/* Iterates the rows: fills *bucket (when not NULL) and the row's nlabels
+ * weights into w (when not NULL; int8 weights expanded). Returns 0, or -1
+ * when row is out of range. */
+int model_row(const model_t *m, uint32_t row, uint32_t *bucket, float *w);
 
 /* Per-row IDF weights (nrows) or NULL; the review threshold (0: none); the
  * decision offsets (nlabels) or NULL; the file's format version. */

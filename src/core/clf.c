@@ -65,8 +65,7 @@ model_t *clf_model(const clf_t *c) { return c->model; }
 size_t clf_memory(const clf_t *c)
 {
     return sizeof *c + tok_memory(c->tok) + c->toks.text.cap + c->toks.cap * sizeof *c->toks.v +
-           c->feats.cap * (sizeof *c->feats.id + sizeof *c->feats.pos + sizeof *c->feats.nlen) +
-           c->feats.th_cap * sizeof *c->feats.th + 2 * model_nlabels(c->model) * sizeof(float);
+           feat_vec_memory(&c->feats) + c->prepared.cap + 2 * model_nlabels(c->model) * sizeof(float);
 }
 
 void clf_result_from_scores(const model_t *m, const float *raw, float *probs, clf_result_t *r)

@@ -12,7 +12,7 @@
 typedef struct xfeat {
     uint32_t id, pos, tf;
     uint8_t nlen;
-    const float *w;    /* its row's weights, NULL when the model does not know it */
+    float *w;          /* its row's weights (in the caller's array), NULL when the model does not know it */
     uint32_t row;
     float value, weight, pull;  /* weight: for the chosen label */
 } xfeat_t;
@@ -65,7 +65,7 @@ static void feature_values(const model_t *m, xfeat_t *x, size_t nx)
 
 /* Distinct features of the text (counts mode repeats an id per occurrence)
  * with their rows: one pass over the model's rows. */
-static int collect(const model_t *m, const feat_vec_t *fv, u32map_t *ix, xfeat_t *x, size_t *nx)
+static int collect(const model_t *m, const feat_vec_t *fv, u32map_t *ix, xfeat_t *x, float *wbuf, size_t *nx)
 {
     *nx = 0;
     for (size_t k = 0; k < fv->n; k++) {
@@ -81,10 +81,11 @@ static int collect(const model_t *m, const feat_vec_t *fv, u32map_t *ix, xfeat_t
     }
     uint32_t nrows = model_nrows(m), bucket;
     for (uint32_t row = 0; row < nrows; row++) {
-        const float *w = model_row(m, row, &bucket);
+        model_row(m, row, &bucket, NULL);
         int64_t i = u32map_get(ix, bucket);
         if (i >= 0) {
-            x[i].w = w;
+            x[i].w = wbuf + (size_t)i * model_nlabels(m);
+            model_row(m, row, NULL, x[i].w);
             x[i].row = row;
         }
     }
@@ -191,6 +192,7 @@ int clf_explain(clf_t *c, const prep_field_t *f, size_t n, size_t top, clf_resul
     feat_vec_t fv = {0};
     u32map_t ix = {0};
     xfeat_t *x = NULL;
+    float *wbuf = NULL; /* the known features' weights, nlabels each */
     buf_t name = BUF_INIT;
     size_t nx = 0;
     char err[TRI_ERRLEN];
@@ -201,7 +203,8 @@ int clf_explain(clf_t *c, const prep_field_t *f, size_t n, size_t top, clf_resul
     if (tok_new(model_tok_config(m), &tok, err, sizeof err) || tok_run(tok, prepared, plen, &toks) ||
         feat_extract(model_feat_config(m), &toks, &fv, 1))
         goto done;
-    if (!(x = calloc(fv.n ? fv.n : 1, sizeof *x)) || collect(m, &fv, &ix, x, &nx))
+    if (!(x = calloc(fv.n ? fv.n : 1, sizeof *x)) ||
+        !(wbuf = malloc((fv.n ? fv.n : 1) * model_nlabels(m) * sizeof *wbuf)) || collect(m, &fv, &ix, x, wbuf, &nx))
         goto done;
     feature_values(m, x, nx);
     *out = explain_json(m, r, prepared, plen, &toks, x, nx, top, &name);
@@ -214,6 +217,7 @@ done:
     }
     buf_free(&name);
     free(x);
+    free(wbuf);
     u32map_free(&ix);
     feat_vec_free(&fv);
     tok_list_free(&toks);

@@ -299,6 +299,12 @@ void feat_ngram_text(const tok_list_t *toks, uint32_t pos, uint32_t nlen, buf_t 
     }
 }
 
+size_t feat_vec_memory(const feat_vec_t *v)
+{
+    return v->cap * (sizeof *v->id + sizeof *v->cnt) + (v->pos ? v->cap * (sizeof *v->pos + sizeof *v->nlen) : 0) +
+           v->th_cap * sizeof *v->th + v->seen_cap * (sizeof *v->seen + sizeof *v->seen_k + sizeof *v->seen_gen);
+}
+
 void feat_vec_free(feat_vec_t *v)
 {
     free(v->id);

@@ -117,11 +117,13 @@ int model_label_index(const model_t *m, const char *name)
     return -1;
 }
 
-const float *model_row(const model_t *m, uint32_t row, uint32_t *bucket)
+int model_row(const model_t *m, uint32_t row, uint32_t *bucket, float *w)
 {
     if (row >= m->nrows)
-        return NULL;
+        return -1;
     if (bucket)
         *bucket = m->row_bucket[row];
-    return m->weights ? m->weights + (size_t)row * m->nlabels : model_index_weights(m, m->row_bucket[row]);
+    if (w)
+        model_row_weights(m, row, w);
+    return 0;
 }

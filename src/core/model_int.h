@@ -89,6 +89,7 @@ struct model {
     const float *weights;      /* in the file image; NULL for WQ8 once loaded (the index has them) */
     float *weights_owned;      /* the expanded int8 weights (WQ8) while loading, else NULL */
     int wq8;                   /* WQ8 setting present */
+    const unsigned char *wght; /* the WGHT section in the file image */
     const float *idf;          /* nrows, or NULL */
     float review_below;        /* 0: none */
     const float *decision;     /* nlabels, or NULL */
@@ -98,10 +99,14 @@ struct model {
     const uint32_t *row_bucket; /* owned: bucket of each row, for iteration */
     json_t *meta;
     /* Scoring index built at load: each slot holds the bucket+1 and the row's
-     * weights side by side, so a lookup touches one cache line, not two. */
+     * weights side by side, so a lookup touches one cache line, not two.
+     * For WQ8 the weights stay int8 with the row's scale before them (a
+     * quarter of the bytes, so more of the index stays in cache); the scorer
+     * multiplies them out exactly as the loader's expansion did. */
     unsigned char *fused;
-    size_t fused_stride;       /* bytes per slot: 4 (key) [+ 4 (idf)] + 4 * nlabels */
-    size_t fused_w;            /* offset of the weights in a slot */
+    size_t fused_stride;       /* bytes per slot: 4 (key) [+ 4 (idf)] + 4 * nlabels (f32), or
+                                  [+ 4 (scale)] + nlabels (int8), rounded up to 4 */
+    size_t fused_w;            /* offset of the weights in a slot (the scale is just before int8 ones) */
     uint32_t fused_mask;
 };
 
@@ -133,7 +138,7 @@ void model_destroy(model_t *m);
 /* Builds m's fused scoring index from its validated views: 0, TRI_EFORMAT
  * when two rows share a bucket, TRI_ENOMEM. */
 int model_build_index(model_t *m);
-/* The weights of the row for bucket id in the fused index, or NULL. */
-const float *model_index_weights(const model_t *m, uint32_t id);
+/* Row r's weights (nlabels) into w. */
+void model_row_weights(const model_t *m, uint32_t r, float *w);
 
 #endif

@@ -374,6 +374,7 @@ static int parse_weights(model_t *m, const unsigned char *const *sec, const uint
     if (slen[SEC_WGHT] != (uint64_t)m->nrows * (m->wq8 ? 4 + (uint64_t)m->nlabels : 4 * (uint64_t)m->nlabels))
         BAD("WGHT section size does not match %u rows x %u labels", m->nrows, m->nlabels);
     if (m->wq8) {
+        m->wght = sec[SEC_WGHT];
         if ((rc = expand_q8(m, sec[SEC_WGHT], fault, err, errlen)))
             goto fail;
     } else {
@@ -431,7 +432,8 @@ static int finish_load(model_t *m, model_t **out, model_fault_t *fault, char *er
     }
     /* The index holds every row's weights now: the expanded int8 weights
      * would be a second copy (a sixth of a model's memory, never counted by
-     * model_memory). model_row reads the index from here on. */
+     * model_memory). model_row reads the index from here on; the file's
+     * float weights, when it has them, stay where they are. */
     free(m->weights_owned);
     m->weights_owned = NULL;
     if (m->wq8)

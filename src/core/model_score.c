@@ -12,8 +12,9 @@ int model_build_index(model_t *m)
     uint64_t cap = 16;
     while (cap < (uint64_t)m->nrows * 2 + 1)
         cap *= 2;
-    m->fused_w = m->idf ? 8 : 4;
-    m->fused_stride = m->fused_w + 4 * (size_t)m->nlabels;
+    size_t L = m->nlabels;
+    m->fused_w = (m->idf ? 8 : 4) + (m->wq8 ? 4 : 0);
+    m->fused_stride = m->wq8 ? (m->fused_w + L + 3) & ~(size_t)3 : m->fused_w + 4 * L;
     m->fused = calloc(cap, m->fused_stride);
     if (!m->fused)
         return TRI_ENOMEM;
@@ -35,7 +36,13 @@ int model_build_index(model_t *m)
         memcpy(slot, &key, 4);
         if (m->idf)
             memcpy(slot + 4, &m->idf[r], 4);
-        memcpy(slot + m->fused_w, m->weights + (size_t)r * m->nlabels, 4 * (size_t)m->nlabels);
+        if (m->wq8) {
+            /* WGHT: nrows f32 scales, then nrows * nlabels int8 */
+            memcpy(slot + m->fused_w - 4, m->wght + (size_t)r * 4, 4);
+            memcpy(slot + m->fused_w, m->wght + (size_t)m->nrows * 4 + (size_t)r * L, L);
+        } else {
+            memcpy(slot + m->fused_w, m->weights + (size_t)r * L, 4 * L);
+        }
     }
     return 0;
 }
@@ -56,10 +63,30 @@ static inline const unsigned char *find_slot(const model_t *m, uint32_t id)
     }
 }
 
-const float *model_index_weights(const model_t *m, uint32_t id)
+/* scores += v * the slot's weights. An int8 weight is expanded as the
+ * loader expanded it ((float)q * scale), so the sums are the f32 ones. */
+static inline void add_slot(const model_t *m, const unsigned char *slot, float v, float *scores)
 {
-    const unsigned char *slot = find_slot(m, id);
-    return slot ? (const float *)(slot + m->fused_w) : NULL;
+    uint32_t L = m->nlabels;
+    if (m->wq8) {
+        float f;
+        memcpy(&f, slot + m->fused_w - 4, 4);
+        const int8_t *q = (const int8_t *)(slot + m->fused_w);
+        for (uint32_t c = 0; c < L; c++)
+            scores[c] += v * ((float)q[c] * f);
+    } else {
+        const float *w = (const float *)(slot + m->fused_w);
+        for (uint32_t c = 0; c < L; c++)
+            scores[c] += v * w[c];
+    }
+}
+
+void model_row_weights(const model_t *m, uint32_t r, float *w)
+{
+    const unsigned char *slot = find_slot(m, m->row_bucket[r]);
+    memset(w, 0, m->nlabels * sizeof *w);
+    if (slot)
+        add_slot(m, slot, 1.0f, w);
 }
 
 void model_score(const model_t *m, const uint32_t *ids, size_t n, float *scores, uint32_t *nknown)
@@ -71,7 +98,7 @@ void model_score(const model_t *m, const uint32_t *ids, size_t n, float *scores,
 void model_score_vec(const model_t *m, const feat_vec_t *fv, float *scores, uint32_t *nknown)
 {
     uint32_t L = m->nlabels, known = 0, mask = m->fused_mask;
-    size_t stride = m->fused_stride, n = fv->n, wo = m->fused_w;
+    size_t stride = m->fused_stride, n = fv->n;
     const uint32_t *ids = fv->id;
     const unsigned char *tab = m->fused;
     /* The index is larger than cache: start every slot's load before the
@@ -84,9 +111,7 @@ void model_score_vec(const model_t *m, const feat_vec_t *fv, float *scores, uint
             const unsigned char *slot = find_slot(m, ids[k]);
             if (!slot)
                 continue;
-            const float *w = (const float *)(slot + wo);
-            for (uint32_t c = 0; c < L; c++)
-                scores[c] += w[c];
+            add_slot(m, slot, 1.0f, scores);
             known++;
         }
     } else {
@@ -113,9 +138,7 @@ void model_score_vec(const model_t *m, const feat_vec_t *fv, float *scores, uint
                 continue;
             }
             norm2 += v * v;
-            const float *w = (const float *)(slot + wo);
-            for (uint32_t c = 0; c < L; c++)
-                scores[c] += v * w[c];
+            add_slot(m, slot, v, scores);
         }
         float scale = m->feat.l2 && norm2 > 0 ? 1.0f / sqrtf(norm2) : 1.0f;
         for (uint32_t c = 0; c < L; c++)
@@ -134,9 +157,7 @@ void model_score_vec(const model_t *m, const feat_vec_t *fv, float *scores, uint
                     memcpy(&idf, slot + 4, 4);
                     v *= idf;
                 }
-                const float *w = (const float *)(slot + wo);
-                for (uint32_t c = 0; c < L; c++)
-                    scores[c] += v * w[c];
+                add_slot(m, slot, v, scores);
             }
         }
         for (uint32_t c = 0; c < L; c++)

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (uint32_t row = 0; row < model_nrows(m); row++) {
         uint32_t bucket;
-        if (!model_row(m, row, &bucket) || bucket >> model_feat_config(m)->bits)
+        if (model_row(m, row, &bucket, NULL) || bucket >> model_feat_config(m)->bits)
             abort();
     }
     clf_probe(m, err, sizeof err);

@@ -87,7 +87,7 @@ static int doc_nodes(const model_t *m, const feat_config_t *fc, tok_t *tok, cons
     for (size_t k = 0; k < fv.n; k++)
         for (uint32_t r = 0; r < R; r++) {
             uint32_t b;
-            model_row(m, r, &b);
+            model_row(m, r, &b, NULL);
             if (b != fv.id[k])
                 continue;
             double v = (fv.cnt[k] > 1 ? 1 + log(fv.cnt[k]) : 1) * idf[r];

@@ -138,8 +138,8 @@ static void check_small_model(const model_t *m)
     int seen[NR] = {0};
     for (uint32_t r = 0; r < NR; r++) {
         uint32_t b = UINT32_MAX;
-        const float *w = model_row(m, r, &b);
-        assert_non_null(w);
+        float w[NL];
+        assert_int_equal(model_row(m, r, &b, w), 0);
         int k = -1;
         for (int j = 0; j < NR; j++)
             if (BUCKETS[j] == b)
@@ -150,7 +150,7 @@ static void check_small_model(const model_t *m)
         for (uint32_t c = 0; c < NL; c++)
             assert_true(w[c] == WEIGHTS[k * NL + c]);
     }
-    assert_null(model_row(m, NR, NULL));
+    assert_int_equal(model_row(m, NR, NULL, NULL), -1);
 
     json_t *meta = model_meta(m);
     assert_true(json_is_object(meta));
@@ -304,7 +304,8 @@ static void test_q8_weights(void **state)
             mx = fmaxf(mx, fabsf(WEIGHTS[r * NL + c]));
         float scale = mx / 127.0f;
         uint32_t b;
-        const float *w = model_row(m, r, &b);
+        float w[NL];
+        assert_int_equal(model_row(m, r, &b, w), 0);
         assert_int_equal(b, BUCKETS[r]);
         for (uint32_t c = 0; c < NL; c++) {
             float want = roundf(WEIGHTS[r * NL + c] / scale) * scale;
@@ -315,10 +316,14 @@ static void test_q8_weights(void **state)
     }
     /* Each row's largest weight is exact; 0.125 beside 2 and -3 is the
      * nearest step of 3/127, and 0.25 beside 1.5 is one of 1.5/127. */
-    assert_true(model_row(m, 3, &(uint32_t){0})[0] == 4.0f);
-    assert_true(model_row(m, 1, &(uint32_t){0})[0] == -3.0f);
-    assert_true(fabsf(model_row(m, 1, &(uint32_t){0})[2] - 5 * 3.0f / 127) < 1e-6f);
-    assert_true(fabsf(model_row(m, 0, &(uint32_t){0})[0] - 21 * 1.5f / 127) < 1e-6f);
+    float rw[NL];
+    model_row(m, 3, NULL, rw);
+    assert_true(rw[0] == 4.0f);
+    model_row(m, 1, NULL, rw);
+    assert_true(rw[0] == -3.0f);
+    assert_true(fabsf(rw[2] - 5 * 3.0f / 127) < 1e-6f);
+    model_row(m, 0, NULL, rw);
+    assert_true(fabsf(rw[0] - 21 * 1.5f / 127) < 1e-6f);
     /* Scores are the expanded weights' sums. */
     float sc[NL];
     uint32_t known;
@@ -338,12 +343,20 @@ static void test_q8_weights(void **state)
     buf_reset(&q8);
     assert_int_equal(model_write(&s, &q8, err, sizeof err), 0);
     assert_int_equal(load_exact(q8.p, q8.len, &m, err, sizeof err), 0);
+    model_row(m, 2, NULL, rw);
     for (uint32_t c = 0; c < NL; c++)
-        assert_true(model_row(m, 2, &(uint32_t){0})[c] == 0.0f);
+        assert_true(rw[c] == 0.0f);
     model_unref(m);
     /* Float models say so. */
     assert_int_equal(load_exact(f32.p, f32.len, &m, err, sizeof err), 0);
     assert_false(model_weights_q8(m));
+    /* The scoring index keeps int8 weights int8: a slot is the key [, the
+     * IDF], the row's scale and NL bytes rounded up to 4, not NL floats. */
+    size_t key = model_idf(m) ? 8 : 4, f32_index = model_memory(m) - f32.len;
+    model_unref(m);
+    assert_int_equal(f32_index % (key + 4 * NL), 0);
+    assert_int_equal(load_exact(q8.p, q8.len, &m, err, sizeof err), 0);
+    assert_int_equal(model_memory(m) - q8.len, f32_index / (key + 4 * NL) * ((key + 4 + NL + 3) & ~(size_t)3));
     model_unref(m);
     buf_free(&f32);
     buf_free(&q8);
@@ -515,9 +528,9 @@ static void test_bit_flips_with_valid_checksum(void **state)
             assert_non_null(model_label(m, i));
         float *sc = malloc(L * sizeof *sc);
         uint32_t *ids = malloc((R + 1) * sizeof *ids);
+        float *w = malloc(L * sizeof *w);
         for (uint32_t r = 0; r < R; r++) {
-            const float *w = model_row(m, r, &ids[r]);
-            assert_non_null(w);
+            assert_int_equal(model_row(m, r, &ids[r], w), 0);
             assert_true(ids[r] < (1u << model_feat_config(m)->bits));
             for (uint32_t c = 0; c < L; c++)
                 assert_true(isfinite(w[c]));
@@ -533,6 +546,7 @@ static void test_bit_flips_with_valid_checksum(void **state)
         assert_true(res.label < L);
         clf_free(cl);
         free(sc);
+        free(w);
         free(ids);
         model_unref(m);
     }
@@ -1031,8 +1045,8 @@ static void hostile_duplicate_bucket(void **state)
     buf_free(&h);
     if (rc == 0) {
         uint32_t b0 = 0, b3 = 0;
-        model_row(m, 0, &b0);
-        model_row(m, 3, &b3);
+        model_row(m, 0, &b0, NULL);
+        model_row(m, 3, &b3, NULL);
         model_unref(m);
         fail_msg("the same bucket in two slots: accepted (rows 0 and 3 both have bucket %u/%u)", b0, b3);
     }
@@ -1339,7 +1353,7 @@ static void test_tfidf_round_trip(void **state)
     assert_memory_equal(model_decision(m), dec, sizeof dec);
     for (uint32_t r = 0; r < NR; r++) {
         uint32_t bucket;
-        model_row(m, r, &bucket);
+        model_row(m, r, &bucket, NULL);
         assert_true(model_idf(m)[r] == idf[r]);
         assert_int_equal(bucket, bk[r]);
     }
