@@ -111,6 +111,20 @@ int cli_parse_u32(const char *s, uint32_t *v);
  * "triage CMD: WHAT, not 'S'". */
 int cli_opt_u32(const char *cmd, const char *s, uint32_t *v, uint32_t lo, uint32_t hi, const char *what);
 
+/* The search options of `tune` and `train --tune`: --trials N, --budget
+ * DURATION, --folds K. A command's own option codes start after them. */
+enum { CLI_OPT_TRIALS = 0x100, CLI_OPT_BUDGET, CLI_OPT_FOLDS, CLI_OPT_SEARCH_END };
+#define CLI_SEARCH_LONGOPTS                                                                                      \
+    {"trials", required_argument, 0, CLI_OPT_TRIALS}, {"budget", required_argument, 0, CLI_OPT_BUDGET},         \
+        {"folds", required_argument, 0, CLI_OPT_FOLDS}
+typedef struct cli_search_opts {
+    uint32_t trials, folds; /* 0: not given */
+    double budget_s;        /* 0: not given */
+} cli_search_opts_t;
+/* Takes one search option into s: 0 taken, -1 not one of them, EXIT_USAGE
+ * after printing why. */
+int cli_search_option(const char *cmd, int c, const char *arg, cli_search_opts_t *s);
+
 /* s made safe for a terminal: control and format characters (C0, DEL, C1,
  * bidirectional overrides, line separators) and bytes that are not UTF-8
  * become \xNN or \u{XXXX} (a NUL too, in the _n form); NULL becomes "?".

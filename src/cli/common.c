@@ -154,6 +154,19 @@ int cli_parse_seconds(const char *s, double *sec)
     return 0;
 }
 
+int cli_search_option(const char *cmd, int c, const char *arg, cli_search_opts_t *s)
+{
+    switch (c) {
+    case CLI_OPT_TRIALS: return cli_opt_u32(cmd, arg, &s->trials, 1, UINT32_MAX, "--trials takes a positive count");
+    case CLI_OPT_FOLDS: return cli_opt_u32(cmd, arg, &s->folds, 2, 20, "--folds takes 2..20");
+    case CLI_OPT_BUDGET:
+        if (cli_parse_seconds(arg, &s->budget_s))
+            return cli_usage_error(cmd, "--budget takes a duration such as 90s, 10m or 1h, not '%s'", arg);
+        return 0;
+    default: return -1;
+    }
+}
+
 int cli_parse_range(const char *s, uint32_t *lo, uint32_t *hi)
 {
     char tmp[32];

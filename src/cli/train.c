@@ -20,8 +20,8 @@
 #define DEF_CHARS CLI_DEF_CHARS
 #define DEF_STEM CLI_DEF_STEM
 
-enum { OPT_C = 256, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV,
-       OPT_LANG_MIN_SHARE, OPT_TUNE, OPT_TRIALS, OPT_BUDGET, OPT_FOLDS };
+enum { OPT_C = CLI_OPT_SEARCH_END, OPT_CHARS, OPT_IDF, OPT_NORM, OPT_REVIEW_BELOW, OPT_REVIEW_PRECISION, OPT_COST, OPT_CV,
+       OPT_LANG_MIN_SHARE, OPT_TUNE };
 /* parse_args and check_args: go on (anything else is the exit code). */
 enum { GO_ON = -1 };
 
@@ -34,9 +34,8 @@ typedef struct args {
     double review_below, review_precision, cost[2], lang_min_share;
     uint32_t cv, min_records, jobs;
     int prep, refit;
-    int tune;                          /* --tune (with --per-account) */
-    uint32_t tune_trials, tune_folds;  /* 0 trials: not given */
-    double tune_budget_s;
+    int tune;                 /* --tune (with --per-account) */
+    cli_search_opts_t search; /* its --trials, --budget, --folds */
 } args_t;
 
 /* --cost A:B into two positive costs. */
@@ -176,13 +175,7 @@ static int run_option(int c, char *arg, args_t *a)
         return cli_opt_u32("train", arg, &a->min_records, 2, UINT32_MAX, "--min-records takes a count of at least 2");
     case 'j': return cli_opt_u32("train", arg, &a->jobs, 1, 256, "--jobs takes 1 to 256");
     case OPT_TUNE: a->tune = 1; return 0;
-    case OPT_TRIALS: return cli_opt_u32("train", arg, &a->tune_trials, 1, UINT32_MAX, "--trials takes a positive count");
-    case OPT_FOLDS: return cli_opt_u32("train", arg, &a->tune_folds, 2, 20, "--folds takes 2..20");
-    case OPT_BUDGET:
-        if (cli_parse_seconds(arg, &a->tune_budget_s))
-            return cli_usage_error("train", "--budget takes a duration such as 90s, 10m or 1h, not '%s'", arg);
-        return 0;
-    default: return -1;
+    default: return cli_search_option("train", c, arg, &a->search);
     }
 }
 
@@ -206,8 +199,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         {"lang-min-share", required_argument, 0, OPT_LANG_MIN_SHARE},
         {"cost", required_argument, 0, OPT_COST}, {"cv", required_argument, 0, OPT_CV},
         {"prep", required_argument, 0, 'E'},
-        {"tune", no_argument, 0, OPT_TUNE},   {"trials", required_argument, 0, OPT_TRIALS},
-        {"budget", required_argument, 0, OPT_BUDGET}, {"folds", required_argument, 0, OPT_FOLDS},
+        {"tune", no_argument, 0, OPT_TUNE},   CLI_SEARCH_LONGOPTS,
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int c, rc;
     optind = 1;
@@ -245,7 +237,7 @@ static int check_args(int argc, char **argv, args_t *a, char **stopwords, rec_sc
         to->min_df = to->algo == TRAIN_SVM || to->algo == TRAIN_LR ? CLI_DEF_MIN_DF : CLI_DEF_NB_MIN_DF;
     if (a->review_below && a->review_precision)
         return cli_usage_error("train", "give --review-below or --review-precision, not both");
-    if ((a->tune_trials || a->tune_folds || a->tune_budget_s > 0) && !a->tune)
+    if ((a->search.trials || a->search.folds || a->search.budget_s > 0) && !a->tune)
         return cli_usage_error("train", "--trials, --budget and --folds go with --tune");
     if (a->tune && !a->per_account)
         return cli_usage_error("train", "--tune is for --per-account; 'triage tune' searches the settings of one model");
@@ -291,9 +283,9 @@ static int run_per_account(const args_t *a, rec_schema_t *schema)
                     .files = a->d.files, .nfiles = a->d.nfiles, .schema = *schema, .out = a->d.out,
                     .name = a->d.name ? a->d.name : "default", .stopspec = a->stopspec, .stem = a->stem,
                     .min_records = a->min_records, .jobs = a->jobs ? a->jobs : 1, .quiet = a->d.quiet,
-                    .tune = a->tune, .tune_folds = a->tune_folds ? a->tune_folds : 5,
-                    .tune_trials = a->tune_trials ? a->tune_trials : a->tune_budget_s > 0 ? 0 : 10,
-                    .tune_budget_s = a->tune_budget_s};
+                    .tune = a->tune, .tune_folds = a->search.folds ? a->search.folds : 5,
+                    .tune_trials = a->search.trials ? a->search.trials : a->search.budget_s > 0 ? 0 : 10,
+                    .tune_budget_s = a->search.budget_s};
     return train_per_account(&pa);
 }
 

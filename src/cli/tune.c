@@ -33,19 +33,16 @@ static void progress(void *ctx, const tune_trial_t *t, const tune_trial_t *best)
             t->cv_accuracy, t->cv_macro_f1, t->seconds, t->desc, best->cv_accuracy, best->index);
 }
 
-enum { OPT_TRIALS = 256, OPT_BUDGET, OPT_FOLDS, OPT_THREADS };
+enum { OPT_THREADS = CLI_OPT_SEARCH_END };
 
 /* Takes tune's own options into to: 0 taken, -1 not one of them,
  * EXIT_USAGE after printing why. */
-static int tune_option(int c, const char *arg, tune_opts_t *to, uint32_t *trials)
+static int tune_option(int c, const char *arg, tune_opts_t *to, cli_search_opts_t *s)
 {
+    int rc = cli_search_option("tune", c, arg, s);
+    if (rc >= 0)
+        return rc;
     switch (c) {
-    case OPT_TRIALS: return cli_opt_u32("tune", arg, trials, 1, UINT32_MAX, "--trials takes a positive count");
-    case OPT_BUDGET:
-        if (cli_parse_seconds(arg, &to->budget_s))
-            return cli_usage_error("tune", "--budget takes a duration such as 90s, 10m or 1h, not '%s'", arg);
-        return 0;
-    case OPT_FOLDS: return cli_opt_u32("tune", arg, &to->folds, 2, 20, "--folds takes 2..20");
     case OPT_THREADS: return cli_opt_u32("tune", arg, &to->threads, 1, 64, "--threads takes 1..64");
     default: return -1;
     }
@@ -105,17 +102,16 @@ int cmd_tune(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_DATA_LONGOPTS,
-        {"trials", required_argument, 0, OPT_TRIALS}, {"budget", required_argument, 0, OPT_BUDGET},
-        {"folds", required_argument, 0, OPT_FOLDS}, {"threads", required_argument, 0, OPT_THREADS},
+        CLI_SEARCH_LONGOPTS, {"threads", required_argument, 0, OPT_THREADS},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     cli_data_opts_t d;
     cli_data_init(&d);
-    uint32_t trials = 0;
+    cli_search_opts_t search = {0};
     int c, rc = EXIT_USAGE;
     tune_opts_t to = {.folds = 5, .threads = 2};
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_DATA_SHORTOPTS "h", opts, NULL)) != -1) {
-        if ((rc = cli_data_option("tune", c, optarg, &d)) >= 0 || (rc = tune_option(c, optarg, &to, &trials)) >= 0) {
+        if ((rc = cli_data_option("tune", c, optarg, &d)) >= 0 || (rc = tune_option(c, optarg, &to, &search)) >= 0) {
             if (rc)
                 goto out;
             continue;
@@ -127,7 +123,9 @@ int cmd_tune(int argc, char **argv)
     rec_schema_t schema;
     if ((rc = cli_data_required("tune", argc, argv, &d)))
         goto out;
-    to.trials = trials ? trials : to.budget_s > 0 ? 0 : 20;
+    to.budget_s = search.budget_s;
+    to.folds = search.folds ? search.folds : 5;
+    to.trials = search.trials ? search.trials : to.budget_s > 0 ? 0 : 20;
     to.seed = d.seed;
     cli_train_defaults(&to.base);
     to.base.feat.seed = d.seed;
