@@ -111,9 +111,12 @@ float model_temperature(const model_t *m);
 uint32_t model_nrows(const model_t *m);
 /* Size of the serialized model in bytes. */
 size_t model_bytes(const model_t *m);
-/* Memory the loaded model holds (file image plus scoring index), for cache
- * budgets. */
+/* Memory the loaded model holds (its scoring index, the bucket of each row,
+ * IDF weights, labels, metadata; not the file image, freed once loaded),
+ * for cache budgets. */
 size_t model_memory(const model_t *m);
+/* The scoring index's part of it. */
+size_t model_index_bytes(const model_t *m);
 /* XXH64 checksum recorded in the file (identifies the exact bytes). */
 uint64_t model_checksum(const model_t *m);
 /* The metadata object (borrowed; lives as long as the model). */

@@ -65,6 +65,7 @@ void model_destroy(model_t *m)
     }
     free((void *)m->row_bucket);
     free(m->weights_owned);
+    free(m->floats_owned);
     free(m->fused);
     free((void *)m->tok.stopwords);
     if (m->meta)
@@ -98,7 +99,8 @@ const feat_config_t *model_feat_config(const model_t *m) { return &m->feat; }
 float model_temperature(const model_t *m) { return m->temperature; }
 uint32_t model_nrows(const model_t *m) { return m->nrows; }
 size_t model_bytes(const model_t *m) { return m->size; }
-size_t model_memory(const model_t *m) { return m->size + ((size_t)m->fused_mask + 1) * m->fused_stride; }
+size_t model_index_bytes(const model_t *m) { return ((size_t)m->fused_mask + 1) * m->fused_stride; }
+size_t model_memory(const model_t *m) { return m->held + model_index_bytes(m); }
 uint64_t model_checksum(const model_t *m) { return m->checksum; }
 json_t *model_meta(const model_t *m) { return m->meta; }
 const float *model_bias(const model_t *m) { return m->bias; }

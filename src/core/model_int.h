@@ -74,8 +74,11 @@ enum { SET_FEAT = 1, SET_REVIEW = 2, SET_DECISION = 3, SET_WQ8 = 4 };
 
 struct model {
     int refs;
-    const unsigned char *data;  /* owned: the file image (malloc'd) */
-    size_t size;
+    const unsigned char *data;  /* owned: the file image (malloc'd) while loading; NULL once
+                                   loaded (model_detach_image) */
+    size_t size;                /* the file's size */
+    float *floats_owned;        /* bias, decision, idf once the image is gone */
+    size_t held;                /* what the loaded model holds besides its index (model_memory) */
     uint64_t checksum;
     tok_config_t tok;
     feat_config_t feat;
@@ -84,9 +87,9 @@ struct model {
     char **labels;        /* owned array of owned strings */
     const float *bias;
     uint32_t cap_mask;
-    const uint32_t *table;
+    const uint32_t *table;     /* while loading (in the file image) */
     uint32_t nrows;
-    const float *weights;      /* in the file image; NULL for WQ8 once loaded (the index has them) */
+    const float *weights;      /* while loading: in the file image, or expanded from int8; NULL once loaded */
     float *weights_owned;      /* the expanded int8 weights (WQ8) while loading, else NULL */
     int wq8;                   /* WQ8 setting present */
     const unsigned char *wght; /* the WGHT section in the file image */
@@ -98,6 +101,7 @@ struct model {
     uint32_t version;
     const uint32_t *row_bucket; /* owned: bucket of each row, for iteration */
     json_t *meta;
+    size_t meta_bytes;         /* its estimated memory, for model_memory */
     /* Scoring index built at load: each slot holds the bucket+1 and the row's
      * weights side by side, so a lookup touches one cache line, not two.
      * For WQ8 the weights stay int8 with the row's scale before them (a

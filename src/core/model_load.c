@@ -387,6 +387,8 @@ static int parse_weights(model_t *m, const unsigned char *const *sec, const uint
     /* META */
     if (slen[SEC_META] > MODEL_MAX_META_BYTES)
         BAD("metadata larger than %u bytes", MODEL_MAX_META_BYTES);
+    /* parsed, it takes a few times its text: counted as twice */
+    m->meta_bytes = 2 * (size_t)slen[SEC_META];
     {
         json_error_t je;
         m->meta = json_loadb((const char *)sec[SEC_META], slen[SEC_META], JSON_REJECT_DUPLICATES, &je);
@@ -416,6 +418,45 @@ static int parse(model_t *m, model_fault_t *fault, char *err, size_t errlen)
     return rc;
 }
 
+/* The index holds every row's key, IDF and weights: the file image (and the
+ * int8 weights expanded for checking) would be a second copy, as large as
+ * the file, that a worker holding thousands of account models pays for
+ * each. The few floats the rest of the model reads are copied out, and the
+ * image is freed; model_row reads the index from here on. */
+static int detach_image(model_t *m)
+{
+    size_t L = m->nlabels, n = L + (m->decision ? L : 0) + (m->idf ? m->nrows : 0);
+    float *own = malloc((n ? n : 1) * sizeof *own), *p = own;
+    if (!own)
+        return TRI_ENOMEM;
+    memcpy(p, m->bias, L * sizeof *p);
+    m->bias = p;
+    p += L;
+    if (m->decision) {
+        memcpy(p, m->decision, L * sizeof *p);
+        m->decision = p;
+        p += L;
+    }
+    if (m->idf) {
+        memcpy(p, m->idf, (size_t)m->nrows * sizeof *p);
+        m->idf = p;
+    }
+    m->floats_owned = own;
+    size_t labels = L * sizeof *m->labels;
+    for (size_t i = 0; i < L; i++)
+        labels += strlen(m->labels[i]) + 1;
+    m->held = sizeof *m + n * sizeof *own + (size_t)m->nrows * sizeof *m->row_bucket + labels +
+              m->tok.stopwords_len + m->meta_bytes;
+    free(m->weights_owned);
+    m->weights_owned = NULL;
+    m->weights = NULL;
+    m->wght = NULL;
+    m->table = NULL;
+    free((void *)m->data);
+    m->data = NULL;
+    return 0;
+}
+
 static int finish_load(model_t *m, model_t **out, model_fault_t *fault, char *err, size_t errlen)
 {
     m->refs = 1;
@@ -430,14 +471,10 @@ static int finish_load(model_t *m, model_t **out, model_fault_t *fault, char *er
         model_destroy(m);
         return rc;
     }
-    /* The index holds every row's weights now: the expanded int8 weights
-     * would be a second copy (a sixth of a model's memory, never counted by
-     * model_memory). model_row reads the index from here on; the file's
-     * float weights, when it has them, stay where they are. */
-    free(m->weights_owned);
-    m->weights_owned = NULL;
-    if (m->wq8)
-        m->weights = NULL;
+    if (detach_image(m)) {
+        model_destroy(m);
+        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
+    }
     *out = m;
     return 0;
 }
