@@ -65,6 +65,11 @@ int clf_classify(clf_t *c, const char *text, size_t len, clf_result_t *r);
  * trained on it. Returns 0, CLF_NO_TEXT or TRI_ENOMEM. */
 int clf_classify_fields(clf_t *c, const prep_field_t *f, size_t n, clf_result_t *r);
 
+/* Turns language detection in clf_classify_fields off (on = 0) or on (the
+ * default): off, lang stays "und" and no record is marked for its language.
+ * CLD2 costs about 6 us a short text, more than scoring one. */
+void clf_set_lang(clf_t *c, int on);
+
 /* The model's text preparation mode (enum prep_mode). */
 int clf_prep_mode(const clf_t *c);
 

@@ -15,6 +15,7 @@ struct clf {
     feat_vec_t feats;
     float *scores, *probs;
     lang_mix_t mix;
+    int no_lang; /* clf_set_lang(c, 0) */
 };
 
 int clf_new(model_t *m, clf_t **out, char *err, size_t errlen)
@@ -134,10 +135,14 @@ int clf_classify_fields(clf_t *c, const prep_field_t *f, size_t n, clf_result_t 
         return CLF_NO_TEXT;
     if (clf_classify(c, c->prepared.p, c->prepared.len, r))
         return TRI_ENOMEM;
+    if (c->no_lang)
+        return 0;
     r->lang_reliable = lang_detect(c->prepared.p, c->prepared.len, r->lang);
     r->review_lang = lang_is_foreign(&c->mix, r->lang, r->lang_reliable);
     return 0;
 }
+
+void clf_set_lang(clf_t *c, int on) { c->no_lang = !on; }
 
 const lang_mix_t *clf_lang_mix(const clf_t *c) { return &c->mix; }
 

@@ -107,6 +107,17 @@ assert recs["r1"]["lang"] == "en" and "review_reason" not in recs["r1"], recs["r
 for lang in ("de", "es", "ja"):
     assert recs["lang-" + lang]["lang"] == lang and recs["lang-" + lang]["review_reason"] == "lang"
 PY
+"$TRIAGE" classify --model "$TMP/m.tmodel" --no-lang "$TMP/classify-in.txt" >"$TMP/classify-nolang.txt"
+check "triage classify --no-lang: lang und, none marked for its language, the same labels and scores" python3 - \
+    "$TMP/classify.txt" "$TMP/classify-nolang.txt" <<'PY'
+import json, sys
+with_lang = [json.loads(l) for l in open(sys.argv[1])]
+without = [json.loads(l) for l in open(sys.argv[2])]
+assert len(with_lang) == len(without) > 3, (len(with_lang), len(without))
+for a, b in zip(with_lang, without):
+    assert b["lang"] == "und" and "review_reason" not in b, b
+    assert (a["id"], a["label"], a["score"], a["top"]) == (b["id"], b["label"], b["score"], b["top"]), (a, b)
+PY
 check "the chosen input headers are copied, the others are not" python3 - "$TMP/out.txt" "$TMP/dlq.txt" <<'PY'
 import sys
 for path in sys.argv[1:]:
