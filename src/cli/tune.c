@@ -108,7 +108,7 @@ int cmd_tune(int argc, char **argv)
     cli_data_init(&d);
     cli_search_opts_t search = {0};
     int c, rc = EXIT_USAGE;
-    tune_opts_t to = {.folds = 5, .threads = 2};
+    tune_opts_t to = {.threads = 2}; /* folds, trials and budget come from search */
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_DATA_SHORTOPTS "h", opts, NULL)) != -1) {
         if ((rc = cli_data_option("tune", c, optarg, &d)) >= 0 || (rc = tune_option(c, optarg, &to, &search)) >= 0) {

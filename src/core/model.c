@@ -33,10 +33,11 @@ int model_check_values(float temperature, const float *bias, uint32_t nlabels, c
         if (!(fabsf(bias[i]) <= MODEL_MAX_ABS_WEIGHT))
             return tri_errf(err, errlen, TRI_EFORMAT, "bias of label %u (%g) is not a number within +-%g", i,
                             (double)bias[i], (double)MODEL_MAX_ABS_WEIGHT);
-    for (uint64_t i = 0; i < nweights; i++)
-        if (!(fabsf(weights[i]) <= MODEL_MAX_ABS_WEIGHT))
-            return tri_errf(err, errlen, TRI_EFORMAT, "weight %llu (%g) is not a number within +-%g",
-                            (unsigned long long)i, (double)weights[i], (double)MODEL_MAX_ABS_WEIGHT);
+    for (uint64_t i = 0; i < nweights; i++) {
+        int rc = model_check_weight(i, weights[i], err, errlen);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -64,7 +65,6 @@ void model_destroy(model_t *m)
         free(m->labels);
     }
     free((void *)m->row_bucket);
-    free(m->weights_owned);
     free(m->floats_owned);
     free(m->fused);
     free((void *)m->tok.stopwords);

@@ -49,11 +49,14 @@
  *   9 IDFW  (present exactly when FEAT says idf) nrows f32 > 0: each row's IDF weight
  *
  * The loader checks all of the above, and the value ranges of model.h (one
- * place: model_check_values, shared with the writer), before any of it is used. */
+ * place: model_check_values, shared with the writer; model_check_weight for
+ * int8 weights), before any of it is used. */
 #ifndef MODEL_INT_H
 #define MODEL_INT_H
 #include "core/model.h"
 
+#include "core/tri_err.h"
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -75,7 +78,7 @@ enum { SET_FEAT = 1, SET_REVIEW = 2, SET_DECISION = 3, SET_WQ8 = 4 };
 struct model {
     int refs;
     const unsigned char *data;  /* owned: the file image (malloc'd) while loading; NULL once
-                                   loaded (model_detach_image) */
+                                   loaded (detach_image, model_load.c) */
     size_t size;                /* the file's size */
     float *floats_owned;        /* bias, decision, idf once the image is gone */
     size_t held;                /* what the loaded model holds besides its index (model_memory) */
@@ -89,8 +92,7 @@ struct model {
     uint32_t cap_mask;
     const uint32_t *table;     /* while loading (in the file image) */
     uint32_t nrows;
-    const float *weights;      /* while loading: in the file image, or expanded from int8; NULL once loaded */
-    float *weights_owned;      /* the expanded int8 weights (WQ8) while loading, else NULL */
+    const float *weights;      /* while loading a float model: in the file image; else NULL */
     int wq8;                   /* WQ8 setting present */
     const unsigned char *wght; /* the WGHT section in the file image */
     const float *idf;          /* nrows, or NULL */
@@ -135,6 +137,15 @@ uint64_t model_file_checksum(const unsigned char *d, size_t n);
  * (the loader checks nothing about values anywhere else). */
 int model_check_values(float temperature, const float *bias, uint32_t nlabels, const float *weights,
                        uint64_t nweights, char *err, size_t errlen);
+/* One weight's check of model_check_values (weight i of the row-major
+ * table), for weights that are not stored as floats (WQ8). */
+static inline int model_check_weight(uint64_t i, float w, char *err, size_t errlen)
+{
+    if (fabsf(w) <= MODEL_MAX_ABS_WEIGHT)
+        return 0;
+    return tri_errf(err, errlen, TRI_EFORMAT, "weight %llu (%g) is not a number within +-%g", (unsigned long long)i,
+                    (double)w, (double)MODEL_MAX_ABS_WEIGHT);
+}
 
 /* Frees m and all it owns (the refcount is not looked at). NULL is fine. */
 void model_destroy(model_t *m);

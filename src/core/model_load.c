@@ -325,30 +325,44 @@ fail:
     return rc;
 }
 
-/* WQ8's WGHT (nrows f32 scales, then nrows * nlabels int8) into f32 weights
- * the model owns; their range is checked with the others'. */
-static int expand_q8(model_t *m, const unsigned char *w, model_fault_t *fault, char *err, size_t errlen)
+/* WQ8's WGHT: nrows f32 scales, then nrows * nlabels int8. Each row's scale
+ * is a positive number and no int8 is -128. */
+static int check_q8(const model_t *m, model_fault_t *fault, char *err, size_t errlen)
 {
     int rc = 0;
-    const int8_t *q = (const int8_t *)(w + (size_t)m->nrows * 4);
-    size_t nw = (size_t)m->nrows * m->nlabels;
-    if (!(m->weights_owned = malloc((nw + 1) * sizeof *m->weights_owned)))
-        return tri_errf(err, errlen, TRI_ENOMEM, "out of memory");
-    m->weights = m->weights_owned;
+    const int8_t *q = (const int8_t *)(m->wght + (size_t)m->nrows * 4);
     for (uint32_t r = 0; r < m->nrows; r++) {
         float f;
-        memcpy(&f, w + (size_t)r * 4, 4);
+        memcpy(&f, m->wght + (size_t)r * 4, 4);
         if (!(f > 0) || !isfinite(f))
             BAD("weight scale of row %u is not a positive number", r);
         for (uint32_t l = 0; l < m->nlabels; l++) {
             size_t i = (size_t)r * m->nlabels + l;
             if (q[i] == -128)
                 BAD("int8 weight %zu is -128 (the range is -127..127)", i);
-            m->weights_owned[i] = (float)q[i] * f;
         }
     }
 fail:
     return rc;
+}
+
+/* The WQ8 weights' values, q * scale as the scorer computes them, held to
+ * the range float weights are: checked one by one, nothing expanded (the
+ * index keeps them int8). */
+static int check_q8_values(const model_t *m, char *err, size_t errlen)
+{
+    const int8_t *q = (const int8_t *)(m->wght + (size_t)m->nrows * 4);
+    for (uint32_t r = 0; r < m->nrows; r++) {
+        float f;
+        memcpy(&f, m->wght + (size_t)r * 4, 4);
+        for (uint32_t l = 0; l < m->nlabels; l++) {
+            uint64_t i = (uint64_t)r * m->nlabels + l;
+            int rc = model_check_weight(i, (float)q[i] * f, err, errlen);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
 }
 
 /* IDFW, the DECISION size, WGHT (values in range) and META (a JSON object). */
@@ -375,13 +389,14 @@ static int parse_weights(model_t *m, const unsigned char *const *sec, const uint
         BAD("WGHT section size does not match %u rows x %u labels", m->nrows, m->nlabels);
     if (m->wq8) {
         m->wght = sec[SEC_WGHT];
-        if ((rc = expand_q8(m, sec[SEC_WGHT], fault, err, errlen)))
+        if ((rc = check_q8(m, fault, err, errlen)))
             goto fail;
     } else {
         m->weights = (const float *)sec[SEC_WGHT];
     }
-    if ((rc = model_check_values(m->temperature, m->bias, m->nlabels, m->weights, (uint64_t)m->nrows * m->nlabels, err,
-                           errlen)))
+    if ((rc = model_check_values(m->temperature, m->bias, m->nlabels, m->weights,
+                                 m->weights ? (uint64_t)m->nrows * m->nlabels : 0, err, errlen)) ||
+        (m->wq8 && (rc = check_q8_values(m, err, errlen))))
         goto fail;
 
     /* META */
@@ -418,10 +433,9 @@ static int parse(model_t *m, model_fault_t *fault, char *err, size_t errlen)
     return rc;
 }
 
-/* The index holds every row's key, IDF and weights: the file image (and the
- * int8 weights expanded for checking) would be a second copy, as large as
- * the file, that a worker holding thousands of account models pays for
- * each. The few floats the rest of the model reads are copied out, and the
+/* The index holds every row's key, IDF and weights: the file image would be
+ * a second copy, as large as the file, that a worker holding thousands of
+ * account models pays for each. The few floats the rest of the model reads are copied out, and the
  * image is freed; model_row reads the index from here on. */
 static int detach_image(model_t *m)
 {
@@ -447,8 +461,6 @@ static int detach_image(model_t *m)
         labels += strlen(m->labels[i]) + 1;
     m->held = sizeof *m + n * sizeof *own + (size_t)m->nrows * sizeof *m->row_bucket + labels +
               m->tok.stopwords_len + m->meta_bytes;
-    free(m->weights_owned);
-    m->weights_owned = NULL;
     m->weights = NULL;
     m->wght = NULL;
     m->table = NULL;

@@ -395,13 +395,14 @@ static void test_q8_refused(void **state)
     /* Patches (offset from the WGHT start, bytes) and the reason given. */
     static const struct {
         size_t off;
-        unsigned char v[2];
+        unsigned char v[4];
         size_t n;
         const char *why;
     } cases[] = {
         {2, {0x80, 0xBF}, 2, "scale of row 0"},           /* row 0's scale becomes -1.0... */
         {4 * 2 + 2, {0xC0, 0x7F}, 2, "scale of row 2"},   /* a quiet NaN */
         {4 * NR + 1, {0x80}, 1, "-128"},
+        {0, {0xCA, 0xF2, 0x49, 0x71}, 4, "weight 0 ("},   /* scale 1e30: q * scale out of range */
     };
     model_t *m;
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
